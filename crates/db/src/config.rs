@@ -1,0 +1,446 @@
+//! BOINC's `config.xml` (`<boinc><config>...</config></boinc>`).
+//!
+//! Every element directly inside `<config>` is kept as a string (an empty
+//! element such as `<account_manager/>` as ""), so new keys need no parser
+//! change; typed accessors give the keys this project reads. Unknown keys
+//! and other sections (`<daemons>`, `<tasks>`) are ignored, as BOINC does.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+
+/// Environment variable that overrides the database settings of config.xml
+/// for every binary: `mysql://user:pass@host:port/db`.
+pub const DATABASE_URL_ENV: &str = "BOINC_DATABASE_URL";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid XML: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path} has no <boinc><config> section")]
+    NoConfigSection { path: PathBuf },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ProjectConfig {
+    /// Folder holding config.xml: relative paths in it resolve against this.
+    pub project_dir: PathBuf,
+    values: BTreeMap<String, String>,
+}
+
+impl ProjectConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let project_dir = path
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_owned()
+                }
+            })
+            .unwrap_or_else(|| PathBuf::from("."));
+        let values = parse_config_section(&text).map_err(|e| match e {
+            ParseFail::Xml(message) => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            ParseFail::NoSection => ConfigError::NoConfigSection {
+                path: path.to_owned(),
+            },
+        })?;
+        Ok(Self {
+            project_dir,
+            values,
+        })
+    }
+
+    /// A config built from key/value pairs (tests, tools).
+    pub fn from_pairs(project_dir: PathBuf, pairs: &[(&str, &str)]) -> Self {
+        Self {
+            project_dir,
+            values: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    pub fn set(&mut self, key: &str, value: &str) {
+        self.values.insert(key.to_owned(), value.to_owned());
+    }
+
+    pub fn str(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(|s| s.trim())
+    }
+
+    /// BOINC booleans: `<x/>` and `<x>1</x>` are true; `<x>0</x>` or absent false.
+    pub fn bool(&self, key: &str) -> bool {
+        match self.str(key) {
+            None => false,
+            Some("") => true,
+            Some(v) => v.parse::<i64>().map(|n| n != 0).unwrap_or(false),
+        }
+    }
+
+    pub fn int(&self, key: &str) -> Option<i64> {
+        self.str(key).and_then(|v| v.parse().ok())
+    }
+
+    pub fn master_url(&self) -> &str {
+        self.str("master_url").unwrap_or("")
+    }
+
+    pub fn long_name(&self) -> &str {
+        self.str("long_name").unwrap_or("")
+    }
+
+    pub fn min_passwd_length(&self) -> i64 {
+        self.int("min_passwd_length")
+            .filter(|n| *n > 0)
+            .unwrap_or(6)
+    }
+
+    /// `terms_of_use.txt` beside config.xml, or `<terms_of_use_file>`
+    /// resolved against the folder holding config.xml.
+    pub fn terms_of_use_path(&self) -> PathBuf {
+        match self.str("terms_of_use_file") {
+            Some(p) if !p.is_empty() => self.resolve(p),
+            _ => self.project_dir.join("terms_of_use.txt"),
+        }
+    }
+
+    pub fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.project_dir.join(p)
+        }
+    }
+
+    /// BOINC's `stop_web` / `stop_sched` marker files in the project folder.
+    pub fn web_stopped(&self) -> bool {
+        self.project_dir.join("stop_web").exists()
+    }
+
+    pub fn sched_stopped(&self) -> bool {
+        self.project_dir.join("stop_sched").exists()
+    }
+
+    /// Database settings: `BOINC_DATABASE_URL` if set, else config.xml.
+    pub fn database(&self) -> Result<DbSettings, ConfigError> {
+        match std::env::var(DATABASE_URL_ENV) {
+            Ok(url) if !url.trim().is_empty() => DbSettings::from_url(url.trim()),
+            _ => self.database_from_file(false),
+        }
+    }
+
+    /// Where db_dump reads: the replica when `replica_db_host` is set.
+    pub fn replica_database(&self) -> Result<DbSettings, ConfigError> {
+        if self.str("replica_db_host").is_some_and(|h| !h.is_empty()) {
+            self.database_from_file(true)
+        } else {
+            self.database()
+        }
+    }
+
+    fn database_from_file(&self, replica: bool) -> Result<DbSettings, ConfigError> {
+        let key = |k: &str| {
+            if replica {
+                self.str(&format!("replica_{k}"))
+                    .filter(|v| !v.is_empty())
+                    .or_else(|| self.str(k))
+            } else {
+                self.str(k)
+            }
+        };
+        let name = key("db_name")
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| ConfigError::Invalid("config.xml has no <db_name>".into()))?;
+        let (host, port) = split_host_port(key("db_host").unwrap_or("localhost"))?;
+        Ok(DbSettings {
+            name: name.to_owned(),
+            host,
+            port,
+            user: key("db_user").unwrap_or("root").to_owned(),
+            passwd: key("db_passwd").unwrap_or("").to_owned(),
+        })
+    }
+}
+
+fn split_host_port(s: &str) -> Result<(String, u16), ConfigError> {
+    let s = if s.is_empty() { "localhost" } else { s };
+    match s.rsplit_once(':') {
+        Some((h, p)) => {
+            let port = p
+                .parse()
+                .map_err(|_| ConfigError::Invalid(format!("bad port in db_host '{s}'")))?;
+            Ok((h.to_owned(), port))
+        }
+        None => Ok((s.to_owned(), 3306)),
+    }
+}
+
+/// Where the database is. `Debug` leaves out the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DbSettings {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub passwd: String,
+}
+
+impl std::fmt::Debug for DbSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}:{}/{}", self.user, self.host, self.port, self.name)
+    }
+}
+
+impl DbSettings {
+    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
+        let u = url::Url::parse(url)
+            .map_err(|e| ConfigError::Invalid(format!("{DATABASE_URL_ENV} is not a URL: {e}")))?;
+        if u.scheme() != "mysql" {
+            return Err(ConfigError::Invalid(format!(
+                "{DATABASE_URL_ENV} must start with mysql://"
+            )));
+        }
+        let name = u.path().trim_start_matches('/');
+        if name.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "{DATABASE_URL_ENV} names no database (mysql://user:pass@host:port/DB)"
+            )));
+        }
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        Ok(Self {
+            name: decode(name),
+            host: u.host_str().unwrap_or("localhost").to_owned(),
+            port: u.port().unwrap_or(3306),
+            user: if u.username().is_empty() {
+                "root".to_owned()
+            } else {
+                decode(u.username())
+            },
+            passwd: u.password().map(decode).unwrap_or_default(),
+        })
+    }
+
+    /// Connection options for mysql_async. "localhost" goes over TCP to
+    /// 127.0.0.1 (mysql_async has no implicit socket lookup).
+    pub fn opts(&self) -> mysql_async::Opts {
+        self.opts_builder(Some(&self.name)).into()
+    }
+
+    /// Same server, no default database (to create or drop one).
+    pub fn server_opts(&self) -> mysql_async::Opts {
+        self.opts_builder(None).into()
+    }
+
+    fn opts_builder(&self, db: Option<&str>) -> mysql_async::OptsBuilder {
+        let host = if self.host == "localhost" {
+            "127.0.0.1"
+        } else {
+            &self.host
+        };
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname(host.to_owned())
+            .tcp_port(self.port)
+            .user(Some(self.user.clone()))
+            .pass(Some(self.passwd.clone()))
+            .db_name(db.map(str::to_owned))
+            .prefer_socket(false)
+            .init(vec!["SET NAMES utf8mb4"])
+    }
+}
+
+enum ParseFail {
+    Xml(String),
+    NoSection,
+}
+
+/// Collect the direct children of `<boinc><config>` as name -> text.
+fn parse_config_section(text: &str) -> Result<BTreeMap<String, String>, ParseFail> {
+    let mut reader = Reader::from_str(text);
+    let mut path: Vec<String> = Vec::new();
+    let mut values = BTreeMap::new();
+    let mut seen_config = false;
+    let mut current: Option<(String, String)> = None;
+    loop {
+        let ev = reader
+            .read_event()
+            .map_err(|e| ParseFail::Xml(format!("at byte {}: {e}", reader.error_position())))?;
+        match ev {
+            Event::Start(e) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                if in_config(&path) {
+                    current = Some((name.clone(), String::new()));
+                }
+                if path.len() == 1 && path[0] == "boinc" && name == "config" {
+                    seen_config = true;
+                }
+                path.push(name);
+            }
+            Event::Empty(e) => {
+                if in_config(&path) {
+                    let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                    values.insert(name, String::new());
+                }
+            }
+            Event::Text(t) => {
+                if let Some((_, buf)) = current.as_mut() {
+                    if path.len() == 3 {
+                        let s = t
+                            .decode()
+                            .map_err(|e| ParseFail::Xml(e.to_string()))?;
+                        let s = quick_xml::escape::unescape(&s)
+                            .map_err(|e| ParseFail::Xml(e.to_string()))?;
+                        buf.push_str(&s);
+                    }
+                }
+            }
+            Event::GeneralRef(r) => {
+                if let Some((_, buf)) = current.as_mut() {
+                    if path.len() == 3 {
+                        let s = format!("&{};", String::from_utf8_lossy(&r));
+                        let s = quick_xml::escape::unescape(&s)
+                            .map_err(|e| ParseFail::Xml(e.to_string()))?;
+                        buf.push_str(&s);
+                    }
+                }
+            }
+            Event::CData(t) => {
+                if let Some((_, buf)) = current.as_mut() {
+                    if path.len() == 3 {
+                        buf.push_str(&String::from_utf8_lossy(&t));
+                    }
+                }
+            }
+            Event::End(_) => {
+                path.pop();
+                if path.len() == 2 {
+                    if let Some((k, v)) = current.take() {
+                        values.insert(k, v);
+                    }
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if seen_config {
+        Ok(values)
+    } else {
+        Err(ParseFail::NoSection)
+    }
+}
+
+fn in_config(path: &[String]) -> bool {
+    path.len() == 2 && path[0] == "boinc" && path[1] == "config"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(xml: &str) -> ProjectConfig {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.xml");
+        std::fs::write(&p, xml).unwrap();
+        ProjectConfig::load(&p).unwrap()
+    }
+
+    #[test]
+    fn booleans_follow_boinc_rules() {
+        let c = load(
+            "<boinc><config><a/><b>1</b><c>0</c><d> 1 </d><daemons><x/></daemons></config>\
+             <daemons><y/></daemons></boinc>",
+        );
+        assert!(c.bool("a"));
+        assert!(c.bool("b"));
+        assert!(!c.bool("c"));
+        assert!(c.bool("d"));
+        assert!(!c.bool("missing"));
+        assert!(!c.bool("daemons") || c.str("daemons") == Some(""));
+        assert!(!c.bool("x"), "nested elements are not config keys");
+        assert!(!c.bool("y"));
+    }
+
+    #[test]
+    fn text_values_are_unescaped() {
+        let c = load("<boinc><config><long_name>A &amp; B</long_name></config></boinc>");
+        assert_eq!(c.long_name(), "A & B");
+    }
+
+    #[test]
+    fn terms_path_resolves_against_config_dir() {
+        let c = ProjectConfig::from_pairs(
+            PathBuf::from("/p/config"),
+            &[("terms_of_use_file", "../terms_of_use.txt")],
+        );
+        assert_eq!(
+            c.terms_of_use_path(),
+            PathBuf::from("/p/config/../terms_of_use.txt")
+        );
+        let d = ProjectConfig::from_pairs(PathBuf::from("/p"), &[]);
+        assert_eq!(d.terms_of_use_path(), PathBuf::from("/p/terms_of_use.txt"));
+    }
+
+    #[test]
+    fn missing_section_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.xml");
+        std::fs::write(&p, "<boinc></boinc>").unwrap();
+        assert!(matches!(
+            ProjectConfig::load(&p),
+            Err(ConfigError::NoConfigSection { .. })
+        ));
+        std::fs::write(&p, "<boinc><config><a></config>").unwrap();
+        assert!(matches!(
+            ProjectConfig::load(&p),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+
+    #[test]
+    fn database_url_parses_and_hides_password() {
+        let s = DbSettings::from_url("mysql://u:p%40ss@db.example:3307/proj").unwrap();
+        assert_eq!(s.user, "u");
+        assert_eq!(s.passwd, "p@ss");
+        assert_eq!(s.host, "db.example");
+        assert_eq!(s.port, 3307);
+        assert_eq!(s.name, "proj");
+        assert!(!format!("{s:?}").contains("p@ss"));
+        assert!(DbSettings::from_url("mysql://u@h/").is_err());
+        assert!(DbSettings::from_url("postgres://u@h/x").is_err());
+    }
+
+    #[test]
+    fn db_settings_from_file_with_port() {
+        let c = ProjectConfig::from_pairs(
+            PathBuf::from("."),
+            &[("db_name", "p"), ("db_host", "h:3310"), ("db_user", "u")],
+        );
+        let s = c.database_from_file(false).unwrap();
+        assert_eq!((s.host.as_str(), s.port, s.user.as_str()), ("h", 3310, "u"));
+    }
+}

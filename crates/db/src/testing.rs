@@ -1,0 +1,129 @@
+//! Test support: a private, uniquely named database on the real server,
+//! created with the full schema and dropped when the value is dropped, so
+//! tests run in parallel and leave nothing behind. It never skips: if the
+//! server cannot be reached the test fails with a message saying so.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use mysql_async::prelude::*;
+
+use crate::config::DbSettings;
+use crate::schema;
+
+/// Server the tests use (no database part): defaults to the local MariaDB.
+pub const TEST_SERVER_ENV: &str = "BOINC_TEST_MYSQL_URL";
+const DEFAULT_SERVER: &str = "mysql://root@127.0.0.1:3306";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub struct TestDb {
+    pub settings: DbSettings,
+}
+
+impl TestDb {
+    /// A fresh database with schema, constraints and content applied.
+    pub async fn new() -> Self {
+        let db = Self::empty().await;
+        schema::init(&db.settings)
+            .await
+            .unwrap_or_else(|e| panic!("schema init on {:?} failed: {e}", db.settings));
+        db
+    }
+
+    /// A fresh database with nothing in it (for schema-tool tests).
+    pub async fn empty() -> Self {
+        let server =
+            std::env::var(TEST_SERVER_ENV).unwrap_or_else(|_| DEFAULT_SERVER.to_owned());
+        let name = format!(
+            "boinc_t_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            &crate::random_hex32()[..8]
+        );
+        let settings = DbSettings::from_url(&format!("{}/{}", server.trim_end_matches('/'), name))
+            .expect("test server URL");
+        let mut conn = mysql_async::Conn::new(settings.server_opts())
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "tests need MariaDB/MySQL at {server} ({TEST_SERVER_ENV} overrides): {e}. \
+                     Start it with: start-stop-daemon --start --oknodo --background \
+                     --exec /usr/sbin/mariadbd"
+                )
+            });
+        conn.query_drop(format!(
+            "CREATE DATABASE {} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+            schema::quote_ident(&name)
+        ))
+        .await
+        .expect("create test database");
+        conn.disconnect().await.ok();
+        Self { settings }
+    }
+
+    pub async fn conn(&self) -> mysql_async::Conn {
+        mysql_async::Conn::new(self.settings.opts())
+            .await
+            .expect("connect to test database")
+    }
+
+    pub fn pool(&self) -> mysql_async::Pool {
+        crate::pool(&self.settings)
+    }
+
+    /// `mysql://...` URL of this database (for BOINC_DATABASE_URL).
+    pub fn url(&self) -> String {
+        let s = &self.settings;
+        format!(
+            "mysql://{}:{}@{}:{}/{}",
+            s.user, s.passwd, s.host, s.port, s.name
+        )
+    }
+
+    /// Write a project folder: config.xml naming this database (plus
+    /// `extra` XML inside `<config>`), and optionally a terms file.
+    pub fn write_project(&self, dir: &Path, extra: &str, terms: Option<&str>) -> PathBuf {
+        let s = &self.settings;
+        let xml = format!(
+            "<boinc>\n<config>\n<db_name>{}</db_name>\n<db_host>{}:{}</db_host>\n\
+             <db_user>{}</db_user>\n<db_passwd>{}</db_passwd>\n\
+             <master_url>http://127.0.0.1/test/</master_url>\n<long_name>Test Project</long_name>\n\
+             {extra}\n</config>\n</boinc>\n",
+            s.name, s.host, s.port, s.user, s.passwd
+        );
+        std::fs::create_dir_all(dir).expect("project dir");
+        let path = dir.join("config.xml");
+        std::fs::write(&path, xml).expect("write config.xml");
+        if let Some(t) = terms {
+            std::fs::write(dir.join("terms_of_use.txt"), t).expect("write terms");
+        }
+        path
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // Drop is sync and may run inside a runtime: use a thread of its own.
+        let settings = self.settings.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(async {
+                    if let Ok(mut c) = mysql_async::Conn::new(settings.server_opts()).await {
+                        let _ = c
+                            .query_drop(format!(
+                                "DROP DATABASE IF EXISTS {}",
+                                schema::quote_ident(&settings.name)
+                            ))
+                            .await;
+                        let _ = c.disconnect().await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}

@@ -1,0 +1,177 @@
+//! The schema tool and the database-level guards, against real MariaDB.
+
+use boinc_db::mysql_async::prelude::*;
+use boinc_db::queries;
+use boinc_db::schema;
+use boinc_db::testing::TestDb;
+
+async fn table_counts(conn: &mut boinc_db::mysql_async::Conn) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for t in ["user", "team", "host", "consent", "consent_type"] {
+        let n: i64 = conn
+            .query_first(format!("SELECT COUNT(*) FROM {t}"))
+            .await
+            .unwrap()
+            .unwrap();
+        out.push((t.to_owned(), n));
+    }
+    out
+}
+
+#[tokio::test]
+async fn init_creates_predefined_types_and_upgrade_is_idempotent() {
+    let db = TestDb::new().await;
+    let mut conn = db.conn().await;
+    let types = queries::consent_types(&mut conn).await.unwrap();
+    let names: Vec<_> = types.iter().map(|t| t.shortname.as_str()).collect();
+    assert_eq!(names, ["ENROLL", "STATSEXPORT"]);
+    let enroll = &types[0];
+    assert_eq!(
+        (enroll.enabled, enroll.project_specific, enroll.privacypref),
+        (0, 0, 0)
+    );
+    assert_eq!(enroll.description, "General terms-of-use for this BOINC project.");
+    let stats = &types[1];
+    assert_eq!((stats.enabled, stats.project_specific, stats.privacypref), (0, 0, 1));
+
+    // A project turned ENROLL on; an upgrade must not turn it back off.
+    conn.query_drop("UPDATE consent_type SET enabled = 1 WHERE shortname = 'ENROLL'")
+        .await
+        .unwrap();
+    let before = table_counts(&mut conn).await;
+    let r1 = schema::upgrade(&mut conn).await.unwrap();
+    let r2 = schema::upgrade(&mut conn).await.unwrap();
+    assert!(r1.applied.is_empty(), "{:?}", r1.applied);
+    assert!(r2.applied.is_empty(), "{:?}", r2.applied);
+    assert_eq!(table_counts(&mut conn).await, before);
+    let e = queries::consent_type_by_name(&mut conn, "ENROLL")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.enabled, 1);
+}
+
+#[tokio::test]
+async fn upgrade_brings_an_upstream_boinc_database_up_without_touching_data() {
+    let db = TestDb::empty().await;
+    let mut conn = db.conn().await;
+    // Upstream's layout: non-unique shortname index, FK under its own name,
+    // the tie-unsafe view, no trigger, two consent types, some data.
+    conn.query_drop(
+        "create table consent_type (id integer not null auto_increment, shortname varchar(191) not null, \
+         description varchar(255) not null, enabled integer not null, project_specific integer not null, \
+         privacypref integer not null, primary key (id)) engine=InnoDB;
+         create table consent (id integer not null auto_increment, userid integer not null, \
+         consent_type_id integer not null, consent_time integer not null, consent_flag tinyint not null, \
+         consent_not_required tinyint not null, source varchar(255) not null, primary key (id)) engine=InnoDB;
+         alter table consent_type add index consent_name(shortname);
+         alter table consent add index userid_ctid_timestamp(userid, consent_type_id, consent_time);
+         alter table consent add foreign key(consent_type_id) references consent_type(id) on update cascade on delete restrict;
+         insert into consent_type (shortname, description, enabled, project_specific, privacypref) values \
+         ('ENROLL', 'General terms-of-use for this BOINC project.', 1, 0, 0);
+         insert into consent (userid, consent_type_id, consent_time, consent_flag, consent_not_required, source) \
+         values (7, 1, 100, 1, 0, 'client');
+         create view latest_consent as select userid, consent_type_id, consent_flag from consent;",
+    )
+    .await
+    .unwrap();
+    let report = schema::upgrade(&mut conn).await.unwrap();
+    assert!(report.applied.iter().any(|a| a.contains("consent_name_unique")));
+    assert!(report.applied.iter().any(|a| a.contains("consent_type_no_delete")));
+    assert!(
+        !report.applied.iter().any(|a| a.contains("consent_type_fk")),
+        "upstream's FK must be recognised: {:?}",
+        report.applied
+    );
+    assert!(!report.applied.iter().any(|a| a.contains("userid_ctid_timestamp")));
+    // data untouched, STATSEXPORT added, ENROLL left enabled
+    let types = queries::consent_types(&mut conn).await.unwrap();
+    assert_eq!(types.len(), 2);
+    assert_eq!(types[0].enabled, 1);
+    assert_eq!(types[1].shortname, "STATSEXPORT");
+    let hist = queries::consent_history(&mut conn, 7).await.unwrap();
+    assert_eq!(hist.len(), 1);
+    assert_eq!(hist[0].source, "client");
+    let again = schema::upgrade(&mut conn).await.unwrap();
+    assert!(again.applied.is_empty(), "{:?}", again.applied);
+}
+
+#[tokio::test]
+async fn consent_types_cannot_be_deleted_even_without_consent_rows() {
+    let db = TestDb::new().await;
+    let mut conn = db.conn().await;
+    let err = conn
+        .query_drop("DELETE FROM consent_type WHERE shortname = 'STATSEXPORT'")
+        .await
+        .expect_err("delete of an unused type must fail");
+    assert!(err.to_string().contains("cannot be deleted"), "{err}");
+    // and one with consent rows (FK and trigger)
+    conn.query_drop(
+        "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, consent_not_required, source) \
+         SELECT 1, id, 1, 1, 0, 'x' FROM consent_type WHERE shortname = 'ENROLL'",
+    )
+    .await
+    .unwrap();
+    assert!(conn
+        .query_drop("DELETE FROM consent_type WHERE shortname = 'ENROLL'")
+        .await
+        .is_err());
+    assert_eq!(queries::consent_types(&mut conn).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn shortname_is_unique() {
+    let db = TestDb::new().await;
+    let mut conn = db.conn().await;
+    let err = conn
+        .query_drop(
+            "INSERT INTO consent_type (shortname, description, enabled, project_specific, privacypref) \
+             VALUES ('ENROLL', 'dup', 0, 1, 0)",
+        )
+        .await
+        .unwrap_err();
+    assert!(boinc_db::DbError::from(err).is_duplicate_key());
+}
+
+#[tokio::test]
+async fn latest_consent_view_breaks_same_second_ties_by_id() {
+    let db = TestDb::new().await;
+    let mut conn = db.conn().await;
+    conn.query_drop(
+        "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, consent_not_required, source) VALUES \
+         (5, 2, 100, 1, 0, 'a'), (5, 2, 200, 1, 0, 'b'), (5, 2, 200, 0, 0, 'c'), (6, 2, 50, 1, 0, 'd')",
+    )
+    .await
+    .unwrap();
+    let rows: Vec<(i64, i64, i64)> = conn
+        .query("SELECT userid, consent_type_id, consent_flag FROM latest_consent ORDER BY userid")
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![(5, 2, 0), (6, 2, 1)]);
+    let latest = queries::latest_consent(&mut conn, 5, 2).await.unwrap().unwrap();
+    assert_eq!(latest.source, "c");
+}
+
+#[tokio::test]
+async fn email_and_name_are_unique() {
+    let db = TestDb::new().await;
+    let mut conn = db.conn().await;
+    let mk = |email: &'static str, name: &'static str, auth: &'static str| queries::NewUser {
+        create_time: 1,
+        email_addr: email,
+        name,
+        authenticator: auth,
+        cross_project_id: "c",
+        passwd_hash: "h",
+        country: "",
+        show_hosts: 1,
+        teamid: 0,
+    };
+    queries::insert_user(&mut conn, &mk("a@x.org", "A", "1")).await.unwrap();
+    let e = queries::insert_user(&mut conn, &mk("A@X.org", "B", "2")).await.unwrap_err();
+    assert!(e.is_duplicate_key(), "email unique, case-insensitive: {e}");
+    let e = queries::insert_user(&mut conn, &mk("b@x.org", "A", "3")).await.unwrap_err();
+    assert!(e.is_duplicate_key(), "name unique: {e}");
+    let u = queries::user_by_email(&mut conn, "A@x.ORG").await.unwrap().unwrap();
+    assert_eq!(u.name(), "A");
+}

@@ -1,0 +1,228 @@
+-- The subset of BOINC's schema (db/schema.sql upstream) used by these
+-- components. Column names, types and defaults are BOINC's, so an existing
+-- BOINC database works unchanged. `if not exists` lets the schema tool run
+-- this file against an existing database without touching its data.
+
+create table if not exists platform (
+    id                      integer         not null auto_increment,
+    create_time             integer         not null,
+    name                    varchar(191)    not null,
+    user_friendly_name      varchar(254)    not null,
+    deprecated              tinyint         not null default 0,
+    primary key (id)
+) engine=InnoDB;
+
+create table if not exists app (
+    id                      integer         not null auto_increment,
+    create_time             integer         not null,
+    name                    varchar(191)    not null,
+    min_version             integer         not null default 0,
+    deprecated              smallint        not null default 0,
+    user_friendly_name      varchar(254)    not null,
+    homogeneous_redundancy  smallint        not null default 0,
+    weight                  double          not null default 1,
+    beta                    smallint        not null default 0,
+    target_nresults         smallint        not null default 0,
+    min_avg_pfc             double          not null default 1,
+    host_scale_check        tinyint         not null default 0,
+    homogeneous_app_version tinyint         not null default 0,
+    non_cpu_intensive       tinyint         not null default 0,
+    locality_scheduling     integer         not null default 0,
+    n_size_classes          smallint        not null default 0,
+    fraction_done_exact     tinyint         not null default 0,
+    primary key (id)
+) engine=InnoDB;
+
+create table if not exists app_version (
+    id                      integer         not null auto_increment,
+    create_time             integer         not null,
+    appid                   integer         not null,
+    version_num             integer         not null,
+    platformid              integer         not null,
+    xml_doc                 mediumblob,
+    min_core_version        integer         not null default 0,
+    max_core_version        integer         not null default 0,
+    deprecated              tinyint         not null default 0,
+    plan_class              varchar(128)    not null default '',
+    pfc_n                   double          not null default 0,
+    pfc_avg                 double          not null default 0,
+    pfc_scale               double          not null default 0,
+    expavg_credit           double          not null default 0,
+    expavg_time             double          not null default 0,
+    beta                    tinyint         not null default 0,
+    primary key (id)
+) engine=InnoDB;
+
+create table if not exists user (
+    id                      integer         not null auto_increment,
+    create_time             integer         not null,
+    email_addr              varchar(191)    not null,
+    name                    varchar(191),
+    authenticator           varchar(191),
+    country                 varchar(254),
+    postal_code             varchar(254),
+    total_credit            double          not null,
+    expavg_credit           double          not null,
+    expavg_time             double          not null,
+    global_prefs            blob,
+    project_prefs           blob,
+    teamid                  integer         not null,
+    venue                   varchar(254)    not null,
+    url                     varchar(254),
+    send_email              smallint        not null,
+    show_hosts              smallint        not null,
+    posts                   smallint        not null,
+    seti_id                 integer         not null,
+    seti_nresults           integer         not null,
+    seti_last_result_time   integer         not null,
+    seti_total_cpu          double          not null,
+    signature               varchar(254),
+    has_profile             smallint        not null,
+    cross_project_id        varchar(254)    not null,
+    passwd_hash             varchar(254)    not null,
+    email_validated         smallint        not null,
+    donated                 smallint        not null,
+    login_token             char(32)        not null default '',
+    login_token_time        double          not null default 0,
+    previous_email_addr     varchar(254)    not null default '',
+    email_addr_change_time  double          not null default 0,
+    primary key (id)
+) engine=InnoDB;
+
+create table if not exists team (
+    id                      integer         not null auto_increment,
+    create_time             integer         not null,
+    userid                  integer         not null,
+    name                    varchar(191)    not null,
+    name_lc                 varchar(254),
+    url                     varchar(254),
+    type                    integer         not null,
+    name_html               varchar(254),
+    description             text,
+    nusers                  integer         not null,
+    country                 varchar(254),
+    total_credit            double          not null default 0.0,
+    expavg_credit           double          not null default 0.0,
+    expavg_time             double          not null,
+    seti_id                 integer         not null default 0,
+    ping_user               integer         not null default 0,
+    ping_time               integer unsigned not null default 0,
+    joinable                tinyint         not null default 1,
+    mod_time                timestamp default current_timestamp on update current_timestamp,
+    primary key (id)
+) engine=InnoDB;
+
+create table if not exists host (
+    id                      integer         not null auto_increment,
+    create_time             integer         not null,
+    userid                  integer         not null,
+    rpc_seqno               integer         not null,
+    rpc_time                integer         not null,
+    total_credit            double          not null,
+    expavg_credit           double          not null,
+    expavg_time             double          not null,
+    timezone                integer         not null,
+    domain_name             varchar(254),
+    serialnum               varchar(254),
+    last_ip_addr            varchar(254),
+    nsame_ip_addr           integer         not null,
+    on_frac                 double          not null,
+    connected_frac          double          not null,
+    active_frac             double          not null,
+    cpu_efficiency          double          not null,
+    duration_correction_factor double       not null,
+    p_ncpus                 integer         not null,
+    p_vendor                varchar(254),
+    p_model                 varchar(254),
+    p_fpops                 double          not null,
+    p_iops                  double          not null,
+    p_membw                 double          not null,
+    os_name                 varchar(254),
+    os_version              varchar(254),
+    m_nbytes                double          not null,
+    m_cache                 double          not null,
+    m_swap                  double          not null,
+    d_total                 double          not null,
+    d_free                  double          not null,
+    d_boinc_used_total      double          not null,
+    d_boinc_used_project    double          not null,
+    d_boinc_max             double          not null,
+    n_bwup                  double          not null,
+    n_bwdown                double          not null,
+    credit_per_cpu_sec      double          not null,
+    venue                   varchar(254)    not null,
+    nresults_today          integer         not null,
+    avg_turnaround          double          not null,
+    host_cpid               varchar(254),
+    external_ip_addr        varchar(254),
+    max_results_day         integer         not null,
+    error_rate              double          not null default 0,
+    product_name            varchar(254)    not null,
+    gpu_active_frac         double          not null,
+    p_ngpus                 integer         not null,
+    p_gpu_fpops             double          not null,
+    misc                    text            not null default '',
+    primary key (id)
+) engine=InnoDB;
+
+create table if not exists user_deleted (
+    userid                  integer         not null,
+    public_cross_project_id varchar(254)    not null,
+    create_time             double          not null,
+    primary key (userid)
+) engine=InnoDB;
+
+create table if not exists host_deleted (
+    hostid                  integer         not null,
+    public_cross_project_id varchar(254)    not null,
+    create_time             double          not null,
+    primary key (hostid)
+) engine=InnoDB;
+
+create table if not exists consent (
+    id                      integer         not null auto_increment,
+    userid                  integer         not null,
+    consent_type_id         integer         not null,
+    consent_time            integer         not null,
+    consent_flag            tinyint         not null,
+    consent_not_required    tinyint         not null,
+    source                  varchar(255)    not null,
+    primary key (id)
+) engine=InnoDB;
+
+create table if not exists consent_type (
+    id                      integer         not null auto_increment,
+    shortname               varchar(191)    not null,
+    description             varchar(255)    not null,
+    enabled                 integer         not null,
+    project_specific        integer         not null,
+    privacypref             integer         not null,
+    primary key (id)
+) engine=InnoDB;
+
+-- Ours (not in BOINC): who changed which consent type, what and when.
+create table if not exists consent_type_audit (
+    id                      integer         not null auto_increment,
+    change_time             integer         not null,
+    actor                   varchar(191)    not null,
+    consent_type_id         integer         not null,
+    shortname               varchar(191)    not null,
+    action                  varchar(64)     not null,
+    old_value               varchar(255)    not null default '',
+    new_value               varchar(255)    not null default '',
+    primary key (id),
+    index cta_type (consent_type_id, id)
+) engine=InnoDB;
+
+-- The user's current consent state per type. BOINC's view keeps every row
+-- for which no later consent_time exists, so two rows in the same second
+-- both count as latest; we break that tie by id (the later insert wins).
+create or replace view latest_consent as
+select c.userid, c.consent_type_id, c.consent_flag
+  from consent c
+ where not exists (
+       select 1 from consent f
+        where f.userid = c.userid
+          and f.consent_type_id = c.consent_type_id
+          and (f.consent_time > c.consent_time
+               or (f.consent_time = c.consent_time and f.id > c.id)));
