@@ -1,1 +1,1 @@
-//! Helpers shared by the end-to-end tests live in the `tests/` folder of this crate.
+//! End-to-end tests live in `tests/tests/`: each starts the servers in-process on 127.0.0.1 and drives them with real peers.
