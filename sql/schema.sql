@@ -226,3 +226,24 @@ select c.userid, c.consent_type_id, c.consent_flag
           and f.consent_type_id = c.consent_type_id
           and (f.consent_time > c.consent_time
                or (f.consent_time = c.consent_time and f.id > c.id)));
+
+-- Ours (not in BOINC): every distinct terms-of-use text the project has
+-- served, stored once and keyed by its SHA-256, so a consent row can say
+-- exactly which text was accepted. BOINC's PHP code never reads these.
+create table if not exists terms_version (
+    id                      integer         not null auto_increment,
+    sha256                  char(64)        not null,
+    terms                   mediumtext      not null,
+    first_seen              integer         not null,
+    primary key (id),
+    unique key terms_sha256 (sha256)
+) engine=InnoDB;
+
+-- Ours: the terms version an ENROLL consent row (written by create_account)
+-- accepted. A side table, so BOINC's `consent` columns stay unchanged.
+create table if not exists consent_terms (
+    consent_id              integer         not null,
+    terms_version_id        integer         not null,
+    primary key (consent_id),
+    index consent_terms_version (terms_version_id)
+) engine=InnoDB;

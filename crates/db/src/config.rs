@@ -309,9 +309,7 @@ fn parse_config_section(text: &str) -> Result<BTreeMap<String, String>, ParseFai
             Event::Text(t) => {
                 if let Some((_, buf)) = current.as_mut() {
                     if path.len() == 3 {
-                        let s = t
-                            .decode()
-                            .map_err(|e| ParseFail::Xml(e.to_string()))?;
+                        let s = t.decode().map_err(|e| ParseFail::Xml(e.to_string()))?;
                         let s = quick_xml::escape::unescape(&s)
                             .map_err(|e| ParseFail::Xml(e.to_string()))?;
                         buf.push_str(&s);

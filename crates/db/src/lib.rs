@@ -7,6 +7,7 @@ pub mod models;
 pub mod password;
 pub mod queries;
 pub mod schema;
+pub mod terms;
 pub mod testing;
 pub mod xml;
 

@@ -31,7 +31,12 @@ pub async fn user_by_previous_email<Q: Queryable>(
     q: &mut Q,
     email: &str,
 ) -> Result<Option<User>, DbError> {
-    user_where(q, "previous_email_addr = ? AND previous_email_addr <> ''", (email,)).await
+    user_where(
+        q,
+        "previous_email_addr = ? AND previous_email_addr <> ''",
+        (email,),
+    )
+    .await
 }
 
 pub async fn user_by_authenticator<Q: Queryable>(
@@ -106,21 +111,19 @@ async fn last_insert_id<Q: Queryable>(q: &mut Q) -> Result<i64, DbError> {
 }
 
 pub async fn team_by_name<Q: Queryable>(q: &mut Q, name: &str) -> Result<Option<Team>, DbError> {
-    Ok(q
-        .exec_first(
-            "SELECT id, userid, name, joinable FROM team WHERE name = ? LIMIT 1",
-            (name,),
-        )
-        .await?)
+    Ok(q.exec_first(
+        "SELECT id, userid, name, joinable FROM team WHERE name = ? LIMIT 1",
+        (name,),
+    )
+    .await?)
 }
 
 pub async fn team_by_id<Q: Queryable>(q: &mut Q, id: i64) -> Result<Option<Team>, DbError> {
-    Ok(q
-        .exec_first(
-            "SELECT id, userid, name, joinable FROM team WHERE id = ?",
-            (id,),
-        )
-        .await?)
+    Ok(q.exec_first(
+        "SELECT id, userid, name, joinable FROM team WHERE id = ?",
+        (id,),
+    )
+    .await?)
 }
 
 /// Move a user to a team (0 = leave); keeps team.nusers roughly right as
@@ -134,8 +137,11 @@ pub async fn set_user_team<Q: Queryable>(
     if old_teamid == new_teamid {
         return Ok(());
     }
-    q.exec_drop("UPDATE user SET teamid = ? WHERE id = ?", (new_teamid, userid))
-        .await?;
+    q.exec_drop(
+        "UPDATE user SET teamid = ? WHERE id = ?",
+        (new_teamid, userid),
+    )
+    .await?;
     if old_teamid != 0 {
         q.exec_drop(
             "UPDATE team SET nusers = GREATEST(nusers - 1, 0) WHERE id = ?",
@@ -144,8 +150,11 @@ pub async fn set_user_team<Q: Queryable>(
         .await?;
     }
     if new_teamid != 0 {
-        q.exec_drop("UPDATE team SET nusers = nusers + 1 WHERE id = ?", (new_teamid,))
-            .await?;
+        q.exec_drop(
+            "UPDATE team SET nusers = nusers + 1 WHERE id = ?",
+            (new_teamid,),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -154,23 +163,21 @@ const CONSENT_TYPE_COLUMNS: &str =
     "id, shortname, description, enabled, project_specific, privacypref";
 
 pub async fn consent_types<Q: Queryable>(q: &mut Q) -> Result<Vec<ConsentType>, DbError> {
-    Ok(q
-        .query(format!(
-            "SELECT {CONSENT_TYPE_COLUMNS} FROM consent_type ORDER BY id"
-        ))
-        .await?)
+    Ok(q.query(format!(
+        "SELECT {CONSENT_TYPE_COLUMNS} FROM consent_type ORDER BY id"
+    ))
+    .await?)
 }
 
 pub async fn consent_type_by_name<Q: Queryable>(
     q: &mut Q,
     shortname: &str,
 ) -> Result<Option<ConsentType>, DbError> {
-    Ok(q
-        .exec_first(
-            format!("SELECT {CONSENT_TYPE_COLUMNS} FROM consent_type WHERE shortname = ?"),
-            (shortname,),
-        )
-        .await?)
+    Ok(q.exec_first(
+        format!("SELECT {CONSENT_TYPE_COLUMNS} FROM consent_type WHERE shortname = ?"),
+        (shortname,),
+    )
+    .await?)
 }
 
 const CONSENT_COLUMNS: &str =
@@ -183,15 +190,14 @@ pub async fn latest_consent<Q: Queryable>(
     userid: i64,
     consent_type_id: i64,
 ) -> Result<Option<Consent>, DbError> {
-    Ok(q
-        .exec_first(
-            format!(
-                "SELECT {CONSENT_COLUMNS} FROM consent WHERE userid = ? AND consent_type_id = ? \
+    Ok(q.exec_first(
+        format!(
+            "SELECT {CONSENT_COLUMNS} FROM consent WHERE userid = ? AND consent_type_id = ? \
                  ORDER BY consent_time DESC, id DESC LIMIT 1"
-            ),
-            (userid, consent_type_id),
-        )
-        .await?)
+        ),
+        (userid, consent_type_id),
+    )
+    .await?)
 }
 
 /// A user's whole consent history, oldest first (tie-safe order).
@@ -199,15 +205,14 @@ pub async fn consent_history<Q: Queryable>(
     q: &mut Q,
     userid: i64,
 ) -> Result<Vec<Consent>, DbError> {
-    Ok(q
-        .exec(
-            format!(
-                "SELECT {CONSENT_COLUMNS} FROM consent WHERE userid = ? \
+    Ok(q.exec(
+        format!(
+            "SELECT {CONSENT_COLUMNS} FROM consent WHERE userid = ? \
                  ORDER BY consent_time, id"
-            ),
-            (userid,),
-        )
-        .await?)
+        ),
+        (userid,),
+    )
+    .await?)
 }
 
 pub struct NewConsent<'a> {
@@ -240,14 +245,13 @@ pub async fn insert_consent<Q: Queryable>(q: &mut Q, c: &NewConsent<'_>) -> Resu
 /// Platforms with a current (non-deprecated) app version, as BOINC's
 /// get_project_config lists them.
 pub async fn platforms<Q: Queryable>(q: &mut Q) -> Result<Vec<Platform>, DbError> {
-    Ok(q
-        .query(
-            "SELECT platform.name, platform.user_friendly_name, app_version.plan_class \
+    Ok(q.query(
+        "SELECT platform.name, platform.user_friendly_name, app_version.plan_class \
              FROM platform, app_version, app \
              WHERE app_version.platformid = platform.id AND app_version.appid = app.id \
                AND app_version.deprecated = 0 AND app.deprecated = 0 \
              GROUP BY platform.name, platform.user_friendly_name, app_version.plan_class \
              ORDER BY platform.name, app_version.plan_class",
-        )
-        .await?)
+    )
+    .await?)
 }

@@ -252,7 +252,10 @@ mod tests {
                 ref_table: "consent_type".into()
             }
         );
-        let tr = stmts.iter().find(|s| s.starts_with("create trigger")).unwrap();
+        let tr = stmts
+            .iter()
+            .find(|s| s.starts_with("create trigger"))
+            .unwrap();
         let c = Constraint::parse(tr).unwrap();
         assert_eq!(c.table, "consent_type");
     }
@@ -260,6 +263,9 @@ mod tests {
     #[test]
     fn statements_split_on_line_end_semicolons() {
         let s = statements("-- c\ncreate table a (x int);\n\ninsert into a\n values (1);\n");
-        assert_eq!(s, vec!["create table a (x int)", "insert into a\n values (1)"]);
+        assert_eq!(
+            s,
+            vec!["create table a (x int)", "insert into a\n values (1)"]
+        );
     }
 }

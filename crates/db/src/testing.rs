@@ -33,8 +33,7 @@ impl TestDb {
 
     /// A fresh database with nothing in it (for schema-tool tests).
     pub async fn empty() -> Self {
-        let server =
-            std::env::var(TEST_SERVER_ENV).unwrap_or_else(|_| DEFAULT_SERVER.to_owned());
+        let server = std::env::var(TEST_SERVER_ENV).unwrap_or_else(|_| DEFAULT_SERVER.to_owned());
         let name = format!(
             "boinc_t_{}_{}_{}",
             std::process::id(),

@@ -30,9 +30,15 @@ async fn init_creates_predefined_types_and_upgrade_is_idempotent() {
         (enroll.enabled, enroll.project_specific, enroll.privacypref),
         (0, 0, 0)
     );
-    assert_eq!(enroll.description, "General terms-of-use for this BOINC project.");
+    assert_eq!(
+        enroll.description,
+        "General terms-of-use for this BOINC project."
+    );
     let stats = &types[1];
-    assert_eq!((stats.enabled, stats.project_specific, stats.privacypref), (0, 0, 1));
+    assert_eq!(
+        (stats.enabled, stats.project_specific, stats.privacypref),
+        (0, 0, 1)
+    );
 
     // A project turned ENROLL on; an upgrade must not turn it back off.
     conn.query_drop("UPDATE consent_type SET enabled = 1 WHERE shortname = 'ENROLL'")
@@ -76,14 +82,23 @@ async fn upgrade_brings_an_upstream_boinc_database_up_without_touching_data() {
     .await
     .unwrap();
     let report = schema::upgrade(&mut conn).await.unwrap();
-    assert!(report.applied.iter().any(|a| a.contains("consent_name_unique")));
-    assert!(report.applied.iter().any(|a| a.contains("consent_type_no_delete")));
+    assert!(report
+        .applied
+        .iter()
+        .any(|a| a.contains("consent_name_unique")));
+    assert!(report
+        .applied
+        .iter()
+        .any(|a| a.contains("consent_type_no_delete")));
     assert!(
         !report.applied.iter().any(|a| a.contains("consent_type_fk")),
         "upstream's FK must be recognised: {:?}",
         report.applied
     );
-    assert!(!report.applied.iter().any(|a| a.contains("userid_ctid_timestamp")));
+    assert!(!report
+        .applied
+        .iter()
+        .any(|a| a.contains("userid_ctid_timestamp")));
     // data untouched, STATSEXPORT added, ENROLL left enabled
     let types = queries::consent_types(&mut conn).await.unwrap();
     assert_eq!(types.len(), 2);
@@ -148,7 +163,10 @@ async fn latest_consent_view_breaks_same_second_ties_by_id() {
         .await
         .unwrap();
     assert_eq!(rows, vec![(5, 2, 0), (6, 2, 1)]);
-    let latest = queries::latest_consent(&mut conn, 5, 2).await.unwrap().unwrap();
+    let latest = queries::latest_consent(&mut conn, 5, 2)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(latest.source, "c");
 }
 
@@ -167,11 +185,20 @@ async fn email_and_name_are_unique() {
         show_hosts: 1,
         teamid: 0,
     };
-    queries::insert_user(&mut conn, &mk("a@x.org", "A", "1")).await.unwrap();
-    let e = queries::insert_user(&mut conn, &mk("A@X.org", "B", "2")).await.unwrap_err();
+    queries::insert_user(&mut conn, &mk("a@x.org", "A", "1"))
+        .await
+        .unwrap();
+    let e = queries::insert_user(&mut conn, &mk("A@X.org", "B", "2"))
+        .await
+        .unwrap_err();
     assert!(e.is_duplicate_key(), "email unique, case-insensitive: {e}");
-    let e = queries::insert_user(&mut conn, &mk("b@x.org", "A", "3")).await.unwrap_err();
+    let e = queries::insert_user(&mut conn, &mk("b@x.org", "A", "3"))
+        .await
+        .unwrap_err();
     assert!(e.is_duplicate_key(), "name unique: {e}");
-    let u = queries::user_by_email(&mut conn, "A@x.ORG").await.unwrap().unwrap();
+    let u = queries::user_by_email(&mut conn, "A@x.ORG")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(u.name(), "A");
 }

@@ -1,0 +1,224 @@
+//! Consent as proof: which terms-of-use text each ENROLL consent accepted,
+//! and per-type reports of users' current consent state.
+//!
+//! Lives in two tables of our own (`terms_version`, `consent_terms`) beside
+//! BOINC's, so BOINC's PHP code and the `latest_consent` view are unchanged.
+
+use mysql_async::prelude::*;
+use serde::Serialize;
+
+use crate::DbError;
+
+/// SHA-256 hex of the exact text served (and so accepted).
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The id of this terms text, storing it on first sight. One statement,
+/// safe against concurrent callers (the unique sha256 key decides).
+pub async fn ensure_terms_version<Q: Queryable>(
+    q: &mut Q,
+    text: &str,
+    now: i64,
+) -> Result<i64, DbError> {
+    q.exec_drop(
+        "INSERT INTO terms_version (sha256, terms, first_seen) VALUES (?, ?, ?) \
+         ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)",
+        (sha256_hex(text), text, now),
+    )
+    .await?;
+    let id: Option<i64> = q.query_first("SELECT LAST_INSERT_ID()").await?;
+    id.ok_or(DbError::Missing("terms_version id"))
+}
+
+/// Record that consent row `consent_id` accepted terms version `version_id`.
+pub async fn link_consent_terms<Q: Queryable>(
+    q: &mut Q,
+    consent_id: i64,
+    version_id: i64,
+) -> Result<(), DbError> {
+    q.exec_drop(
+        "INSERT INTO consent_terms (consent_id, terms_version_id) VALUES (?, ?)",
+        (consent_id, version_id),
+    )
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TermsVersion {
+    pub id: i64,
+    pub sha256: String,
+    pub first_seen: i64,
+}
+
+pub async fn terms_versions<Q: Queryable>(q: &mut Q) -> Result<Vec<TermsVersion>, DbError> {
+    let rows: Vec<(i64, String, i64)> = q
+        .query("SELECT id, sha256, first_seen FROM terms_version ORDER BY id")
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, sha256, first_seen)| TermsVersion {
+            id,
+            sha256,
+            first_seen,
+        })
+        .collect())
+}
+
+pub async fn terms_text<Q: Queryable>(q: &mut Q, id: i64) -> Result<Option<String>, DbError> {
+    Ok(
+        q.exec_first("SELECT terms FROM terms_version WHERE id = ?", (id,))
+            .await?,
+    )
+}
+
+/// Users' current (latest, tie-safe) state for one consent type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TypeReport {
+    pub shortname: String,
+    pub enabled: bool,
+    /// latest consent_flag = 1
+    pub consented: i64,
+    /// latest consent_flag = 0 and consent_not_required = 0
+    pub withdrawn: i64,
+    /// latest consent_flag = 0 and consent_not_required = 1
+    pub not_required: i64,
+    /// non-deleted users with no row for this type
+    pub never_asked: i64,
+    /// ENROLL only: users whose latest row is consent, by terms version
+    /// (`None`: consented before versioning or outside create_account).
+    pub by_terms_version: Vec<(Option<i64>, i64)>,
+}
+
+/// Condition selecting each user's latest row per type (`c`), ties broken
+/// by id: the same rule as the `latest_consent` view.
+const LATEST: &str = "NOT EXISTS (SELECT 1 FROM consent f WHERE f.userid = c.userid \
+     AND f.consent_type_id = c.consent_type_id AND (f.consent_time > c.consent_time \
+     OR (f.consent_time = c.consent_time AND f.id > c.id)))";
+
+/// Counts per consent type, in consent_type id order.
+pub async fn consent_report<Q: Queryable>(q: &mut Q) -> Result<Vec<TypeReport>, DbError> {
+    let live_users: i64 = q
+        .query_first("SELECT COUNT(*) FROM user WHERE authenticator NOT LIKE 'deleted%' OR authenticator IS NULL")
+        .await?
+        .unwrap_or(0);
+    let types = crate::queries::consent_types(q).await?;
+    let states: Vec<(i64, i64, i64, i64)> = q
+        .query(format!(
+            "SELECT c.consent_type_id, c.consent_flag, c.consent_not_required, COUNT(*) \
+             FROM consent c JOIN user u ON u.id = c.userid \
+             WHERE (u.authenticator NOT LIKE 'deleted%' OR u.authenticator IS NULL) AND {LATEST} \
+             GROUP BY c.consent_type_id, c.consent_flag, c.consent_not_required"
+        ))
+        .await?;
+    let by_version: Vec<(i64, Option<i64>, i64)> = q
+        .query(format!(
+            "SELECT c.consent_type_id, t.terms_version_id, COUNT(*) \
+             FROM consent c JOIN user u ON u.id = c.userid \
+             LEFT JOIN consent_terms t ON t.consent_id = c.id \
+             WHERE c.consent_flag = 1 \
+               AND (u.authenticator NOT LIKE 'deleted%' OR u.authenticator IS NULL) AND {LATEST} \
+             GROUP BY c.consent_type_id, t.terms_version_id \
+             ORDER BY c.consent_type_id, t.terms_version_id"
+        ))
+        .await?;
+    let mut out = Vec::with_capacity(types.len());
+    for t in types {
+        let mut r = TypeReport {
+            shortname: t.shortname.clone(),
+            enabled: t.is_enabled(),
+            ..Default::default()
+        };
+        let mut asked = 0;
+        for &(ct, flag, not_req, n) in &states {
+            if ct != t.id {
+                continue;
+            }
+            asked += n;
+            match (flag != 0, not_req != 0) {
+                (true, _) => r.consented += n,
+                (false, false) => r.withdrawn += n,
+                (false, true) => r.not_required += n,
+            }
+        }
+        r.never_asked = (live_users - asked).max(0);
+        if t.shortname == crate::models::CONSENT_ENROLL {
+            r.by_terms_version = by_version
+                .iter()
+                .filter(|(ct, _, _)| *ct == t.id)
+                .map(|&(_, v, n)| (v, n))
+                .collect();
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// One row of a user's consent history, for data-subject requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryEntry {
+    pub consent_id: i64,
+    pub consent_type: String,
+    pub consent_flag: i64,
+    pub consent_not_required: i64,
+    pub source: String,
+    pub consent_time: i64,
+    pub terms_version_id: Option<i64>,
+    pub terms_sha256: Option<String>,
+}
+
+/// A user's whole consent history, oldest first, ties in insert order.
+pub async fn user_history<Q: Queryable>(
+    q: &mut Q,
+    userid: i64,
+) -> Result<Vec<HistoryEntry>, DbError> {
+    type Row = (
+        i64,
+        String,
+        i64,
+        i64,
+        String,
+        i64,
+        Option<i64>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = q
+        .exec(
+            "SELECT c.id, ct.shortname, c.consent_flag, c.consent_not_required, c.source, \
+                    c.consent_time, t.terms_version_id, v.sha256 \
+             FROM consent c JOIN consent_type ct ON ct.id = c.consent_type_id \
+             LEFT JOIN consent_terms t ON t.consent_id = c.id \
+             LEFT JOIN terms_version v ON v.id = t.terms_version_id \
+             WHERE c.userid = ? ORDER BY c.consent_time, c.id",
+            (userid,),
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                consent_id,
+                consent_type,
+                consent_flag,
+                consent_not_required,
+                source,
+                consent_time,
+                terms_version_id,
+                terms_sha256,
+            )| {
+                HistoryEntry {
+                    consent_id,
+                    consent_type,
+                    consent_flag,
+                    consent_not_required,
+                    source,
+                    consent_time,
+                    terms_version_id,
+                    terms_sha256,
+                }
+            },
+        )
+        .collect())
+}
