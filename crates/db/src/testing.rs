@@ -126,3 +126,107 @@ impl Drop for TestDb {
         .join();
     }
 }
+
+/// A throwaway MariaDB server of the test's own (temp datadir, free port on
+/// 127.0.0.1) that the test can stop and start again, for outage tests that
+/// must not touch the shared server.
+pub struct PrivateMariaDb {
+    dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateMariaDb {
+    /// Install a datadir and start the server; waits until it answers.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir for private mariadb");
+        let data = dir.path().join("data");
+        let out = std::process::Command::new("mariadb-install-db")
+            .args(["--no-defaults", "--auth-root-authentication-method=normal"])
+            .args(["--skip-test-db", "--user=root"])
+            .arg(format!("--datadir={}", data.display()))
+            .output()
+            .expect("mariadb-install-db must be installed (Debian package mariadb-server)");
+        assert!(
+            out.status.success(),
+            "mariadb-install-db failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let mut s = Self {
+            dir,
+            port,
+            child: None,
+        };
+        s.resume().await;
+        s
+    }
+
+    /// Settings for database `name` on this server.
+    pub fn settings(&self, name: &str) -> DbSettings {
+        DbSettings {
+            name: name.to_owned(),
+            host: "127.0.0.1".to_owned(),
+            port: self.port,
+            user: "root".to_owned(),
+            passwd: String::new(),
+        }
+    }
+
+    /// Kill the server (an outage, as abrupt as a crash).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start it again on the same port and datadir; waits until it answers.
+    pub async fn resume(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let data = self.dir.path().join("data");
+        let log = std::fs::File::create(self.dir.path().join("err.log")).expect("log file");
+        let child = std::process::Command::new("/usr/sbin/mariadbd")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--port={}", self.port))
+            .arg(format!(
+                "--socket={}",
+                self.dir.path().join("sock").display()
+            ))
+            .args(["--bind-address=127.0.0.1", "--user=root", "--skip-log-bin"])
+            .args(["--innodb-buffer-pool-size=32M", "--skip-name-resolve"])
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start /usr/sbin/mariadbd");
+        self.child = Some(child);
+        let opts = self.settings("mysql").server_opts();
+        for _ in 0..200 {
+            if let Ok(c) = mysql_async::Conn::new(opts.clone()).await {
+                let _ = c.disconnect().await;
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let log = std::fs::read_to_string(self.dir.path().join("err.log")).unwrap_or_default();
+        panic!(
+            "private mariadbd on port {} did not come up: {log}",
+            self.port
+        );
+    }
+}
+
+impl Drop for PrivateMariaDb {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bind to 0, read it, release it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port on 127.0.0.1")
+}

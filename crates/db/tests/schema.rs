@@ -202,3 +202,23 @@ async fn email_and_name_are_unique() {
         .unwrap();
     assert_eq!(u.name(), "A");
 }
+
+#[tokio::test]
+async fn private_server_survives_stop_and_resume_and_pool_recovers() {
+    let mut server = boinc_db::testing::PrivateMariaDb::start().await;
+    let settings = server.settings("outage");
+    boinc_db::schema::init(&settings).await.unwrap();
+    let pool = boinc_db::pool(&settings);
+    let mut c = pool.get_conn().await.unwrap();
+    assert_eq!(queries::consent_types(&mut c).await.unwrap().len(), 2);
+    drop(c);
+    server.stop();
+    let down = tokio::time::timeout(std::time::Duration::from_secs(5), pool.get_conn()).await;
+    assert!(
+        !matches!(down, Ok(Ok(_))),
+        "no connection while the server is down"
+    );
+    server.resume().await;
+    let mut c = pool.get_conn().await.unwrap();
+    assert_eq!(queries::consent_types(&mut c).await.unwrap().len(), 2);
+}
