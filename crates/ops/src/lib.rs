@@ -1,1 +1,14 @@
-//! (being written)
+//! Consent types for project admins: the operations (list, add,
+//! enable/disable, privacypref on/off, audit history) shared by the
+//! `boinc-ops` CLI and the ops web page, plus that web page.
+//! Neither front end holds SQL: everything goes through [`ConsentOps`],
+//! which goes through `boinc_db::consent_types`.
+
+pub mod ops;
+pub mod web;
+
+pub use ops::{
+    validate_description, validate_shortname, Change, ConsentOps, OpsError, DELETE_EXPLANATION,
+    DESCRIPTION_MAX, SHORTNAME_MAX,
+};
+pub use web::{serve, Credentials, ServeError, ServeOptions};

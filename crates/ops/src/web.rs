@@ -1,0 +1,618 @@
+//! The ops web page: the consent-type table with Enable/Disable and
+//! PrivacyPref buttons, the add form, the "why can't I delete" note and the
+//! audit history, rendered from `html_ops/` templates.
+//!
+//! Security model: admin-only HTTP basic auth (user + bcrypt hash from
+//! config.xml); the server refuses to start without them. Every POST needs
+//! a CSRF token that is an HMAC of the session cookie and the user under a
+//! key made at start-up, so a token from another session or an earlier run
+//! is stale. Templates escape everything; responses carry strict headers.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use base64::Engine as _;
+use boinc_db::ProjectConfig;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+
+use crate::ops::{validate_shortname, ConsentOps, OpsError, DELETE_EXPLANATION};
+
+/// Config keys (inside `<config>` of config.xml) holding the admin login.
+pub const USER_KEY: &str = "ops_user";
+pub const HASH_KEY: &str = "ops_password_hash";
+const SESSION_COOKIE: &str = "ops_session";
+const HISTORY_ROWS: u64 = 200;
+const CSS: &str = include_str!("../../../html_ops/static/ops.css");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "refusing to start: no admin credentials configured. Put <{USER_KEY}> and \
+         <{HASH_KEY}> (a bcrypt hash, e.g. from `boinc-ops hash-password`) in config.xml"
+    )]
+    NoCredentials,
+    #[error("refusing to start: {0}")]
+    BadCredentials(String),
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The admin login: a user name and a bcrypt hash of the password.
+#[derive(Clone)]
+pub struct Credentials {
+    user: String,
+    hash: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({})", self.user)
+    }
+}
+
+impl Credentials {
+    pub fn new(user: &str, bcrypt_hash: &str) -> Result<Self, ServeError> {
+        let user = user.trim();
+        let hash = bcrypt_hash.trim();
+        if user.is_empty() || hash.is_empty() {
+            return Err(ServeError::NoCredentials);
+        }
+        if user.contains(':') {
+            return Err(ServeError::BadCredentials(format!(
+                "<{USER_KEY}> must not contain ':' (basic auth separator)"
+            )));
+        }
+        if hash.parse::<bcrypt::HashParts>().is_err() {
+            return Err(ServeError::BadCredentials(format!(
+                "<{HASH_KEY}> is not a bcrypt hash ($2y$/$2b$/$2a$...)"
+            )));
+        }
+        Ok(Self {
+            user: user.to_owned(),
+            hash: hash.to_owned(),
+        })
+    }
+
+    /// From config.xml's `<ops_user>` and `<ops_password_hash>`.
+    pub fn from_config(cfg: &ProjectConfig) -> Result<Self, ServeError> {
+        match (cfg.str(USER_KEY), cfg.str(HASH_KEY)) {
+            (Some(u), Some(h)) => Self::new(u, h),
+            _ => Err(ServeError::NoCredentials),
+        }
+    }
+
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Show the table and history only; refuse every POST.
+    pub read_only: bool,
+    /// Required: `serve` refuses to start with `None`.
+    pub credentials: Option<Credentials>,
+}
+
+struct AppState {
+    ops: ConsentOps,
+    read_only: bool,
+    creds: Credentials,
+    /// Per-run key: CSRF tokens from an earlier run are stale.
+    csrf_key: [u8; 32],
+    /// SHA-256 of Authorization headers already verified, so bcrypt (slow
+    /// on purpose) runs once per login rather than on every request.
+    verified: Mutex<HashSet<[u8; 32]>>,
+}
+
+type Shared = Arc<AppState>;
+
+/// The router; fails when no usable credentials are configured.
+pub fn router(ops: ConsentOps, opts: ServeOptions) -> Result<Router, ServeError> {
+    let creds = opts.credentials.ok_or(ServeError::NoCredentials)?;
+    let mut csrf_key = [0u8; 32];
+    rand::Rng::fill(&mut rand::rng(), &mut csrf_key);
+    let state = Arc::new(AppState {
+        ops,
+        read_only: opts.read_only,
+        creds,
+        csrf_key,
+        verified: Mutex::new(HashSet::new()),
+    });
+    Ok(Router::new()
+        .route("/", get(page))
+        .route("/add", post(add))
+        .route("/set", post(set_flag))
+        .route("/static/ops.css", get(css))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), basic_auth))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state))
+}
+
+/// Serve the ops page on `listener` until the task is dropped.
+pub async fn serve(
+    listener: TcpListener,
+    ops: ConsentOps,
+    opts: ServeOptions,
+) -> Result<(), ServeError> {
+    let read_only = opts.read_only;
+    let app = router(ops, opts)?;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, read_only, "ops page listening");
+    }
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+async fn security_headers(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    tracing::debug!(%method, path, status = resp.status().as_u16(), "request");
+    resp
+}
+
+async fn basic_auth(State(st): State<Shared>, mut req: Request, next: Next) -> Response {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match header {
+        Some(h) if check_basic(&st, &h).await => {
+            req.extensions_mut()
+                .insert(AuthedUser(st.creds.user.clone()));
+            next.run(req).await
+        }
+        other => {
+            if other.is_some() {
+                tracing::warn!(path = req.uri().path(), "ops login failed");
+            }
+            let mut resp = (StatusCode::UNAUTHORIZED, "authentication required\n").into_response();
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"BOINC ops\", charset=\"UTF-8\""),
+            );
+            resp
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AuthedUser(String);
+
+async fn check_basic(st: &Shared, header: &str) -> bool {
+    let digest: [u8; 32] = Sha256::digest(header.as_bytes()).into();
+    if st.verified.lock().is_ok_and(|s| s.contains(&digest)) {
+        return true;
+    }
+    let Some(b64) = header
+        .strip_prefix("Basic ")
+        .or_else(|| header.strip_prefix("basic "))
+    else {
+        return false;
+    };
+    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else {
+        return false;
+    };
+    let Ok(text) = String::from_utf8(raw) else {
+        return false;
+    };
+    let Some((user, pass)) = text.split_once(':') else {
+        return false;
+    };
+    let user_ok: bool = user.as_bytes().ct_eq(st.creds.user.as_bytes()).into();
+    let pass = pass.to_owned();
+    let hash = st.creds.hash.clone();
+    // bcrypt is CPU-heavy: keep it off the async workers. Verify even for a
+    // wrong user so timing doesn't tell which part was wrong.
+    let pass_ok = tokio::task::spawn_blocking(move || bcrypt::verify(pass, &hash).unwrap_or(false))
+        .await
+        .unwrap_or(false);
+    if user_ok && pass_ok {
+        if let Ok(mut s) = st.verified.lock() {
+            if s.len() > 64 {
+                s.clear();
+            }
+            s.insert(digest);
+        }
+        true
+    } else {
+        false
+    }
+}
+
+fn session_from(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn csrf_mac(st: &AppState, session: &str, user: &str) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&st.csrf_key).expect("any key size");
+    mac.update(b"csrf\0");
+    mac.update(session.as_bytes());
+    mac.update(b"\0");
+    mac.update(user.as_bytes());
+    mac
+}
+
+fn csrf_token(st: &AppState, session: &str, user: &str) -> String {
+    hex::encode(csrf_mac(st, session, user).finalize().into_bytes())
+}
+
+fn csrf_ok(st: &AppState, headers: &HeaderMap, user: &str, token: Option<&str>) -> bool {
+    let (Some(session), Some(token)) = (session_from(headers), token) else {
+        return false;
+    };
+    let Ok(bytes) = hex::decode(token) else {
+        return false;
+    };
+    csrf_mac(st, &session, user).verify_slice(&bytes).is_ok()
+}
+
+/// Browsers send Origin on form POSTs; when present it must be this host.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .is_some_and(|o| o == host)
+}
+
+struct TypeRow {
+    shortname: String,
+    description: String,
+    enabled: bool,
+    project_specific: bool,
+    privacypref: bool,
+}
+
+struct HistoryRow {
+    when: String,
+    actor: String,
+    shortname: String,
+    action: String,
+    old_value: String,
+    new_value: String,
+}
+
+#[derive(Template)]
+#[template(path = "ops.html")]
+struct OpsPage<'a> {
+    read_only: bool,
+    user: &'a str,
+    csrf: &'a str,
+    types: Vec<TypeRow>,
+    history: Vec<HistoryRow>,
+    message: Option<String>,
+    error: Option<String>,
+    form_shortname: &'a str,
+    form_description: &'a str,
+    delete_explanation: &'a str,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct Done {
+    done: Option<String>,
+    #[serde(rename = "type")]
+    type_name: Option<String>,
+}
+
+fn fmt_time(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// Render the page; issues a session cookie when the request has none.
+async fn render(
+    st: &AppState,
+    headers: &HeaderMap,
+    user: &str,
+    status: StatusCode,
+    message: Option<String>,
+    error: Option<String>,
+    form: (&str, &str),
+) -> Response {
+    let (session, new_cookie) = match session_from(headers) {
+        Some(s) => (s, false),
+        None => (boinc_db::random_hex32(), true),
+    };
+    let csrf = csrf_token(st, &session, user);
+    let (types, history) = match (
+        st.ops.list().await,
+        st.ops.history(None, HISTORY_ROWS).await,
+    ) {
+        (Ok(t), Ok(h)) => (t, h),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!("ops page: {e}");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable; see the server log\n",
+            )
+                .into_response();
+        }
+    };
+    let page = OpsPage {
+        read_only: st.read_only,
+        user,
+        csrf: &csrf,
+        types: types
+            .into_iter()
+            .map(|t| TypeRow {
+                enabled: t.enabled != 0,
+                project_specific: t.project_specific != 0,
+                privacypref: t.privacypref != 0,
+                shortname: t.shortname,
+                description: t.description,
+            })
+            .collect(),
+        history: history
+            .into_iter()
+            .map(|h| HistoryRow {
+                when: fmt_time(h.change_time),
+                actor: h.actor,
+                shortname: h.shortname,
+                action: h.action,
+                old_value: h.old_value,
+                new_value: h.new_value,
+            })
+            .collect(),
+        message,
+        error,
+        form_shortname: form.0,
+        form_description: form.1,
+        delete_explanation: DELETE_EXPLANATION,
+    };
+    match page.render() {
+        Ok(html) => {
+            let mut resp = (
+                status,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                html,
+            )
+                .into_response();
+            if new_cookie {
+                if let Ok(v) = HeaderValue::from_str(&format!(
+                    "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict"
+                )) {
+                    resp.headers_mut().insert(header::SET_COOKIE, v);
+                }
+            }
+            resp
+        }
+        Err(e) => {
+            tracing::error!("template: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error\n").into_response()
+        }
+    }
+}
+
+async fn page(
+    State(st): State<Shared>,
+    axum::Extension(AuthedUser(user)): axum::Extension<AuthedUser>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    // Parsed leniently: a mangled query string just shows no message.
+    let done: Done = uri
+        .query()
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default();
+    // Only fixed texts and a valid type name are reflected into the page.
+    let name = done
+        .type_name
+        .filter(|n| validate_shortname(n).is_ok())
+        .unwrap_or_default();
+    let message = match done.done.as_deref() {
+        Some("added") => Some(format!(
+            "Added consent type {name} (disabled; enable it when ready)."
+        )),
+        Some("enable") => Some(format!("Enabled {name}.")),
+        Some("disable") => Some(format!("Disabled {name}.")),
+        Some("privacypref_on") => Some(format!("PrivacyPref turned on for {name}.")),
+        Some("privacypref_off") => Some(format!("PrivacyPref turned off for {name}.")),
+        Some("unchanged") => Some(format!("{name} already had that setting; nothing changed.")),
+        _ => None,
+    };
+    render(
+        &st,
+        &headers,
+        &user,
+        StatusCode::OK,
+        message,
+        None,
+        ("", ""),
+    )
+    .await
+}
+
+async fn css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
+}
+
+async fn not_found(method: Method) -> Response {
+    if method == Method::POST {
+        // e.g. someone trying /delete: there is no such operation.
+        (
+            StatusCode::NOT_FOUND,
+            format!("no such operation. {DELETE_EXPLANATION}\n"),
+        )
+            .into_response()
+    } else {
+        (StatusCode::NOT_FOUND, "not found\n").into_response()
+    }
+}
+
+fn refuse(status: StatusCode, text: &str) -> Response {
+    (status, format!("{text}\n")).into_response()
+}
+
+/// Common POST checks: read-only mode, origin and CSRF. Returns the form.
+fn post_guard(
+    st: &AppState,
+    headers: &HeaderMap,
+    user: &str,
+    body: &Bytes,
+) -> Result<HashMap<String, String>, Response> {
+    if st.read_only {
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "the ops page is in read-only mode; nothing was changed",
+        ));
+    }
+    if !same_origin(headers) {
+        tracing::warn!(user, "POST from a foreign origin refused");
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "cross-origin request refused",
+        ));
+    }
+    let form: HashMap<String, String> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    if !csrf_ok(st, headers, user, form.get("csrf").map(String::as_str)) {
+        tracing::warn!(user, "POST with missing or stale CSRF token refused");
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "missing or stale form token (reload the page and try again); nothing was changed",
+        ));
+    }
+    Ok(form)
+}
+
+fn error_status(e: &OpsError) -> StatusCode {
+    match e {
+        OpsError::InvalidShortname(..) | OpsError::InvalidDescription(_) => StatusCode::BAD_REQUEST,
+        OpsError::Duplicate(_) => StatusCode::CONFLICT,
+        OpsError::UnknownType(_) => StatusCode::NOT_FOUND,
+        OpsError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn error_text(e: &OpsError) -> String {
+    match e {
+        OpsError::Db(err) => {
+            tracing::error!("ops: {err}");
+            "database error; nothing was changed (see the server log)".to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn done_url(what: &str, name: &str) -> String {
+    let q = serde_urlencoded::to_string([("done", what), ("type", name)]).unwrap_or_default();
+    format!("./?{q}")
+}
+
+async fn add(
+    State(st): State<Shared>,
+    axum::Extension(AuthedUser(user)): axum::Extension<AuthedUser>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match post_guard(&st, &headers, &user, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let name = form.get("shortname").map(String::as_str).unwrap_or("");
+    let desc = form.get("description").map(String::as_str).unwrap_or("");
+    match st.ops.add(&user, name, desc).await {
+        Ok(ct) => Redirect::to(&done_url("added", &ct.shortname)).into_response(),
+        Err(e) => {
+            let status = error_status(&e);
+            let text = error_text(&e);
+            render(&st, &headers, &user, status, None, Some(text), (name, desc)).await
+        }
+    }
+}
+
+async fn set_flag(
+    State(st): State<Shared>,
+    axum::Extension(AuthedUser(user)): axum::Extension<AuthedUser>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match post_guard(&st, &headers, &user, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let name = form.get("shortname").map(String::as_str).unwrap_or("");
+    let on = match form.get("value").map(String::as_str) {
+        Some("on") => true,
+        Some("off") => false,
+        _ => return refuse(StatusCode::BAD_REQUEST, "value must be on or off"),
+    };
+    let (result, action) = match form.get("field").map(String::as_str) {
+        Some("enabled") => (
+            st.ops.set_enabled(&user, name, on).await,
+            if on { "enable" } else { "disable" },
+        ),
+        Some("privacypref") => (
+            st.ops.set_privacypref(&user, name, on).await,
+            if on {
+                "privacypref_on"
+            } else {
+                "privacypref_off"
+            },
+        ),
+        _ => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "field must be enabled or privacypref",
+            )
+        }
+    };
+    match result {
+        Ok(c) if c.changed => {
+            Redirect::to(&done_url(action, &c.consent_type.shortname)).into_response()
+        }
+        Ok(c) => Redirect::to(&done_url("unchanged", &c.consent_type.shortname)).into_response(),
+        Err(e) => {
+            let status = error_status(&e);
+            let text = error_text(&e);
+            render(&st, &headers, &user, status, None, Some(text), ("", "")).await
+        }
+    }
+}
