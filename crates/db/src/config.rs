@@ -300,11 +300,9 @@ fn parse_config_section(text: &str) -> Result<BTreeMap<String, String>, ParseFai
                 }
                 path.push(name);
             }
-            Event::Empty(e) => {
-                if in_config(&path) {
-                    let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
-                    values.insert(name, String::new());
-                }
+            Event::Empty(e) if in_config(&path) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                values.insert(name, String::new());
             }
             Event::Text(t) => {
                 if let Some((_, buf)) = current.as_mut() {

@@ -2,6 +2,7 @@
 //! every query, the schema tool, password hashing and XML text escaping.
 //! The RPC server, the ops tools and db_dump all go through this crate.
 
+pub mod account;
 pub mod config;
 pub mod consent_types;
 pub mod models;

@@ -1,1 +1,257 @@
-//! (being written)
+//! BOINC's web RPCs (create_account, am_set_info, am_get_info,
+//! lookup_account, get_project_config) on a BOINC database.
+//!
+//! `serve` runs the server on a listener until a shutdown future resolves;
+//! `spawn` starts one in the background (tests, other crates' e2e tests).
+//! Each RPC lives in its own file under `rpc/` (parse -> apply -> render);
+//! every reply body is built in `reply`.
+
+pub mod error;
+pub mod params;
+pub mod reply;
+mod rpc;
+pub mod state;
+pub mod validate;
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub use error::RpcError;
+pub use params::Params;
+pub use state::{AppState, Options};
+
+/// The five RPCs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rpc {
+    CreateAccount,
+    AmSetInfo,
+    AmGetInfo,
+    LookupAccount,
+    GetProjectConfig,
+}
+
+impl Rpc {
+    fn from_name(name: &str) -> Option<Self> {
+        let name = name.strip_suffix(".php").unwrap_or(name);
+        Some(match name {
+            "create_account" => Rpc::CreateAccount,
+            "am_set_info" => Rpc::AmSetInfo,
+            "am_get_info" => Rpc::AmGetInfo,
+            "lookup_account" => Rpc::LookupAccount,
+            "get_project_config" => Rpc::GetProjectConfig,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Rpc::CreateAccount => "create_account",
+            Rpc::AmSetInfo => "am_set_info",
+            Rpc::AmGetInfo => "am_get_info",
+            Rpc::LookupAccount => "lookup_account",
+            Rpc::GetProjectConfig => "get_project_config",
+        }
+    }
+
+    /// `/NAME[.php]` at the root or below master_url's path.
+    fn from_path(path: &str, prefix: &str) -> Option<Self> {
+        [prefix, "/"]
+            .iter()
+            .filter_map(|p| path.strip_prefix(p))
+            .find(|rest| !rest.contains('/'))
+            .and_then(Self::from_name)
+    }
+}
+
+/// One decoded request. Most RPCs read `params()` (query and form body
+/// together); am_set_info picks one of the two.
+#[derive(Debug, Default)]
+pub struct RpcRequest {
+    pub query: Params,
+    pub body: Params,
+    pub ip: Option<IpAddr>,
+}
+
+impl RpcRequest {
+    pub fn params(&self) -> Params {
+        Params::merged(self.query.clone(), self.body.clone())
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new().fallback(dispatch).with_state(state)
+}
+
+async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Request) -> Response {
+    let Some(rpc) = Rpc::from_path(req.uri().path(), &state.url_prefix) else {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    };
+    let method = req.method().clone();
+    if method != Method::GET && method != Method::POST && method != Method::HEAD {
+        return RpcError::BadMethod.into_response();
+    }
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let query = Params::parse(req.uri().query().unwrap_or("").as_bytes());
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let body = if method == Method::POST && is_form {
+        match axum::body::to_bytes(req.into_body(), state.options.max_body_bytes).await {
+            Ok(b) => Params::parse(&b),
+            Err(_) => {
+                return RpcError::generic("request body too large or unreadable").into_response()
+            }
+        }
+    } else {
+        Params::default()
+    };
+    let request = RpcRequest { query, body, ip };
+    let started = Instant::now();
+    let result = tokio::time::timeout(state.options.request_timeout, async {
+        match rpc {
+            Rpc::CreateAccount => rpc::create_account::handle(&state, &request).await,
+            Rpc::AmSetInfo => rpc::am_set_info::handle(&state, &request).await,
+            Rpc::AmGetInfo => rpc::am_get_info::handle(&state, &request).await,
+            Rpc::LookupAccount => rpc::lookup_account::handle(&state, &request).await,
+            Rpc::GetProjectConfig => rpc::get_project_config::handle(&state, &request).await,
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        tracing::warn!(rpc = rpc.name(), "request timed out (database too slow?)");
+        Err(RpcError::DbUnavailable)
+    });
+    let ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(xml) => {
+            tracing::info!(rpc = rpc.name(), ms, "ok");
+            xml.into_response()
+        }
+        Err(e) => {
+            tracing::info!(rpc = rpc.name(), ms, error_num = e.error_num(), error = %e, "error reply");
+            e.into_response()
+        }
+    }
+}
+
+/// Serve on `listener` until `shutdown` resolves. Keeps the cached project
+/// facts fresh in the background meanwhile.
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    state.refresh_project().await;
+    // Two loops, so a hanging database never delays terms-file updates.
+    let terms = tokio::spawn(refresh_loop(state.clone(), false));
+    let db = tokio::spawn(refresh_loop(state.clone(), true));
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    terms.abort();
+    db.abort();
+    result
+}
+
+async fn refresh_loop(state: Arc<AppState>, db: bool) {
+    let mut tick = tokio::time::interval(state.options.refresh_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if db {
+            state.refresh_db().await;
+        } else {
+            state.refresh_terms();
+        }
+    }
+}
+
+/// A server running in the background (see `spawn`). Dropping it stops it.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningServer {
+    /// `http://ADDR/`: the base the RPC paths go under.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Bind `addr` (e.g. "127.0.0.1:0") and serve in a background task.
+pub async fn spawn(state: Arc<AppState>, addr: &str) -> std::io::Result<RunningServer> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(state.clone(), listener, async move {
+        let _ = rx.await;
+    }));
+    Ok(RunningServer {
+        addr: local,
+        state,
+        stop: Some(tx),
+        task: Some(task),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            Rpc::from_path("/create_account.php", "/"),
+            Some(Rpc::CreateAccount)
+        );
+        assert_eq!(Rpc::from_path("/am_get_info", "/"), Some(Rpc::AmGetInfo));
+        assert_eq!(
+            Rpc::from_path("/proj/lookup_account.php", "/proj/"),
+            Some(Rpc::LookupAccount)
+        );
+        assert_eq!(
+            Rpc::from_path("/get_project_config.php", "/proj/"),
+            Some(Rpc::GetProjectConfig)
+        );
+        assert_eq!(Rpc::from_path("/x/create_account.php", "/"), None);
+        assert_eq!(Rpc::from_path("/nope.php", "/"), None);
+        assert_eq!(Rpc::from_path("/", "/"), None);
+    }
+}

@@ -1,0 +1,38 @@
+//! am_get_info: an account's profile for account managers.
+
+use boinc_db::{password, queries};
+
+use crate::error::RpcError;
+use crate::reply::{self, AmGetInfo, Xml};
+use crate::state::AppState;
+use crate::RpcRequest;
+
+pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError> {
+    state.check_web_running()?;
+    let params = req.params();
+    let key = params.required("account_key")?;
+    let mut conn = state.conn().await?;
+    let user = queries::user_by_authenticator(&mut conn, key)
+        .await?
+        .ok_or(RpcError::NotFound)?;
+    let team_founder = if user.teamid != 0 {
+        queries::team_by_id(&mut conn, user.teamid)
+            .await?
+            .is_some_and(|t| t.userid == user.id)
+    } else {
+        false
+    };
+    // BOINC's weak authenticator: id _ md5(authenticator . passwd_hash).
+    let weak_auth = format!(
+        "{}_{}",
+        user.id,
+        password::md5_hex(&format!("{}{}", user.authenticator(), user.passwd_hash))
+    );
+    let cpid = user.cpid();
+    Ok(reply::am_get_info(&AmGetInfo {
+        user: &user,
+        weak_auth,
+        cpid,
+        team_founder,
+    }))
+}

@@ -1,0 +1,226 @@
+//! create_account: make an account (and its ENROLL consent row, in the
+//! same transaction), or return the existing one on an idempotent retry.
+
+use boinc_db::models::{User, CONSENT_ENROLL};
+use boinc_db::queries::{self, NewConsent, NewUser};
+use boinc_db::{password, terms, DbError};
+use mysql_async::TxOpts;
+
+use crate::error::{duplicate_key_name, RpcError};
+use crate::params::{flag, Params};
+use crate::reply::{self, Xml};
+use crate::state::AppState;
+use crate::validate;
+use crate::RpcRequest;
+
+/// A validated request.
+#[derive(Debug)]
+pub struct CreateAccount {
+    pub email_addr: String,
+    pub passwd_hash: String,
+    pub user_name: String,
+    pub team_name: Option<String>,
+    /// `consent_flag` when given (0/1 only).
+    pub consent_flag: Option<bool>,
+    /// `source` when given and non-empty.
+    pub source: Option<String>,
+}
+
+impl CreateAccount {
+    pub fn parse(p: &Params) -> Result<Self, RpcError> {
+        let email = p.required("email_addr")?;
+        let passwd_hash = p.required("passwd_hash")?;
+        let user_name = p.required("user_name")?;
+        let email_addr = email.to_lowercase();
+        if !validate::email_syntax(&email_addr) {
+            return Err(RpcError::BadEmail(None));
+        }
+        if passwd_hash.len() != 32 {
+            return Err(RpcError::generic("password hash length not 32"));
+        }
+        validate::user_name(user_name)?;
+        let consent_flag = match p.get("consent_flag") {
+            Some(v) => Some(flag("consent_flag", v)?),
+            None => None,
+        };
+        Ok(Self {
+            email_addr,
+            passwd_hash: passwd_hash.to_owned(),
+            user_name: user_name.to_owned(),
+            team_name: p.nonempty("team_name").map(str::to_owned),
+            consent_flag,
+            source: p.nonempty("source").map(str::to_owned),
+        })
+    }
+}
+
+pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError> {
+    state.check_web_running()?;
+    let cfg = &state.config;
+    const NOT_ACCEPTING: &str = "The project is not accepting new accounts.";
+    if cfg.bool("disable_account_creation") {
+        return Err(RpcError::CreationDisabled(NOT_ACCEPTING));
+    }
+    if cfg.bool("disable_account_creation_rpc") {
+        return Err(RpcError::CreationDisabled(
+            if cfg.bool("no_web_account_creation") {
+                NOT_ACCEPTING
+            } else {
+                "Please visit the project web site to create an account, then try again."
+            },
+        ));
+    }
+    let ca = CreateAccount::parse(&req.params())?;
+    state.limiter.check(req.ip)?;
+
+    let mut conn = state.conn().await?;
+    if queries::user_by_previous_email(&mut conn, &ca.email_addr)
+        .await?
+        .is_some()
+    {
+        return Err(RpcError::NotUnique(None));
+    }
+    if let Some(user) = queries::user_by_email(&mut conn, &ca.email_addr).await? {
+        return existing_account(state, req, user, &ca).await;
+    }
+
+    // A new account.
+    let enroll = queries::consent_type_by_name(&mut conn, CONSENT_ENROLL)
+        .await?
+        .filter(|t| t.is_enabled());
+    let terms_exist = cfg.terms_of_use_path().exists();
+    if cfg.bool("account_creation_rpc_require_consent") {
+        if !terms_exist {
+            tracing::warn!(
+                path = %cfg.terms_of_use_path().display(),
+                "configuration: account_creation_rpc_require_consent is set but the terms of use file is missing"
+            );
+        }
+        if enroll.is_none() {
+            tracing::warn!(
+                "configuration: account_creation_rpc_require_consent is set but the ENROLL consent type is disabled or missing"
+            );
+        }
+        if ca.consent_flag.is_none() || ca.source.is_none() {
+            return Err(RpcError::ConsentRequired);
+        }
+    }
+    if queries::user_name_taken(&mut conn, &ca.user_name, 0).await? {
+        return Err(RpcError::BadUserName("user name is already taken".into()));
+    }
+    let team = match &ca.team_name {
+        Some(name) => queries::team_by_name(&mut conn, name)
+            .await?
+            .filter(|t| t.joinable != 0),
+        None => None,
+    };
+    // ENROLL consent is recorded only when the project asks for it (type
+    // enabled, terms published) and the client answered explicitly.
+    let consent = match (&enroll, terms_exist, ca.consent_flag, &ca.source) {
+        (Some(t), true, Some(flag), Some(source)) => Some((t.id, flag, source.as_str())),
+        _ => None,
+    };
+    let terms_text = consent.and_then(|_| state.read_terms());
+
+    let sent = ca.passwd_hash.clone();
+    let stored_hash = super::blocking(move || password::hash_for_storage(&sent))
+        .await?
+        .map_err(|e| {
+            tracing::error!(error = %e, "bcrypt failed");
+            RpcError::generic("internal error")
+        })?;
+    let now = boinc_db::now();
+    let authenticator = boinc_db::random_hex32();
+    let cross_project_id = boinc_db::random_hex32();
+    let new_user = NewUser {
+        create_time: now,
+        email_addr: &ca.email_addr,
+        name: &ca.user_name,
+        authenticator: &authenticator,
+        cross_project_id: &cross_project_id,
+        passwd_hash: &stored_hash,
+        // BOINC's create_account RPC sets this country.
+        country: "International",
+        show_hosts: if cfg.bool("enable_privacy_by_default") {
+            0
+        } else {
+            1
+        },
+        teamid: 0,
+    };
+
+    let written: Result<i64, DbError> = async {
+        let mut tx = conn.start_transaction(TxOpts::default()).await?;
+        let userid = queries::insert_user(&mut tx, &new_user).await?;
+        if let Some(t) = &team {
+            queries::set_user_team(&mut tx, userid, 0, t.id).await?;
+        }
+        if let Some((type_id, flag, source)) = consent {
+            let consent_id = queries::insert_consent(
+                &mut tx,
+                &NewConsent {
+                    userid,
+                    consent_type_id: type_id,
+                    consent_time: now,
+                    consent_flag: flag,
+                    consent_not_required: !flag,
+                    source,
+                },
+            )
+            .await?;
+            if let Some(text) = &terms_text {
+                let version = terms::ensure_terms_version(&mut tx, text, now).await?;
+                terms::link_consent_terms(&mut tx, consent_id, version).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(userid)
+    }
+    .await;
+
+    match written {
+        Ok(userid) => {
+            tracing::info!(
+                userid,
+                consent = consent.map(|c| c.1),
+                team = team.as_ref().map(|t| t.id),
+                "account created"
+            );
+            Ok(reply::create_account(&authenticator))
+        }
+        Err(e) => match duplicate_key_name(&e) {
+            // Another request created this email (or name) first: its
+            // transaction is committed by now, so answer as for a retry.
+            Some(key) if key.contains("email") => {
+                let user = queries::user_by_email(&mut conn, &ca.email_addr)
+                    .await?
+                    .ok_or(RpcError::NotUnique(None))?;
+                existing_account(state, req, user, &ca).await
+            }
+            Some(key) if key.contains("name") => {
+                Err(RpcError::BadUserName("user name is already taken".into()))
+            }
+            Some(_) => Err(RpcError::NotUnique(None)),
+            None => Err(e.into()),
+        },
+    }
+}
+
+/// The email has an account: the same password gets its authenticator
+/// back (a retry), any other is "not unique".
+async fn existing_account(
+    state: &AppState,
+    req: &RpcRequest,
+    user: User,
+    ca: &CreateAccount,
+) -> Result<Xml, RpcError> {
+    let sent = ca.passwd_hash.clone();
+    let stored = user.passwd_hash.clone();
+    if super::blocking(move || password::verify(&sent, &stored)).await? {
+        Ok(reply::create_account(user.authenticator()))
+    } else {
+        // A password oracle otherwise: count it like a failed login.
+        state.limiter.record_failure(req.ip);
+        Err(RpcError::NotUnique(None))
+    }
+}

@@ -1,0 +1,33 @@
+//! get_project_config: the project's name, URLs, state and terms of use.
+//! Answers from the background-refreshed cache, so it keeps working while
+//! the database is down.
+
+use crate::error::RpcError;
+use crate::reply::{self, ProjectConfigReply, Xml};
+use crate::state::AppState;
+use crate::RpcRequest;
+
+pub async fn handle(state: &AppState, _req: &RpcRequest) -> Result<Xml, RpcError> {
+    let cfg = &state.config;
+    let facts = state.project.db();
+    let terms = state.project.terms();
+    // The consent design's rule: terms only while ENROLL is enabled (and
+    // the file exists and is non-empty, which `terms` already says).
+    let terms = terms.filter(|_| facts.enroll_enabled);
+    let mut base = cfg.master_url().to_owned();
+    if !base.is_empty() && !base.ends_with('/') {
+        base.push('/');
+    }
+    Ok(reply::project_config(&ProjectConfigReply {
+        long_name: cfg.long_name(),
+        master_url: cfg.master_url(),
+        web_rpc_url_base: &base,
+        account_manager: cfg.bool("account_manager"),
+        web_stopped: cfg.web_stopped(),
+        account_creation_disabled: cfg.bool("disable_account_creation"),
+        min_passwd_length: cfg.min_passwd_length(),
+        sched_stopped: cfg.sched_stopped(),
+        platforms: &facts.platforms,
+        terms_of_use: terms.as_deref(),
+    }))
+}

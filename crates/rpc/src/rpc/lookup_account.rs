@@ -1,0 +1,56 @@
+//! lookup_account: an account's authenticator for its email and password
+//! hash (or md5(authenticator . email)); without a hash, whether it exists.
+
+use boinc_db::{password, queries};
+
+use crate::error::RpcError;
+use crate::reply::{self, Xml};
+use crate::state::AppState;
+use crate::RpcRequest;
+
+pub struct LookupAccount {
+    pub email_addr: String,
+    pub passwd_hash: Option<String>,
+}
+
+impl LookupAccount {
+    pub fn parse(p: &crate::Params) -> Result<Self, RpcError> {
+        Ok(Self {
+            email_addr: p.required("email_addr")?.to_owned(),
+            passwd_hash: p.nonempty("passwd_hash").map(str::to_owned),
+        })
+    }
+}
+
+pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError> {
+    state.check_web_running()?;
+    let la = LookupAccount::parse(&req.params())?;
+    state.limiter.check(req.ip)?;
+    let mut conn = state.conn().await?;
+    // The column's collation matches case-insensitively; the lower-case
+    // retry covers databases with a binary collation.
+    let mut user = queries::user_by_email(&mut conn, &la.email_addr).await?;
+    let lower = la.email_addr.to_lowercase();
+    if user.is_none() && lower != la.email_addr {
+        user = queries::user_by_email(&mut conn, &lower).await?;
+    }
+    drop(conn);
+    let Some(user) = user else {
+        state.limiter.record_failure(req.ip);
+        return Err(RpcError::NotFound);
+    };
+    let Some(sent) = la.passwd_hash else {
+        return Ok(reply::lookup_account_exists());
+    };
+    let auth_hash = password::md5_hex(&format!("{}{}", user.authenticator(), user.email_addr));
+    let stored = user.passwd_hash.clone();
+    let sent_copy = sent.clone();
+    let ok = super::blocking(move || password::verify(&sent_copy, &stored)).await?
+        || super::secret_eq(&auth_hash, &sent);
+    if ok {
+        Ok(reply::lookup_account(user.authenticator()))
+    } else {
+        state.limiter.record_failure(req.ip);
+        Err(RpcError::BadPassword)
+    }
+}

@@ -1,0 +1,202 @@
+//! Input rules shared by the RPCs (user names, email syntax, prefs).
+
+use crate::error::RpcError;
+
+/// Longest value the `user.name` / `user.email_addr` columns hold.
+const MAX_NAME_CHARS: usize = 191;
+const MAX_EMAIL_CHARS: usize = 191;
+
+/// BOINC's user-name rules, each with its own message (-188).
+pub fn user_name(name: &str) -> Result<(), RpcError> {
+    let bad = |m: &str| Err(RpcError::BadUserName(m.to_owned()));
+    if name.is_empty() {
+        return bad("user name must be nonempty");
+    }
+    let is_ws = |c: char| c.is_whitespace() || c == '\0';
+    if name.starts_with(is_ws) || name.ends_with(is_ws) {
+        return bad("user name cannot have leading or trailing white space");
+    }
+    if name
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '<' | '>' | '&' | '"' | '\''))
+    {
+        return bad("user name may not contain special characters");
+    }
+    if is_numeric(name) {
+        return bad("user name may not be a number");
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return bad("user name is too long");
+    }
+    Ok(())
+}
+
+/// PHP's is_numeric() for strings without surrounding white space:
+/// optional sign, digits with an optional point, optional exponent.
+pub fn is_numeric(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        i += 1;
+    }
+    let int_start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    let mut digits = i - int_start;
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let frac_start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        digits += i - frac_start;
+    }
+    if digits == 0 {
+        return false;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        let mut j = i + 1;
+        if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
+            j += 1;
+        }
+        let exp_start = j;
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j == exp_start {
+            return false;
+        }
+        i = j;
+    }
+    i == b.len()
+}
+
+/// Email syntax close to PHP's FILTER_VALIDATE_EMAIL: a dot-atom local
+/// part and a dotted host name whose last label starts with a letter.
+pub fn email_syntax(addr: &str) -> bool {
+    if addr.chars().count() > MAX_EMAIL_CHARS || !addr.is_ascii() {
+        return false;
+    }
+    let Some((local, domain)) = addr.rsplit_once('@') else {
+        return false;
+    };
+    if local.is_empty() || local.len() > 64 {
+        return false;
+    }
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+    if local
+        .split('.')
+        .any(|part| part.is_empty() || !part.chars().all(atext))
+    {
+        return false;
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 || domain.len() > 253 {
+        return false;
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if !labels.iter().all(|l| label_ok(l)) {
+        return false;
+    }
+    labels
+        .last()
+        .and_then(|l| l.chars().next())
+        .is_some_and(|c| c.is_ascii_alphabetic())
+}
+
+/// BOINC's cursory preferences check: starts with the start tag, ends
+/// with the end tag, has a line break. Returns why not.
+pub fn prefs_problem(text: &str, start: &str, end: &str) -> Option<&'static str> {
+    let t = text.trim();
+    if !t.starts_with(start) {
+        return Some("No start tag");
+    }
+    if !t.ends_with(end) {
+        return Some("No end tag");
+    }
+    if !t.contains('\n') {
+        return Some("No CR");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_like_php() {
+        for s in ["1", "-1", "+1.5", ".5", "5.", "1e3", "1E-3", "007"] {
+            assert!(is_numeric(s), "{s}");
+        }
+        for s in ["", "a1", "1a", "1e", ".", "-", "inf", "NaN", "0x1A", "1 2"] {
+            assert!(!is_numeric(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn email_rules() {
+        for s in [
+            "a@b.co",
+            "first.last+tag@sub.example.org",
+            "x_y@ex-ample.com",
+        ] {
+            assert!(email_syntax(s), "{s}");
+        }
+        for s in [
+            "",
+            "a",
+            "a@",
+            "@b.co",
+            "a@b",
+            "a..b@c.de",
+            ".a@b.co",
+            "a@-b.co",
+            "a@b.c1",
+            "a b@c.de",
+            "ü@x.de",
+            "a@b..co",
+        ] {
+            assert!(!email_syntax(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(user_name("Alice Smith").is_ok());
+        assert!(user_name("Jörg").is_ok());
+        for s in [
+            "", " a", "a ", "a\tb", "a<b", "a&b", "a\"b", "a'b", "42", "1.5e3",
+        ] {
+            assert!(user_name(s).is_err(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn prefs_check() {
+        let s = "<global_preferences>\n</global_preferences>";
+        assert_eq!(
+            prefs_problem(s, "<global_preferences>", "</global_preferences>"),
+            None
+        );
+        assert_eq!(
+            prefs_problem("<x>\n</x>", "<global_preferences>", "</global_preferences>"),
+            Some("No start tag")
+        );
+        assert_eq!(
+            prefs_problem(
+                "<global_preferences></global_preferences>",
+                "<global_preferences>",
+                "</global_preferences>"
+            ),
+            Some("No CR")
+        );
+    }
+}
