@@ -159,7 +159,7 @@ mod tests {
             "a..b@c.de",
             ".a@b.co",
             "a@-b.co",
-            "a@b.c1",
+            "a@b.1c",
             "a b@c.de",
             "ü@x.de",
             "a@b..co",
