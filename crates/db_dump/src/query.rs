@@ -1,0 +1,291 @@
+//! The dump's SQL and the mapping of result rows to records.
+//!
+//! Every enumeration is one streaming statement: owners' `show_hosts`,
+//! team founders' names and team members come from JOINs (one query, not
+//! one per row as upstream). The latest STATSEXPORT consent is the row with
+//! the greatest (consent_time, id), so a same-second tie has one winner.
+
+use mysql_async::{Row, Value};
+
+use crate::record::{Host, Team, User};
+use crate::spec::Sort;
+
+/// Exportable user: credit, not deleted. BOINC marks a deleted account by
+/// an authenticator starting with "deleted" (LIKE: case-insensitive under
+/// the default collation). NULL is not "deleted".
+pub fn user_exportable(u: &str) -> String {
+    format!("{u}.total_credit > 0 AND ({u}.authenticator IS NULL OR {u}.authenticator NOT LIKE 'deleted%')")
+}
+
+/// Exportable host: credit, an owner, not marked deleted. `<=>` compares
+/// under the column's collation ('Deleted', 'deleted ' match) and treats a
+/// NULL domain name as not deleted.
+pub fn host_exportable(h: &str) -> String {
+    format!(
+        "{h}.total_credit > 0 AND {h}.userid <> 0 AND NOT ({h}.domain_name <=> 'deleted')"
+    )
+}
+
+/// The owner's latest consent of type `type_id` is 1.
+pub fn consented(user_id_expr: &str, type_id: i64) -> String {
+    format!(
+        "(SELECT c.consent_flag FROM consent c \
+           WHERE c.userid = {user_id_expr} AND c.consent_type_id = {type_id} \
+           ORDER BY c.consent_time DESC, c.id DESC LIMIT 1) = 1"
+    )
+}
+
+fn order(sort: Sort, alias: &str) -> String {
+    match sort {
+        Sort::None | Sort::Id => format!("{alias}.id"),
+        Sort::TotalCredit => format!("{alias}.total_credit DESC, {alias}.id"),
+        Sort::ExpavgCredit => format!("{alias}.expavg_credit DESC, {alias}.id"),
+    }
+}
+
+const USER_COLS: &str = "u.id, u.name, u.create_time, u.total_credit, u.expavg_credit, \
+    u.expavg_time, u.cross_project_id, u.email_addr, u.country, u.url, u.teamid, u.has_profile";
+const USER_NCOLS: usize = 12;
+
+pub fn users(sort: Sort, consent: Option<i64>) -> String {
+    let filter = consent
+        .map(|t| format!(" AND {}", consented("u.id", t)))
+        .unwrap_or_default();
+    format!(
+        "SELECT {USER_COLS} FROM user u WHERE {}{filter} ORDER BY {}",
+        user_exportable("u"),
+        order(sort, "u")
+    )
+}
+
+pub fn user_at(r: &Row, base: usize) -> User<'_> {
+    User {
+        id: int(r, base),
+        name: bytes(r, base + 1),
+        create_time: int(r, base + 2),
+        total_credit: dbl(r, base + 3),
+        expavg_credit: dbl(r, base + 4),
+        expavg_time: dbl(r, base + 5),
+        cross_project_id: bytes(r, base + 6),
+        email_addr: bytes(r, base + 7),
+        country: bytes(r, base + 8),
+        url: bytes(r, base + 9),
+        teamid: int(r, base + 10),
+        has_profile: int(r, base + 11) != 0,
+    }
+}
+
+pub fn hosts(sort: Sort, consent: Option<i64>) -> String {
+    let filter = consent
+        .map(|t| format!(" AND {}", consented("h.userid", t)))
+        .unwrap_or_default();
+    format!(
+        "SELECT h.id, h.userid, o.show_hosts, h.create_time, h.rpc_time, h.timezone, \
+         h.total_credit, h.expavg_credit, h.expavg_time, h.p_vendor, h.p_model, h.os_name, \
+         h.os_version, h.misc, h.p_ncpus, h.p_fpops, h.p_iops, h.p_membw, h.m_nbytes, \
+         h.m_cache, h.m_swap, h.d_total, h.d_free, h.n_bwup, h.n_bwdown, h.avg_turnaround, \
+         h.credit_per_cpu_sec, h.host_cpid \
+         FROM host h LEFT JOIN user o ON o.id = h.userid \
+         WHERE {}{filter} ORDER BY {}",
+        host_exportable("h"),
+        order(sort, "h")
+    )
+}
+
+pub fn host(r: &Row) -> Host<'_> {
+    Host {
+        id: int(r, 0),
+        userid: int(r, 1),
+        owner_show_hosts: opt_int(r, 2).map(|v| v != 0),
+        create_time: int(r, 3),
+        rpc_time: int(r, 4),
+        timezone: int(r, 5),
+        total_credit: dbl(r, 6),
+        expavg_credit: dbl(r, 7),
+        expavg_time: dbl(r, 8),
+        p_vendor: bytes(r, 9),
+        p_model: bytes(r, 10),
+        os_name: bytes(r, 11),
+        os_version: bytes(r, 12),
+        misc: bytes(r, 13),
+        p_ncpus: int(r, 14),
+        p_fpops: dbl(r, 15),
+        p_iops: dbl(r, 16),
+        p_membw: dbl(r, 17),
+        m_nbytes: dbl(r, 18),
+        m_cache: dbl(r, 19),
+        m_swap: dbl(r, 20),
+        d_total: dbl(r, 21),
+        d_free: dbl(r, 22),
+        n_bwup: dbl(r, 23),
+        n_bwdown: dbl(r, 24),
+        avg_turnaround: dbl(r, 25),
+        credit_per_cpu_sec: dbl(r, 26),
+        host_cpid: bytes(r, 27),
+    }
+}
+
+/// Teams, and with `members` each team's exportable users right after it:
+/// one statement, so team and member list come from the same snapshot.
+/// Column 0 tells a team row (0) from a member row (1).
+pub fn teams(sort: Sort, members: bool, consent: Option<i64>) -> String {
+    let key = match sort {
+        Sort::None | Sort::Id => "",
+        Sort::TotalCredit => "tk DESC, ",
+        Sort::ExpavgCredit => "tk DESC, ",
+    };
+    let key_col = match sort {
+        Sort::ExpavgCredit => "t.expavg_credit",
+        _ => "t.total_credit",
+    };
+    let nulls_user = vec!["NULL"; USER_NCOLS].join(", ");
+    let nulls_team = vec!["NULL"; TEAM_NCOLS].join(", ");
+    let team_part = format!(
+        "SELECT 0 AS k, t.id AS tid, {key_col} AS tk, {TEAM_COLS}, NULL AS uid, {nulls_user} \
+         FROM team t LEFT JOIN user f ON f.id = t.userid WHERE t.total_credit > 0"
+    );
+    if !members {
+        return format!("{team_part} ORDER BY {key}tid");
+    }
+    let filter = consent
+        .map(|t| format!(" AND {}", consented("u.id", t)))
+        .unwrap_or_default();
+    format!(
+        "{team_part} UNION ALL \
+         SELECT 1, t.id, {key_col}, {nulls_team}, u.id, {USER_COLS} \
+         FROM team t JOIN user u ON u.teamid = t.id \
+         WHERE t.total_credit > 0 AND {}{filter} \
+         ORDER BY {key}tid, k, uid",
+        user_exportable("u")
+    )
+}
+
+const TEAM_COLS: &str = "t.id, t.type, t.name, t.userid, t.total_credit, t.expavg_credit, \
+    t.expavg_time, f.id, f.name, t.create_time, t.url, t.name_html, t.description, t.country";
+const TEAM_NCOLS: usize = 14;
+/// Where the member's user columns start in a team-query row.
+pub const TEAM_MEMBER_BASE: usize = 3 + TEAM_NCOLS + 1;
+
+pub fn team_row_is_member(r: &Row) -> bool {
+    int(r, 0) == 1
+}
+
+pub fn team(r: &Row) -> Team<'_> {
+    let b = 3;
+    Team {
+        id: int(r, b),
+        team_type: int(r, b + 1),
+        name: bytes(r, b + 2),
+        userid: int(r, b + 3),
+        total_credit: dbl(r, b + 4),
+        expavg_credit: dbl(r, b + 5),
+        expavg_time: dbl(r, b + 6),
+        founder_name: opt_int(r, b + 7).map(|_| bytes(r, b + 8)),
+        create_time: int(r, b + 9),
+        url: bytes(r, b + 10),
+        name_html: bytes(r, b + 11),
+        description: bytes(r, b + 12),
+        country: bytes(r, b + 13),
+    }
+}
+
+pub const USERS_DELETED: &str =
+    "SELECT userid, public_cross_project_id FROM user_deleted ORDER BY userid";
+pub const HOSTS_DELETED: &str =
+    "SELECT hostid, public_cross_project_id FROM host_deleted ORDER BY hostid";
+
+/// Consent history of every user with a STATSEXPORT refusal since
+/// `since`: the only users who can have withdrawn within the window.
+/// Ordered so one pass decides each user (see `optout::Tracker`).
+pub fn optout_candidates(type_id: i64, since: i64) -> String {
+    format!(
+        "SELECT c.userid, c.consent_time, c.consent_flag, u.cross_project_id, u.email_addr \
+         FROM consent c JOIN user u ON u.id = c.userid \
+         WHERE c.consent_type_id = {type_id} AND c.userid IN \
+           (SELECT userid FROM consent WHERE consent_type_id = {type_id} \
+              AND consent_flag = 0 AND consent_time >= {since}) \
+         ORDER BY c.userid, c.consent_time, c.id"
+    )
+}
+
+/// Hosts of the optout candidates; the reader keeps those of actual
+/// optout users.
+pub fn optout_hosts(type_id: i64, since: i64) -> String {
+    format!(
+        "SELECT h.id, h.host_cpid, h.userid FROM host h \
+         WHERE h.userid IN (SELECT userid FROM consent WHERE consent_type_id = {type_id} \
+              AND consent_flag = 0 AND consent_time >= {since}) \
+         ORDER BY h.id"
+    )
+}
+
+pub fn count_users() -> String {
+    format!(
+        "SELECT COUNT(*), COALESCE(SUM(u.total_credit), 0) FROM user u WHERE {}",
+        user_exportable("u")
+    )
+}
+
+pub fn count_hosts() -> String {
+    format!("SELECT COUNT(*) FROM host h WHERE {}", host_exportable("h"))
+}
+
+pub const COUNT_TEAMS: &str = "SELECT COUNT(*) FROM team WHERE total_credit > 0";
+pub const COUNT_USERS_DELETED: &str = "SELECT COUNT(*) FROM user_deleted";
+pub const COUNT_HOSTS_DELETED: &str = "SELECT COUNT(*) FROM host_deleted";
+pub const APPS: &str = "SELECT user_friendly_name FROM app ORDER BY id";
+pub const BADGES: &str = "SELECT id, name, title, image_url FROM badge ORDER BY id";
+
+// Value access that never panics: a NULL or missing column reads as
+// 0 / "", and a column of an unexpected type is converted.
+
+pub fn opt_int(r: &Row, i: usize) -> Option<i64> {
+    match r.as_ref(i)? {
+        Value::NULL => None,
+        v => Some(value_int(v)),
+    }
+}
+
+pub fn int(r: &Row, i: usize) -> i64 {
+    r.as_ref(i).map(value_int).unwrap_or(0)
+}
+
+fn value_int(v: &Value) -> i64 {
+    match v {
+        Value::Int(x) => *x,
+        Value::UInt(x) => *x as i64,
+        Value::Float(x) => *x as i64,
+        Value::Double(x) => *x as i64,
+        Value::Bytes(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| {
+                let s = s.trim();
+                s.parse::<i64>()
+                    .ok()
+                    .or_else(|| s.parse::<f64>().ok().map(|f| f as i64))
+            })
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+pub fn dbl(r: &Row, i: usize) -> f64 {
+    match r.as_ref(i) {
+        Some(Value::Double(x)) => *x,
+        Some(Value::Float(x)) => *x as f64,
+        Some(Value::Int(x)) => *x as f64,
+        Some(Value::UInt(x)) => *x as f64,
+        Some(Value::Bytes(b)) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0.0),
+        _ => 0.0,
+    }
+}
+
+pub fn bytes(r: &Row, i: usize) -> &[u8] {
+    match r.as_ref(i) {
+        Some(Value::Bytes(b)) => b,
+        _ => b"",
+    }
+}

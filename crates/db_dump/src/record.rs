@@ -1,0 +1,476 @@
+//! The dump's record writer: every byte of every output file is produced
+//! here, so layout and escaping live in one place.
+//!
+//! Layout (element order, indentation, `%f` numbers, which elements are
+//! optional) follows BOINC's exporter because stats sites parse it, some
+//! line by line. Escaping deliberately differs from upstream (see SPEC
+//! section 5): text is UTF-8; `& < >` are escaped; characters XML 1.0
+//! forbids are dropped; TAB/LF/CR become character references so a record
+//! line never breaks; `]]>` cannot end a CDATA section early; invalid UTF-8
+//! from the database becomes U+FFFD instead of a broken document.
+
+use std::io::Write as _;
+
+use md5::{Digest, Md5};
+
+use crate::spec::Table;
+
+/// Text fields are raw bytes as the database sent them (UTF-8 expected).
+pub struct User<'a> {
+    pub id: i64,
+    pub name: &'a [u8],
+    pub create_time: i64,
+    pub total_credit: f64,
+    pub expavg_credit: f64,
+    pub expavg_time: f64,
+    pub cross_project_id: &'a [u8],
+    pub email_addr: &'a [u8],
+    pub country: &'a [u8],
+    pub url: &'a [u8],
+    pub teamid: i64,
+    pub has_profile: bool,
+}
+
+pub struct Host<'a> {
+    pub id: i64,
+    pub userid: i64,
+    /// The owner's show_hosts; None when the owner row is missing.
+    pub owner_show_hosts: Option<bool>,
+    pub create_time: i64,
+    pub rpc_time: i64,
+    pub timezone: i64,
+    pub total_credit: f64,
+    pub expavg_credit: f64,
+    pub expavg_time: f64,
+    pub p_vendor: &'a [u8],
+    pub p_model: &'a [u8],
+    pub os_name: &'a [u8],
+    pub os_version: &'a [u8],
+    pub misc: &'a [u8],
+    pub p_ncpus: i64,
+    pub p_fpops: f64,
+    pub p_iops: f64,
+    pub p_membw: f64,
+    pub m_nbytes: f64,
+    pub m_cache: f64,
+    pub m_swap: f64,
+    pub d_total: f64,
+    pub d_free: f64,
+    pub n_bwup: f64,
+    pub n_bwdown: f64,
+    pub avg_turnaround: f64,
+    pub credit_per_cpu_sec: f64,
+    pub host_cpid: &'a [u8],
+}
+
+pub struct Team<'a> {
+    pub id: i64,
+    pub team_type: i64,
+    pub name: &'a [u8],
+    pub userid: i64,
+    pub total_credit: f64,
+    pub expavg_credit: f64,
+    pub expavg_time: f64,
+    /// None when the founder's user row is missing (upstream then omits it).
+    pub founder_name: Option<&'a [u8]>,
+    pub create_time: i64,
+    pub url: &'a [u8],
+    pub name_html: &'a [u8],
+    pub description: &'a [u8],
+    pub country: &'a [u8],
+}
+
+/// Project settings that change the user record.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserFields {
+    pub country: bool,
+    pub url: bool,
+}
+
+pub fn file_header(out: &mut Vec<u8>, table: Table) {
+    out.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<");
+    out.extend_from_slice(table.wrapper().as_bytes());
+    out.extend_from_slice(b">\n");
+}
+
+pub fn file_footer(out: &mut Vec<u8>, table: Table) {
+    out.extend_from_slice(b"</");
+    out.extend_from_slice(table.wrapper().as_bytes());
+    out.extend_from_slice(b">\n");
+}
+
+pub fn user(out: &mut Vec<u8>, u: &User, f: UserFields) {
+    out.extend_from_slice(b"<user>\n");
+    int_el(out, b" ", b"id", u.id);
+    text_el(out, b" ", b"name", u.name);
+    int_el(out, b" ", b"create_time", u.create_time);
+    float_el(out, b" ", b"total_credit", u.total_credit);
+    float_el(out, b" ", b"expavg_credit", u.expavg_credit);
+    float_el(out, b" ", b"expavg_time", u.expavg_time);
+    out.extend_from_slice(b" <cpid>");
+    out.extend_from_slice(&cpid(u.cross_project_id, u.email_addr));
+    out.extend_from_slice(b"</cpid>\n");
+    if f.country && !u.country.is_empty() {
+        text_el(out, b" ", b"country", u.country);
+    }
+    if f.url && !u.url.is_empty() {
+        text_el(out, b" ", b"url", u.url);
+    }
+    if u.teamid != 0 {
+        int_el(out, b" ", b"teamid", u.teamid);
+    }
+    if u.has_profile {
+        out.extend_from_slice(b" <has_profile/>\n");
+    }
+    out.extend_from_slice(b"</user>\n");
+}
+
+pub fn host(out: &mut Vec<u8>, h: &Host, detail: bool) {
+    const I: &[u8] = b"    ";
+    const D: &[u8] = b"  ";
+    out.extend_from_slice(b"<host>\n");
+    int_el(out, I, b"id", h.id);
+    if detail && h.owner_show_hosts == Some(true) {
+        int_el(out, I, b"userid", h.userid);
+    }
+    float_el(out, I, b"total_credit", h.total_credit);
+    float_el(out, I, b"expavg_credit", h.expavg_credit);
+    float_el(out, I, b"expavg_time", h.expavg_time);
+    text_el(out, I, b"p_vendor", h.p_vendor);
+    text_el(out, I, b"p_model", h.p_model);
+    text_el(out, I, b"os_name", h.os_name);
+    text_el(out, I, b"os_version", h.os_version);
+    out.extend_from_slice(b"    <misc>");
+    cdata(out, h.misc);
+    out.extend_from_slice(b"</misc>\n");
+    if detail {
+        int_el(out, D, b"create_time", h.create_time);
+        int_el(out, D, b"rpc_time", h.rpc_time);
+        int_el(out, D, b"timezone", h.timezone);
+        int_el(out, D, b"ncpus", h.p_ncpus);
+        float_el(out, D, b"p_fpops", h.p_fpops);
+        float_el(out, D, b"p_iops", h.p_iops);
+        float_el(out, D, b"p_membw", h.p_membw);
+        float_el(out, D, b"m_nbytes", h.m_nbytes);
+        float_el(out, D, b"m_cache", h.m_cache);
+        float_el(out, D, b"m_swap", h.m_swap);
+        float_el(out, D, b"d_total", h.d_total);
+        float_el(out, D, b"d_free", h.d_free);
+        float_el(out, D, b"n_bwup", h.n_bwup);
+        float_el(out, D, b"n_bwdown", h.n_bwdown);
+        float_el(out, D, b"avg_turnaround", h.avg_turnaround);
+        float_el(out, D, b"credit_per_cpu_sec", h.credit_per_cpu_sec);
+        text_el(out, D, b"host_cpid", h.host_cpid);
+    }
+    out.extend_from_slice(b"</host>\n");
+}
+
+/// The team's opening part; a detail listing of members (user records)
+/// goes between this and [`team_end`].
+pub fn team_start(out: &mut Vec<u8>, t: &Team) {
+    out.extend_from_slice(b"<team>\n");
+    int_el(out, b" ", b"id", t.id);
+    int_el(out, b" ", b"type", t.team_type);
+    text_el(out, b" ", b"name", t.name);
+    int_el(out, b" ", b"userid", t.userid);
+    float_el(out, b" ", b"total_credit", t.total_credit);
+    float_el(out, b" ", b"expavg_credit", t.expavg_credit);
+    float_el(out, b" ", b"expavg_time", t.expavg_time);
+    if let Some(f) = t.founder_name {
+        text_el(out, b"  ", b"founder_name", f);
+    }
+    int_el(out, b" ", b"create_time", t.create_time);
+    if !t.url.is_empty() {
+        text_el(out, b" ", b"url", t.url);
+    }
+    if !t.name_html.is_empty() {
+        text_el(out, b"", b"name_html", t.name_html);
+    }
+    if !t.description.is_empty() {
+        text_el(out, b"", b"description", t.description);
+    }
+    text_el(out, b" ", b"country", t.country);
+}
+
+pub fn team_end(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"</team>\n");
+}
+
+/// user_deleted and user_optout records.
+pub fn user_id_cpid(out: &mut Vec<u8>, id: i64, cpid: &[u8]) {
+    out.extend_from_slice(b"<user>\n");
+    int_el(out, b"    ", b"id", id);
+    text_el(out, b"    ", b"cpid", cpid);
+    out.extend_from_slice(b"</user>\n");
+}
+
+/// host_deleted and host_optout records.
+pub fn host_id_cpid(out: &mut Vec<u8>, id: i64, host_cpid: &[u8]) {
+    out.extend_from_slice(b"<host>\n");
+    int_el(out, b"    ", b"id", id);
+    text_el(out, b"    ", b"host_cpid", host_cpid);
+    out.extend_from_slice(b"</host>\n");
+}
+
+/// Aggregates for tables.xml; a zero total is left out, as upstream.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Totals {
+    pub nusers: u64,
+    pub nteams: u64,
+    pub nhosts: u64,
+    pub nusers_deleted: u64,
+    pub nhosts_deleted: u64,
+    /// Some only when the spec has that optout enumeration.
+    pub nusers_optout: Option<u64>,
+    pub nhosts_optout: Option<u64>,
+    pub total_credit: f64,
+}
+
+pub struct Badge {
+    pub id: i64,
+    pub name: Vec<u8>,
+    pub title: Vec<u8>,
+    pub image_url: Vec<u8>,
+}
+
+pub fn tables_xml(
+    out: &mut Vec<u8>,
+    update_time: i64,
+    t: &Totals,
+    apps: &[Vec<u8>],
+    badges: &[Badge],
+) {
+    const I: &[u8] = b"    ";
+    out.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<tables>\n");
+    int_el(out, I, b"update_time", update_time);
+    let mut count = |name: &[u8], n: u64| {
+        if n > 0 {
+            int_el(out, I, name, n as i64);
+        }
+    };
+    count(b"nusers_total", t.nusers);
+    count(b"nteams_total", t.nteams);
+    count(b"nhosts_total", t.nhosts);
+    count(b"nusers_deleted_total", t.nusers_deleted);
+    count(b"nhosts_deleted_total", t.nhosts_deleted);
+    count(b"nusers_optout_total", t.nusers_optout.unwrap_or(0));
+    count(b"nhosts_optout_total", t.nhosts_optout.unwrap_or(0));
+    if t.total_credit != 0.0 {
+        float_el(out, I, b"total_credit", t.total_credit);
+    }
+    out.extend_from_slice(b"    <applications>\n");
+    for a in apps {
+        out.extend_from_slice(b"        <application>\n");
+        text_el(out, b"            ", b"name", a);
+        out.extend_from_slice(b"        </application>\n");
+    }
+    out.extend_from_slice(b"    </applications>\n    <badges>\n");
+    for b in badges {
+        const B: &[u8] = b"           ";
+        out.extend_from_slice(b"       <badge>\n");
+        int_el(out, B, b"id", b.id);
+        text_el(out, B, b"name", &b.name);
+        text_el(out, B, b"title", &b.title);
+        text_el(out, B, b"image_url", &b.image_url);
+        out.extend_from_slice(b"       </badge>\n");
+    }
+    out.extend_from_slice(b"    </badges>\n</tables>\n");
+}
+
+/// md5 hex of cross_project_id followed by email_addr.
+pub fn cpid(cross_project_id: &[u8], email_addr: &[u8]) -> [u8; 32] {
+    let mut h = Md5::new();
+    h.update(cross_project_id);
+    h.update(email_addr);
+    let digest = h.finalize();
+    let mut hex = [0u8; 32];
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in digest.iter().enumerate() {
+        hex[2 * i] = DIGITS[(b >> 4) as usize];
+        hex[2 * i + 1] = DIGITS[(b & 15) as usize];
+    }
+    hex
+}
+
+fn int_el(out: &mut Vec<u8>, indent: &[u8], name: &[u8], v: i64) {
+    out.extend_from_slice(indent);
+    out.push(b'<');
+    out.extend_from_slice(name);
+    out.push(b'>');
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    out.extend_from_slice(b"</");
+    out.extend_from_slice(name);
+    out.extend_from_slice(b">\n");
+}
+
+fn float_el(out: &mut Vec<u8>, indent: &[u8], name: &[u8], v: f64) {
+    out.extend_from_slice(indent);
+    out.push(b'<');
+    out.extend_from_slice(name);
+    out.push(b'>');
+    fixed6(out, v);
+    out.extend_from_slice(b"</");
+    out.extend_from_slice(name);
+    out.extend_from_slice(b">\n");
+}
+
+fn text_el(out: &mut Vec<u8>, indent: &[u8], name: &[u8], v: &[u8]) {
+    out.extend_from_slice(indent);
+    out.push(b'<');
+    out.extend_from_slice(name);
+    out.push(b'>');
+    text(out, v);
+    out.extend_from_slice(b"</");
+    out.extend_from_slice(name);
+    out.extend_from_slice(b">\n");
+}
+
+/// C's `%f`: six decimals, `inf`/`-inf`/`nan` spelled as glibc does.
+pub fn fixed6(out: &mut Vec<u8>, v: f64) {
+    if v.is_nan() {
+        out.extend_from_slice(if v.is_sign_negative() { b"-nan" } else { b"nan" });
+        return;
+    }
+    // std's fixed-precision formatting is exact and rounds like glibc's.
+    let _ = write!(out, "{v:.6}");
+}
+
+/// Element text: escape `& < >`, TAB/LF/CR as character references, drop
+/// characters XML forbids, replace invalid UTF-8 with U+FFFD.
+pub fn text(out: &mut Vec<u8>, raw: &[u8]) {
+    for chunk in raw.utf8_chunks() {
+        text_str(out, chunk.valid().as_bytes());
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{FFFD}".as_bytes());
+        }
+    }
+}
+
+/// `b` is valid UTF-8. Copies runs of harmless bytes in one go.
+fn text_str(out: &mut Vec<u8>, b: &[u8]) {
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let (rep, skip): (&[u8], usize) = match c {
+            b'&' => (b"&amp;", 1),
+            b'<' => (b"&lt;", 1),
+            b'>' => (b"&gt;", 1),
+            b'\t' => (b"&#9;", 1),
+            b'\n' => (b"&#10;", 1),
+            b'\r' => (b"&#13;", 1),
+            0..=0x1f => (b"", 1),
+            // U+FFFE and U+FFFF are not XML characters (EF BF BE / EF BF BF).
+            0xEF if b.get(i + 1) == Some(&0xBF) && matches!(b.get(i + 2), Some(0xBE | 0xBF)) => {
+                (b"", 3)
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.extend_from_slice(&b[start..i]);
+        out.extend_from_slice(rep);
+        i += skip;
+        start = i;
+    }
+    out.extend_from_slice(&b[start..]);
+}
+
+/// `<![CDATA[...]]>` that stays one CDATA-ish value however hostile the
+/// content: `]]>` is split across two sections, and TAB/LF/CR (which CDATA
+/// cannot escape) are written as references between sections.
+pub fn cdata(out: &mut Vec<u8>, raw: &[u8]) {
+    out.extend_from_slice(b"<![CDATA[");
+    let mut escaped = Vec::with_capacity(raw.len());
+    for chunk in raw.utf8_chunks() {
+        let b = chunk.valid().as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            match c {
+                b'\t' | b'\n' | b'\r' => {
+                    escaped.extend_from_slice(b"]]>");
+                    escaped.extend_from_slice(match c {
+                        b'\t' => b"&#9;",
+                        b'\n' => b"&#10;",
+                        _ => b"&#13;",
+                    });
+                    escaped.extend_from_slice(b"<![CDATA[");
+                }
+                0..=0x1f => {}
+                b']' if b[i..].starts_with(b"]]>") => {
+                    // End the section between "]]" and ">".
+                    escaped.extend_from_slice(b"]]]]><![CDATA[>");
+                    i += 3;
+                    continue;
+                }
+                0xEF if b.get(i + 1) == Some(&0xBF) && matches!(b.get(i + 2), Some(0xBE | 0xBF)) => {
+                    i += 3;
+                    continue;
+                }
+                _ => escaped.push(c),
+            }
+            i += 1;
+        }
+        if !chunk.invalid().is_empty() {
+            escaped.extend_from_slice("\u{FFFD}".as_bytes());
+        }
+    }
+    out.extend_from_slice(&escaped);
+    out.extend_from_slice(b"]]>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: Vec<u8>) -> String {
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn text_escaping() {
+        let mut o = Vec::new();
+        text(&mut o, "a&b<c>d\te\nf\rg\u{1}h\u{FFFE}i\u{FFFF}jü😀".as_bytes());
+        assert_eq!(s(o), "a&amp;b&lt;c&gt;d&#9;e&#10;f&#13;ghijü😀");
+        let mut o = Vec::new();
+        text(&mut o, b"ok\xff\xfeend\xc3");
+        assert_eq!(s(o), "ok\u{FFFD}\u{FFFD}end\u{FFFD}");
+        let mut o = Vec::new();
+        text(&mut o, "quotes \" ' stay".as_bytes());
+        assert_eq!(s(o), "quotes \" ' stay");
+    }
+
+    #[test]
+    fn cdata_is_safe() {
+        let mut o = Vec::new();
+        cdata(&mut o, b"a]]>b\nc]]d<&");
+        assert_eq!(
+            s(o),
+            "<![CDATA[a]]]]><![CDATA[>b]]>&#10;<![CDATA[c]]d<&]]>"
+        );
+    }
+
+    #[test]
+    fn fixed6_matches_printf() {
+        let f = |v: f64| {
+            let mut o = Vec::new();
+            fixed6(&mut o, v);
+            s(o)
+        };
+        assert_eq!(f(0.0), "0.000000");
+        assert_eq!(f(1.5), "1.500000");
+        assert_eq!(f(123456.1234567), "123456.123457");
+        assert_eq!(f(-2.25), "-2.250000");
+        assert_eq!(f(1e20), "100000000000000000000.000000");
+        assert_eq!(f(f64::INFINITY), "inf");
+        assert_eq!(f(f64::NAN), "nan");
+    }
+
+    #[test]
+    fn cpid_is_md5_of_concatenation() {
+        // md5("abc") = 900150983cd24fb0d6963f7d28e17f72
+        assert_eq!(&cpid(b"a", b"bc"), b"900150983cd24fb0d6963f7d28e17f72");
+    }
+}
