@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -37,9 +39,27 @@ impl Harness {
     }
 
     pub async fn with(extra: &str, terms: Option<&str>, options: Options) -> Self {
+        Self::build(extra, terms, options, None).await
+    }
+
+    /// The server reaches the database through `proxy_port` (see `proxy`).
+    pub async fn build(
+        extra: &str,
+        terms: Option<&str>,
+        options: Options,
+        proxy_port: Option<u16>,
+    ) -> Self {
         let db = TestDb::new().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = db.write_project(dir.path(), extra, terms);
+        if let Some(port) = proxy_port {
+            let s = &db.settings;
+            let xml = std::fs::read_to_string(&config_path).unwrap();
+            let from = format!("<db_host>{}:{}</db_host>", s.host, s.port);
+            assert!(xml.contains(&from), "{xml}");
+            let xml = xml.replace(&from, &format!("<db_host>127.0.0.1:{port}</db_host>"));
+            std::fs::write(&config_path, xml).unwrap();
+        }
         let config = ProjectConfig::load(&config_path).expect("load config");
         let state = AppState::with_options(config, options).expect("state");
         let server = boinc_rpc::spawn(state, "127.0.0.1:0")
