@@ -1,0 +1,233 @@
+//! The real BOINC client (Debian's boinc-client) against boinc-rpc: a
+//! throwaway client instance on its own port and folder drives
+//! get_project_config, create_account and lookup_account through boinccmd.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use boinc_db::testing::{free_port, TestDb};
+use mysql_async::prelude::*;
+use tokio::process::{Child, Command};
+
+const GUI_PASSWD: &str = "e2e-gui-secret";
+const TERMS: &str = "Terms of the e2e project.";
+
+/// Kills the client when the test ends, however it ends.
+struct Client {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn clean_env(cmd: &mut Command) {
+    // The client talks to 127.0.0.1 only: no proxies.
+    for v in [
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd.env("no_proxy", "127.0.0.1,localhost");
+}
+
+async fn start_client(dir: &Path) -> Client {
+    std::fs::write(dir.join("gui_rpc_auth.cfg"), GUI_PASSWD).unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(dir.join("client.log")).unwrap();
+    let mut cmd = Command::new("boinc");
+    cmd.arg("--dir")
+        .arg(dir)
+        .args(["--gui_rpc_port", &port.to_string()])
+        .args(["--no_gpus", "--no_info_fetch", "--allow_multiple_clients"])
+        .args(["--skip_cpu_benchmarks", "--suppress_net_info"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .kill_on_drop(true);
+    clean_env(&mut cmd);
+    let child = cmd
+        .spawn()
+        .expect("the BOINC client must be installed (Debian package boinc-client)");
+    let client = Client { child, port };
+    let start = Instant::now();
+    loop {
+        let (ok, _) = boinccmd(&client, &["--get_cc_status"]).await;
+        if ok {
+            return client;
+        }
+        let log = std::fs::read_to_string(dir.join("client.log")).unwrap_or_default();
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "BOINC client did not answer GUI RPCs: {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn boinccmd(client: &Client, args: &[&str]) -> (bool, String) {
+    let mut cmd = Command::new("boinccmd");
+    cmd.args(["--host", &format!("127.0.0.1:{}", client.port)])
+        .args(["--passwd", GUI_PASSWD])
+        .args(args);
+    clean_env(&mut cmd);
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("boinccmd hung")
+        .expect("boinccmd must be installed (Debian package boinc-client)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn account_key(out: &str) -> Option<String> {
+    out.lines()
+        .find_map(|l| l.strip_prefix("account key: "))
+        .map(|s| s.trim().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn boinccmd_attach_flow_against_boinc_rpc() {
+    let db = TestDb::new().await;
+    let mut c = db.conn().await;
+    c.query_drop("UPDATE consent_type SET enabled = 1 WHERE shortname = 'ENROLL'")
+        .await
+        .unwrap();
+
+    // boinc-rpc on a port of its own; master_url points at it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let master_url = format!("http://{addr}/");
+    let project = tempfile::tempdir().unwrap();
+    let config_path = db.write_project(project.path(), "", Some(TERMS));
+    let xml = std::fs::read_to_string(&config_path)
+        .unwrap()
+        .replace("http://127.0.0.1/test/", &master_url)
+        .replace(
+            "<long_name>Test Project</long_name>",
+            "<long_name>E2E Project</long_name>",
+        );
+    std::fs::write(&config_path, xml).unwrap();
+    let config = boinc_db::ProjectConfig::load(&config_path).unwrap();
+    let state = boinc_rpc::AppState::new(config).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(boinc_rpc::serve(state, listener, async move {
+        let _ = stop_rx.await;
+    }));
+
+    let client_dir = tempfile::tempdir().unwrap();
+    let client = start_client(client_dir.path()).await;
+
+    // get_project_config (boinccmd polls until the client has the reply).
+    let (ok, out) = boinccmd(&client, &["--get_project_config", &master_url]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("name: E2E Project"), "{out}");
+    assert!(out.contains("min_passwd_length: 6"), "{out}");
+
+    // create_account: a legacy-style call (boinccmd sends no consent).
+    let email = "E2E.User@Example.com";
+    let (ok, out) = boinccmd(
+        &client,
+        &[
+            "--create_account",
+            &master_url,
+            email,
+            "e2e-password",
+            "E2E User",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(out.contains("status: Success"), "{out}");
+    let key = account_key(&out).unwrap_or_else(|| panic!("no account key: {out}"));
+    assert_eq!(key.len(), 32, "{out}");
+    let row: Option<(i64, String, String, String)> = c
+        .exec_first(
+            "SELECT id, email_addr, name, passwd_hash FROM user WHERE authenticator = ?",
+            (&key,),
+        )
+        .await
+        .unwrap();
+    let (userid, stored_email, name, passwd_hash) = row.expect("user row written");
+    assert_eq!(stored_email, "e2e.user@example.com");
+    assert_eq!(name, "E2E User");
+    assert!(passwd_hash.starts_with("$2y$10$"), "{passwd_hash}");
+    let consents: i64 = c
+        .exec_first("SELECT COUNT(*) FROM consent WHERE userid = ?", (userid,))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        consents, 0,
+        "no consent params from boinccmd: no consent row"
+    );
+
+    // The same create again is an idempotent retry: same key.
+    let (_, out) = boinccmd(
+        &client,
+        &[
+            "--create_account",
+            &master_url,
+            email,
+            "e2e-password",
+            "E2E User",
+        ],
+    )
+    .await;
+    assert_eq!(account_key(&out).as_deref(), Some(key.as_str()), "{out}");
+
+    // lookup_account with the right password: the same key.
+    let (ok, out) = boinccmd(
+        &client,
+        &["--lookup_account", &master_url, email, "e2e-password"],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(account_key(&out).as_deref(), Some(key.as_str()), "{out}");
+
+    // Wrong password: BOINC's "bad password", no key.
+    let (_, out) = boinccmd(
+        &client,
+        &["--lookup_account", &master_url, email, "wrong-password"],
+    )
+    .await;
+    assert!(account_key(&out).is_none(), "{out}");
+    assert!(out.contains("bad password"), "{out}");
+
+    // Another account's email with a different password: not unique.
+    let (_, out) = boinccmd(
+        &client,
+        &[
+            "--create_account",
+            &master_url,
+            email,
+            "other-password",
+            "Someone",
+        ],
+    )
+    .await;
+    assert!(account_key(&out).is_none(), "{out}");
+    assert!(out.contains("not unique"), "{out}");
+    let users: i64 = c
+        .query_first("SELECT COUNT(*) FROM user")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(users, 1);
+
+    drop(client);
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+}
