@@ -10,6 +10,7 @@
 use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -100,6 +101,19 @@ struct Ctx {
     output_dir: PathBuf,
     level: u32,
     optout_since: i64,
+    /// Set on the first error: everyone stops, so the half-built dump can
+    /// be removed with no writer still creating files in it.
+    cancel: Arc<AtomicBool>,
+}
+
+impl Ctx {
+    fn check(&self) -> Result<(), DumpError> {
+        if self.cancel.load(Ordering::Relaxed) {
+            Err(DumpError::Internal("cancelled after another error".into()))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 #[derive(Default)]
@@ -145,12 +159,12 @@ async fn connect(settings: &DbSettings) -> Result<Conn, DumpError> {
     // One snapshot per connection: each file is internally consistent even
     // while the project keeps writing. A slow consumer must not make the
     // server drop us mid-stream.
-    conn.query_drop(
-        "SET SESSION net_write_timeout = 3600, SESSION net_read_timeout = 3600, \
-         SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-    )
-    .await
-    .map_err(db("session setup"))?;
+    conn.query_drop("SET SESSION net_write_timeout = 3600, SESSION net_read_timeout = 3600")
+        .await
+        .map_err(db("session setup"))?;
+    conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .await
+        .map_err(db("session setup"))?;
     conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         .await
         .map_err(db("start snapshot"))?;
@@ -163,7 +177,9 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
     let mut conn = connect(&settings).await?;
     let consent = statsexport(&mut conn).await?;
     match consent {
-        Some(id) => tracing::info!("STATSEXPORT (id {id}) enabled: exporting consenting users only"),
+        Some(id) => {
+            tracing::info!("STATSEXPORT (id {id}) enabled: exporting consenting users only")
+        }
         None => tracing::info!("STATSEXPORT absent or disabled: no consent filter"),
     }
     let now = boinc_db::now();
@@ -185,6 +201,7 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
         output_dir: spec.output_dir.clone(),
         level: opts.level,
         optout_since,
+        cancel: Arc::new(AtomicBool::new(false)),
     });
 
     // Totals on a connection of their own, alongside the enumerations.
@@ -209,6 +226,7 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
                 .acquire_owned()
                 .await
                 .map_err(|_| DumpError::Internal("semaphore closed".into()))?;
+            ctx.check()?;
             let r = enumerate(&ctx, &e, &pb).await;
             match &r {
                 Ok(s) => pb.finish_with_message(format!("{} records", s.records)),
@@ -218,8 +236,23 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
         });
     }
     let mut done: Vec<Option<EnumSummary>> = vec![None; spec.enumerations.len()];
+    let mut first_err = None;
+    // Every task runs to its end (stopping early once cancelled), so no
+    // writer outlives this loop.
     while let Some(joined) = set.join_next().await {
-        let (i, s) = joined.map_err(|e| DumpError::Internal(format!("task: {e}")))??;
+        let r = joined
+            .map_err(|e| DumpError::Internal(format!("task: {e}")))
+            .and_then(|r| r);
+        let (i, s) = match r {
+            Ok(x) => x,
+            Err(e) => {
+                if first_err.is_none() {
+                    ctx.cancel.store(true, Ordering::Relaxed);
+                    first_err = Some(e);
+                }
+                continue;
+            }
+        };
         tracing::info!(
             "{}: {} records in {:.1}s ({} file(s))",
             s.filename,
@@ -228,6 +261,10 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
             s.outputs.iter().map(|o| o.files.len()).sum::<usize>()
         );
         done[i] = Some(s);
+    }
+    if let Some(e) = first_err {
+        totals_task.abort();
+        return Err(e);
     }
     let enumerations: Vec<EnumSummary> = done.into_iter().flatten().collect();
     let mut totals = totals_task
@@ -243,7 +280,9 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
     totals.nhosts_optout = optout_count(Table::HostOptout);
 
     let apps: Vec<Vec<u8>> = conn
-        .query_map(query::APPS, |name: Option<Vec<u8>>| name.unwrap_or_default())
+        .query_map(query::APPS, |name: Option<Vec<u8>>| {
+            name.unwrap_or_default()
+        })
         .await
         .map_err(db("list apps"))?;
     let badges = badges(&mut conn).await?;
@@ -283,8 +322,10 @@ fn progress_bar(mp: Option<&MultiProgress>, name: &str) -> ProgressBar {
     };
     let pb = mp.add(ProgressBar::new_spinner());
     pb.set_style(
-        ProgressStyle::with_template("{prefix:>16} {spinner} {human_pos:>10} rows {per_sec:>12} {elapsed} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template(
+            "{prefix:>16} {spinner} {human_pos:>10} rows {per_sec:>12} {elapsed} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     pb.set_prefix(name.to_owned());
     pb.enable_steady_tick(Duration::from_millis(200));
@@ -316,6 +357,8 @@ async fn statsexport(conn: &mut Conn) -> Result<Option<i64>, DumpError> {
     }
 }
 
+type BadgeRow = (i64, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
+
 async fn badges(conn: &mut Conn) -> Result<Vec<Badge>, DumpError> {
     let exists: Option<i64> = conn
         .query_first(
@@ -327,15 +370,14 @@ async fn badges(conn: &mut Conn) -> Result<Vec<Badge>, DumpError> {
     if exists.unwrap_or(0) == 0 {
         return Ok(Vec::new());
     }
-    conn.query_map(
-        query::BADGES,
-        |(id, name, title, image_url): (i64, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>)| Badge {
+    conn.query_map(query::BADGES, |(id, name, title, image_url): BadgeRow| {
+        Badge {
             id,
             name: name.unwrap_or_default(),
             title: title.unwrap_or_default(),
             image_url: image_url.unwrap_or_default(),
-        },
-    )
+        }
+    })
     .await
     .map_err(db("list badges"))
 }
@@ -411,7 +453,11 @@ async fn totals(ctx: &Ctx, tables: &[Table]) -> Result<Totals, DumpError> {
         t.total_credit = credit;
     }
     if has(Table::Team) {
-        t.nteams = count(conn.query_first(query::COUNT_TEAMS).await.map_err(db("count teams"))?);
+        t.nteams = count(
+            conn.query_first(query::COUNT_TEAMS)
+                .await
+                .map_err(db("count teams"))?,
+        );
     }
     if has(Table::Host) {
         t.nhosts = count(
@@ -450,16 +496,20 @@ struct Writer {
     tx: mpsc::Sender<Arc<Batch>>,
 }
 
-async fn enumerate(ctx: &Arc<Ctx>, e: &Enumeration, pb: &ProgressBar) -> Result<EnumSummary, DumpError> {
+async fn enumerate(
+    ctx: &Arc<Ctx>,
+    e: &Enumeration,
+    pb: &ProgressBar,
+) -> Result<EnumSummary, DumpError> {
     let started = Instant::now();
     let mut writers = Vec::new();
     for o in &e.outputs {
         let fs = FileSet::new(&ctx.output_dir, &e.filename, e.table, o.clone(), ctx.level);
         let (tx, rx) = mpsc::channel::<Arc<Batch>>(QUEUE);
-        let (table, fields) = (e.table, ctx.fields);
+        let (table, fields, cancel) = (e.table, ctx.fields, ctx.cancel.clone());
         let handle = std::thread::Builder::new()
             .name(format!("dump-{}", e.filename))
-            .spawn(move || write_output(fs, table, fields, rx))
+            .spawn(move || write_output(fs, table, fields, rx, &cancel))
             .map_err(|source| DumpError::Io {
                 what: "start writer thread".into(),
                 source,
@@ -550,11 +600,7 @@ async fn read_enumeration(
     let sql = match e.table {
         Table::User => query::users(e.sort, ctx.consent),
         Table::Host => query::hosts(e.sort, ctx.consent),
-        Table::Team => query::teams(
-            e.sort,
-            e.outputs.iter().any(|o| o.detail),
-            ctx.consent,
-        ),
+        Table::Team => query::teams(e.sort, e.outputs.iter().any(|o| o.detail), ctx.consent),
         Table::UserDeleted => query::USERS_DELETED.to_owned(),
         Table::HostDeleted => query::HOSTS_DELETED.to_owned(),
         Table::HostOptout => match ctx.consent {
@@ -585,6 +631,7 @@ async fn read_enumeration(
             let row = result.next().await.map_err(db(what.clone()))?;
             db_time += t.elapsed();
             let Some(row) = row else { break };
+            ctx.check()?;
             if id_rows {
                 if e.table == Table::HostOptout && !ctx.optout.ids.contains(&query::int(&row, 2)) {
                     continue;
@@ -629,11 +676,15 @@ fn write_output(
     table: Table,
     fields: UserFields,
     mut rx: mpsc::Receiver<Arc<Batch>>,
+    cancel: &AtomicBool,
 ) -> io::Result<(OutputStats, Duration)> {
     let detail = fs.detail();
     let mut in_team = false;
     let mut busy = Duration::ZERO;
     while let Some(batch) = rx.blocking_recv() {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::other("cancelled after another error"));
+        }
         let t = Instant::now();
         match (&*batch, table) {
             (Batch::Rows(rows), Table::User) => {
@@ -689,6 +740,9 @@ fn write_output(
     if in_team {
         record::team_end(fs.buf());
     }
+    if cancel.load(Ordering::Relaxed) {
+        return Err(io::Error::other("cancelled after another error"));
+    }
     let t = Instant::now();
     let stats = fs.finish()?;
     busy += t.elapsed();
@@ -711,7 +765,11 @@ mod tests {
     fn withdrawal_time_is_first_refusal_after_last_consent() {
         assert_eq!(run(&[(true, 1), (false, 5), (false, 9)]), Some(5));
         assert_eq!(run(&[(false, 1)]), None, "never consented");
-        assert_eq!(run(&[(true, 1), (false, 2), (true, 3)]), None, "consents again");
+        assert_eq!(
+            run(&[(true, 1), (false, 2), (true, 3)]),
+            None,
+            "consents again"
+        );
         assert_eq!(run(&[(false, 1), (true, 2), (false, 7)]), Some(7));
         assert_eq!(run(&[]), None);
     }

@@ -91,9 +91,13 @@ pub enum History {
     Consented,
     Declined,
     /// 1 then 0, `days_ago` the withdrawal.
-    Withdrew { days_ago: i64 },
+    Withdrew {
+        days_ago: i64,
+    },
     /// 1 then 0 in the same second (0 inserted later: withdrawn).
-    TieWithdrew { days_ago: i64 },
+    TieWithdrew {
+        days_ago: i64,
+    },
     /// 0 then 1 in the same second (1 inserted later: consented).
     TieConsented,
     /// 1, 0, 1.
@@ -225,7 +229,11 @@ pub async fn generate(
     };
     g.teams(&mut conn).await?;
     let _ = conn.disconnect().await;
-    let (u, h, c) = tokio::try_join!(g.users(settings, progress), g.hosts(settings), g.consent(settings))?;
+    let (u, h, c) = tokio::try_join!(
+        g.users(settings, progress),
+        g.hosts(settings),
+        g.consent(settings)
+    )?;
     Ok(GenStats {
         users: o.users,
         hosts: 2 * o.users,
@@ -258,7 +266,11 @@ struct Inserter {
 }
 
 impl Inserter {
-    async fn new(settings: &DbSettings, head: &str, per: usize) -> Result<Self, mysql_async::Error> {
+    async fn new(
+        settings: &DbSettings,
+        head: &str,
+        per: usize,
+    ) -> Result<Self, mysql_async::Error> {
         let mut conn = Conn::new(settings.opts()).await?;
         conn.query_drop("SET SESSION unique_checks = 0, SESSION foreign_key_checks = 0")
             .await?;
@@ -296,7 +308,7 @@ impl Inserter {
             self.conn.query_drop(&self.sql).await?;
             self.rows = 0;
             self.stmts += 1;
-            if self.stmts % 50 == 0 {
+            if self.stmts.is_multiple_of(50) {
                 self.conn.query_drop("COMMIT").await?;
                 self.conn.query_drop("START TRANSACTION").await?;
             }
@@ -395,15 +407,19 @@ impl Gen {
             let cpid = hex32(s, id, 30);
             let email = format!("u{id}@example.org");
             let (name, auth) = if deleted {
-                (format!("deleted_{id}"), format!("deleted_{}_{id}", self.o.now))
-            } else {
                 (
-                    format!("{} {id}", pick(NAMES, s, id, 31)),
-                    hex32(s, id, 32),
+                    format!("deleted_{id}"),
+                    format!("deleted_{}_{id}", self.o.now),
                 )
+            } else {
+                (format!("{} {id}", pick(NAMES, s, id, 31)), hex32(s, id, 32))
             };
             let tc = user_credit(s, id);
-            let ea = if unit(s, id, 33) < 0.5 { 0.0 } else { tc / 20.0 };
+            let ea = if unit(s, id, 33) < 0.5 {
+                0.0
+            } else {
+                tc / 20.0
+            };
             let teamid = if unit(s, id, 34) < 0.35 {
                 self.tbase + 1 + mix(s, id, 35) % self.nteams
             } else {
@@ -474,8 +490,14 @@ impl Gen {
             "Cortex-A72 <rev 3> & friends",
         ];
         const OS: &[(&str, &str)] = &[
-            ("Linux Debian", "Debian GNU/Linux 12 (bookworm) [6.1.0-18-amd64|libc 2.36]"),
-            ("Microsoft Windows 11", "Professional x64 Edition, (10.00.22631.00)"),
+            (
+                "Linux Debian",
+                "Debian GNU/Linux 12 (bookworm) [6.1.0-18-amd64|libc 2.36]",
+            ),
+            (
+                "Microsoft Windows 11",
+                "Professional x64 Edition, (10.00.22631.00)",
+            ),
             ("Darwin", "23.4.0"),
         ];
         let mut ndel = 0;

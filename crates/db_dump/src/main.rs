@@ -74,8 +74,9 @@ fn main() {
         Some(3) => "debug",
         Some(_) => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},mysql_async=warn")));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},mysql_async=warn"))
+    });
     let writer = LogWriter(progress.clone());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -84,10 +85,29 @@ fn main() {
     match real_main(cli, progress) {
         Ok(()) => {}
         Err(e) => {
-            tracing::error!("db_dump failed; the published dump is unchanged: {e:#}");
+            tracing::error!(
+                "db_dump failed; the published dump is unchanged: {}",
+                chain(&e)
+            );
             std::process::exit(1);
         }
     }
+}
+
+/// The error and its causes, each cause once (our messages already
+/// include their source's text).
+fn chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if !out.contains(&msg) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&msg);
+        }
+    }
+    out
 }
 
 fn real_main(cli: Cli, progress: Option<MultiProgress>) -> anyhow::Result<()> {

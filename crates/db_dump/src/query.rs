@@ -21,9 +21,7 @@ pub fn user_exportable(u: &str) -> String {
 /// under the column's collation ('Deleted', 'deleted ' match) and treats a
 /// NULL domain name as not deleted.
 pub fn host_exportable(h: &str) -> String {
-    format!(
-        "{h}.total_credit > 0 AND {h}.userid <> 0 AND NOT ({h}.domain_name <=> 'deleted')"
-    )
+    format!("{h}.total_credit > 0 AND {h}.userid <> 0 AND NOT ({h}.domain_name <=> 'deleted')")
 }
 
 /// The owner's latest consent of type `type_id` is 1.
@@ -138,8 +136,8 @@ pub fn teams(sort: Sort, members: bool, consent: Option<i64>) -> String {
         Sort::ExpavgCredit => "t.expavg_credit",
         _ => "t.total_credit",
     };
-    let nulls_user = vec!["NULL"; USER_NCOLS].join(", ");
-    let nulls_team = vec!["NULL"; TEAM_NCOLS].join(", ");
+    let nulls_user = ["NULL"; USER_NCOLS].join(", ");
+    let nulls_team = ["NULL"; TEAM_NCOLS].join(", ");
     let team_part = format!(
         "SELECT 0 AS k, t.id AS tid, {key_col} AS tk, {TEAM_COLS}, NULL AS uid, {nulls_user} \
          FROM team t LEFT JOIN user f ON f.id = t.userid WHERE t.total_credit > 0"

@@ -328,7 +328,11 @@ fn text_el(out: &mut Vec<u8>, indent: &[u8], name: &[u8], v: &[u8]) {
 /// C's `%f`: six decimals, `inf`/`-inf`/`nan` spelled as glibc does.
 pub fn fixed6(out: &mut Vec<u8>, v: f64) {
     if v.is_nan() {
-        out.extend_from_slice(if v.is_sign_negative() { b"-nan" } else { b"nan" });
+        out.extend_from_slice(if v.is_sign_negative() {
+            b"-nan"
+        } else {
+            b"nan"
+        });
         return;
     }
     // std's fixed-precision formatting is exact and rounds like glibc's.
@@ -405,7 +409,9 @@ pub fn cdata(out: &mut Vec<u8>, raw: &[u8]) {
                     i += 3;
                     continue;
                 }
-                0xEF if b.get(i + 1) == Some(&0xBF) && matches!(b.get(i + 2), Some(0xBE | 0xBF)) => {
+                0xEF if b.get(i + 1) == Some(&0xBF)
+                    && matches!(b.get(i + 2), Some(0xBE | 0xBF)) =>
+                {
                     i += 3;
                     continue;
                 }
@@ -432,7 +438,10 @@ mod tests {
     #[test]
     fn text_escaping() {
         let mut o = Vec::new();
-        text(&mut o, "a&b<c>d\te\nf\rg\u{1}h\u{FFFE}i\u{FFFF}jü😀".as_bytes());
+        text(
+            &mut o,
+            "a&b<c>d\te\nf\rg\u{1}h\u{FFFE}i\u{FFFF}jü😀".as_bytes(),
+        );
         assert_eq!(s(o), "a&amp;b&lt;c&gt;d&#9;e&#10;f&#13;ghijü😀");
         let mut o = Vec::new();
         text(&mut o, b"ok\xff\xfeend\xc3");
@@ -446,10 +455,7 @@ mod tests {
     fn cdata_is_safe() {
         let mut o = Vec::new();
         cdata(&mut o, b"a]]>b\nc]]d<&");
-        assert_eq!(
-            s(o),
-            "<![CDATA[a]]]]><![CDATA[>b]]>&#10;<![CDATA[c]]d<&]]>"
-        );
+        assert_eq!(s(o), "<![CDATA[a]]]]><![CDATA[>b]]>&#10;<![CDATA[c]]d<&]]>");
     }
 
     #[test]

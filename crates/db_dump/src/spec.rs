@@ -357,7 +357,10 @@ mod tests {
         assert_eq!(s.enumerations[0].sort, Sort::None);
         assert_eq!(s.enumerations[0].outputs[0].compression, Compression::Gzip);
         let h = &s.enumerations[1];
-        assert_eq!((h.table, h.sort, h.filename.as_str()), (Table::Host, Sort::Id, "host_id"));
+        assert_eq!(
+            (h.table, h.sort, h.filename.as_str()),
+            (Table::Host, Sort::Id, "host_id")
+        );
         assert_eq!(h.outputs[0].recs_per_file, 1000);
         assert!(!h.outputs[0].detail);
         assert!(h.outputs[1].detail);
@@ -369,7 +372,11 @@ mod tests {
         for bad in ["<table>users</table>", "<sort>credit</sort>"] {
             let t = UPSTREAM.replacen("<table>user</table>", bad, 1);
             let t = if bad.starts_with("<sort>") {
-                UPSTREAM.replacen("<table>user</table>", &format!("<table>user</table>{bad}"), 1)
+                UPSTREAM.replacen(
+                    "<table>user</table>",
+                    &format!("<table>user</table>{bad}"),
+                    1,
+                )
             } else {
                 t
             };

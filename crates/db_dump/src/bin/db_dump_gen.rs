@@ -11,7 +11,10 @@ use boinc_db_dump::gen::{self, GenOptions};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(name = "db_dump_gen", about = "Generate a BOINC database for db_dump benchmarks and tests")]
+#[command(
+    name = "db_dump_gen",
+    about = "Generate a BOINC database for db_dump benchmarks and tests"
+)]
 struct Cli {
     /// Number of users (hosts: twice as many, teams: users/50).
     #[arg(long)]
@@ -35,13 +38,15 @@ struct Cli {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let cli = Cli::parse();
-    let settings = match &cli.database_url {
-        Some(u) => DbSettings::from_url(u)?,
+    let env_url = std::env::var(boinc_db::config::DATABASE_URL_ENV)
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    let settings = match cli.database_url.as_ref().or(env_url.as_ref()) {
+        Some(u) => DbSettings::from_url(u.trim())?,
         None => ProjectConfig::load(&cli.config)
             .with_context(|| format!("loading {}", cli.config.display()))?
             .database()?,
