@@ -405,11 +405,10 @@ async fn credentials_change_when_allowed_with_cooldown() {
 async fn post_body_wins_over_query() {
     let (h, auth, id) = stats_project().await;
     // account_key in the body: the query's consent params are ignored.
-    let url = format!(
-        "am_set_info.php?consent_name=STATSEXPORT&consent_flag=1&consent_not_required=0&consent_source=AM&country=Query"
-    );
+    let url = "am_set_info.php?consent_name=STATSEXPORT&consent_flag=1&consent_not_required=0\
+               &consent_source=AM&country=Query";
     let body = h
-        .post(&url, &[("account_key", auth.as_str()), ("country", "Body")])
+        .post(url, &[("account_key", auth.as_str()), ("country", "Body")])
         .await;
     assert!(body.contains("<success/>"), "{body}");
     assert!(h.consents(id).await.is_empty());
