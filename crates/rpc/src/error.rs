@@ -57,6 +57,8 @@ pub enum RpcError {
     ConsentRequired,
     #[error("too many failed attempts from your address; try again in {0} seconds")]
     RateLimited(u64),
+    #[error("too many accounts created from your address; try again later (in {0} seconds)")]
+    TooManyAccounts(u64),
 }
 
 impl RpcError {
@@ -66,7 +68,8 @@ impl RpcError {
             RpcError::Generic(_)
             | RpcError::MissingParam(_)
             | RpcError::DbFailed
-            | RpcError::RateLimited(_) => GENERIC,
+            | RpcError::RateLimited(_)
+            | RpcError::TooManyAccounts(_) => GENERIC,
             RpcError::InvalidXml(_) => XML_PARSE,
             RpcError::NotFound => DB_NOT_FOUND,
             RpcError::NotUnique(_) => DB_NOT_UNIQUE,

@@ -7,6 +7,7 @@
 //! every reply body is built in `reply`.
 
 pub mod error;
+pub mod limits;
 pub mod params;
 pub mod reply;
 mod rpc;
@@ -98,29 +99,60 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Reques
     if method != Method::GET && method != Method::POST && method != Method::HEAD {
         return RpcError::BadMethod.into_response();
     }
-    let ip = req
+    if rpc == Rpc::GetProjectConfig {
+        // The hot path: a pre-rendered reply, no parsing, no database.
+        tracing::debug!(rpc = rpc.name(), "ok");
+        let mut r = (StatusCode::OK, state.project_config_bytes()).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static(reply::CONTENT_TYPE),
+        );
+        return r;
+    }
+    let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
+    let ip = state.limits.client_ip(
+        peer,
+        req.headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok()),
+    );
     let query = Params::parse(req.uri().query().unwrap_or("").as_bytes());
     let is_form = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let started = Instant::now();
     let body = if method == Method::POST && is_form {
-        match axum::body::to_bytes(req.into_body(), state.options.max_body_bytes).await {
-            Ok(b) => Params::parse(&b),
-            Err(_) => {
-                return RpcError::generic("request body too large or unreadable").into_response()
+        // A slow sender gets the same deadline as the RPC itself.
+        let read = axum::body::to_bytes(req.into_body(), state.options.max_body_bytes);
+        match tokio::time::timeout(state.options.request_timeout, read).await {
+            Ok(Ok(b)) => Params::parse(&b),
+            Ok(Err(_)) => {
+                return RpcError::generic(format!(
+                    "request body too large (at most {} bytes) or unreadable",
+                    state.options.max_body_bytes
+                ))
+                .into_response()
             }
+            Err(_) => return RpcError::generic("request body not received in time").into_response(),
         }
     } else {
         Params::default()
     };
+    if let Err(e) = state
+        .limits
+        .check_params(&query)
+        .and_then(|_| state.limits.check_params(&body))
+    {
+        return e.into_response();
+    }
     let request = RpcRequest { query, body, ip };
-    let started = Instant::now();
-    let result = tokio::time::timeout(state.options.request_timeout, async {
+    let remaining = state.options.request_timeout.saturating_sub(started.elapsed());
+    let result = tokio::time::timeout(remaining, async {
         match rpc {
             Rpc::CreateAccount => rpc::create_account::handle(&state, &request).await,
             Rpc::AmSetInfo => rpc::am_set_info::handle(&state, &request).await,

@@ -38,8 +38,6 @@ pub struct Limits {
     pub exempt: HashSet<IpAddr>,
     /// Counts accounts created per address.
     pub creations: FailureLimiter,
-    /// Runs bcrypt.
-    pub hasher: HashPool,
 }
 
 fn list(s: &str) -> impl Iterator<Item = &str> {
@@ -127,15 +125,11 @@ impl Limits {
                     regex::Regex::new("$^").ok()
                 }
             });
-        let threads = cfg
-            .int("rpc_hash_threads")
-            .filter(|n| *n > 0)
-            .map(|n| usize::try_from(n).unwrap_or(1))
-            .unwrap_or_else(|| {
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1)
-            });
+        init_hash_pool(
+            cfg.int("rpc_hash_threads")
+                .filter(|n| *n > 0)
+                .map(|n| usize::try_from(n).unwrap_or(1)),
+        );
         Self {
             create_per_ip_per_hour,
             max_param_bytes,
@@ -147,7 +141,6 @@ impl Limits {
                 create_per_ip_per_hour.max(1),
                 Duration::from_secs(3600),
             ),
-            hasher: HashPool::new(threads),
         }
     }
 
@@ -227,6 +220,26 @@ impl Limits {
 }
 
 type Job = Box<dyn FnOnce() + Send>;
+
+static HASH_POOL: std::sync::OnceLock<HashPool> = std::sync::OnceLock::new();
+
+/// Size the process's hashing pool (`rpc_hash_threads`, default: one
+/// thread per core). The first call wins; later ones change nothing.
+pub fn init_hash_pool(threads: Option<usize>) {
+    HASH_POOL.get_or_init(|| {
+        HashPool::new(threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        }))
+    });
+}
+
+/// The process's hashing pool.
+pub fn hash_pool() -> &'static HashPool {
+    init_hash_pool(None);
+    HASH_POOL.get_or_init(|| HashPool::new(1))
+}
 
 /// A fixed set of lower-priority threads for bcrypt. At most `threads`
 /// hashes run at once (waiting is async and cancellable), so a flood of

@@ -22,6 +22,14 @@ impl Params {
         Self(m)
     }
 
+    /// The name of a pair whose name or value is longer than `max` bytes.
+    pub fn oversized(&self, max: usize) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, v)| k.len() > max || v.len() > max)
+            .map(|(k, _)| k.as_str())
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.0.contains_key(name)
     }

@@ -155,6 +155,7 @@ pub struct ProjectConfigReply<'a> {
     pub account_manager: bool,
     pub web_stopped: bool,
     pub account_creation_disabled: bool,
+    pub invite_code_required: bool,
     pub min_passwd_length: i64,
     pub sched_stopped: bool,
     pub platforms: &'a [Platform],
@@ -182,6 +183,9 @@ pub fn project_config(p: &ProjectConfigReply<'_>) -> Xml {
     }
     if p.account_creation_disabled {
         s.push_str("    <account_creation_disabled/>\n");
+    }
+    if p.invite_code_required {
+        s.push_str("    <invite_code_required/>\n");
     }
     s.push_str(&format!(
         "    <min_passwd_length>{}</min_passwd_length>\n",

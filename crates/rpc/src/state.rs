@@ -47,6 +47,8 @@ pub struct AppState {
     pub options: Options,
     pub project: ProjectCache,
     pub limiter: FailureLimiter,
+    /// Abuse limits from config.xml (see `crate::limits`).
+    pub limits: crate::limits::Limits,
     /// Path of master_url (e.g. "/myproject/"): RPCs are served below it
     /// as well as at the root.
     pub url_prefix: String,
@@ -64,14 +66,40 @@ impl AppState {
         let settings = config.database()?;
         let pool = boinc_db::pool(&settings);
         let url_prefix = url_path(config.master_url());
-        Ok(Arc::new(Self {
+        let mut options = options;
+        crate::limits::apply_config(&config, &mut options);
+        let limits = crate::limits::Limits::from_config(&config);
+        let state = Arc::new(Self {
             limiter: FailureLimiter::new(options.fail_limit, options.fail_window),
             config,
             pool,
             options,
             project: ProjectCache::default(),
             url_prefix,
-        }))
+            limits,
+        });
+        state.rerender_project_config();
+        Ok(state)
+    }
+
+    /// get_project_config's reply, rendered once per refresh: the hot path
+    /// only clones a reference-counted buffer.
+    pub fn project_config_bytes(&self) -> axum::body::Bytes {
+        match self.project.rendered() {
+            Some(b) => b,
+            None => self.rerender_project_config(),
+        }
+    }
+
+    fn rerender_project_config(&self) -> axum::body::Bytes {
+        let _serial = self.project.render_lock.lock();
+        let xml = crate::rpc::get_project_config::render(self);
+        let mut full = String::with_capacity(crate::reply::XML_HEADER.len() + xml.0.len());
+        full.push_str(crate::reply::XML_HEADER);
+        full.push_str(&xml.0);
+        let bytes = axum::body::Bytes::from(full);
+        self.project.set_rendered(bytes.clone());
+        bytes
     }
 
     /// A pooled connection, or -138 if none comes within `db_timeout`.
@@ -121,6 +149,7 @@ impl AppState {
 
     pub fn refresh_terms(&self) {
         self.project.set_terms(self.read_terms());
+        self.rerender_project_config();
     }
 
     /// Database facts; on failure the cached copy stays.
@@ -138,6 +167,7 @@ impl AppState {
                     enroll_enabled,
                     platforms: Arc::new(platforms),
                 });
+                self.rerender_project_config();
             }
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "project facts not refreshed; serving cached copy")
@@ -174,6 +204,9 @@ pub struct DbFacts {
 pub struct ProjectCache {
     terms: RwLock<Option<Arc<str>>>,
     db: RwLock<DbFacts>,
+    /// The whole get_project_config reply (header included).
+    rendered: RwLock<Option<axum::body::Bytes>>,
+    render_lock: Mutex<()>,
 }
 
 impl ProjectCache {
@@ -187,6 +220,14 @@ impl ProjectCache {
     }
     pub fn db(&self) -> DbFacts {
         self.db.read().map(|d| d.clone()).unwrap_or_default()
+    }
+    fn rendered(&self) -> Option<axum::body::Bytes> {
+        self.rendered.read().map(|r| r.clone()).unwrap_or(None)
+    }
+    fn set_rendered(&self, b: axum::body::Bytes) {
+        if let Ok(mut g) = self.rendered.write() {
+            *g = Some(b);
+        }
     }
     fn set_db(&self, d: DbFacts) {
         if let Ok(mut g) = self.db.write() {

@@ -9,14 +9,14 @@ pub mod lookup_account;
 
 use crate::error::RpcError;
 
-/// Run CPU-heavy password work (bcrypt) off the async reactor.
+/// Run CPU-heavy password work (bcrypt) off the async reactor, on the
+/// bounded, lower-priority hashing pool (`crate::limits::HashPool`): a burst
+/// queues there instead of growing tokio's blocking pool to hundreds of
+/// threads that all fight the reactor for the same CPUs.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, RpcError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        tracing::error!(error = %e, "password task failed");
-        RpcError::generic("internal error")
-    })
+    crate::limits::hash_pool().run(f).await
 }
 
 /// Constant-time comparison for secrets derived from the request.
