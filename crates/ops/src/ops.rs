@@ -134,6 +134,7 @@ impl ConsentOps {
         let mut conn = self.pool.get_conn().await?;
         boinc_db::queries::consent_type_by_name(&mut conn, shortname)
             .await?
+            .filter(|ct| ct.shortname == shortname)
             .ok_or_else(|| OpsError::UnknownType(shortname.to_owned()))
     }
 
@@ -148,7 +149,13 @@ impl ConsentOps {
         validate_description(description)?;
         let description = description.trim();
         let mut tx = self.pool.start_transaction(TxOpts::default()).await?;
-        if q::by_name_for_update(&mut tx, shortname).await?.is_some() {
+        // A plain read for the common case; no locking read here, since
+        // locking a missing row takes gap locks that make concurrent adds
+        // deadlock. The unique index settles races below.
+        if boinc_db::queries::consent_type_by_name(&mut tx, shortname)
+            .await?
+            .is_some()
+        {
             return Err(OpsError::Duplicate(shortname.to_owned()));
         }
         let id = match q::insert(&mut tx, shortname, description).await {
@@ -208,6 +215,8 @@ impl ConsentOps {
         let mut tx = self.pool.start_transaction(TxOpts::default()).await?;
         let ct = q::by_name_for_update(&mut tx, shortname)
             .await?
+            // The column's collation is case-insensitive; names are exact here.
+            .filter(|ct| ct.shortname == shortname)
             .ok_or_else(|| OpsError::UnknownType(shortname.to_owned()))?;
         let old = match which {
             Flag::Enabled => ct.enabled,
@@ -263,9 +272,9 @@ impl ConsentOps {
     ) -> Result<Vec<AuditEntry>, OpsError> {
         let mut conn = self.pool.get_conn().await?;
         if let Some(name) = shortname {
-            if boinc_db::queries::consent_type_by_name(&mut conn, name)
+            if !boinc_db::queries::consent_type_by_name(&mut conn, name)
                 .await?
-                .is_none()
+                .is_some_and(|ct| ct.shortname == name)
             {
                 return Err(OpsError::UnknownType(name.to_owned()));
             }
