@@ -138,7 +138,9 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Reques
                 ))
                 .into_response()
             }
-            Err(_) => return RpcError::generic("request body not received in time").into_response(),
+            Err(_) => {
+                return RpcError::generic("request body not received in time").into_response()
+            }
         }
     } else {
         Params::default()
@@ -151,7 +153,10 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Reques
         return e.into_response();
     }
     let request = RpcRequest { query, body, ip };
-    let remaining = state.options.request_timeout.saturating_sub(started.elapsed());
+    let remaining = state
+        .options
+        .request_timeout
+        .saturating_sub(started.elapsed());
     let result = tokio::time::timeout(remaining, async {
         match rpc {
             Rpc::CreateAccount => rpc::create_account::handle(&state, &request).await,

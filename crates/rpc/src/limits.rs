@@ -98,10 +98,14 @@ impl Limits {
             .filter(|n| *n > 0)
             .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
             .unwrap_or(defaults::MAX_PARAM_BYTES);
-        let mut banned_domains: HashSet<String> = list(cfg.str("banned_email_domains").unwrap_or(""))
-            .map(|d| d.trim_start_matches('@').to_ascii_lowercase())
-            .collect();
-        if let Some(f) = cfg.str("banned_email_domains_file").filter(|f| !f.is_empty()) {
+        let mut banned_domains: HashSet<String> =
+            list(cfg.str("banned_email_domains").unwrap_or(""))
+                .map(|d| d.trim_start_matches('@').to_ascii_lowercase())
+                .collect();
+        if let Some(f) = cfg
+            .str("banned_email_domains_file")
+            .filter(|f| !f.is_empty())
+        {
             let path = cfg.resolve(f);
             match std::fs::read_to_string(&path) {
                 Ok(text) => banned_domains.extend(
@@ -334,7 +338,10 @@ mod tests {
 
     #[test]
     fn banned_domains_match_subdomains() {
-        let l = Limits::from_config(&cfg(&[("banned_email_domains", "spam.example, @Junk.test")]));
+        let l = Limits::from_config(&cfg(&[(
+            "banned_email_domains",
+            "spam.example, @Junk.test",
+        )]));
         assert!(l.email_banned("a@spam.example"));
         assert!(l.email_banned("a@mx.SPAM.example"));
         assert!(l.email_banned("a@junk.test"));
@@ -374,7 +381,10 @@ mod tests {
     fn config_overrides_options() {
         let mut o = Options::default();
         apply_config(
-            &cfg(&[("rpc_failed_logins_per_ip", "5"), ("rpc_request_timeout", "1.5")]),
+            &cfg(&[
+                ("rpc_failed_logins_per_ip", "5"),
+                ("rpc_request_timeout", "1.5"),
+            ]),
             &mut o,
         );
         assert_eq!(o.fail_limit, 5);

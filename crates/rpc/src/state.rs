@@ -85,20 +85,24 @@ impl AppState {
     /// get_project_config's reply, rendered once per refresh: the hot path
     /// only clones a reference-counted buffer.
     pub fn project_config_bytes(&self) -> axum::body::Bytes {
+        // The stop files are checked on every call (two stat()s), as
+        // upstream does, so creating one shows at once.
+        let flags = (self.config.web_stopped(), self.config.sched_stopped());
         match self.project.rendered() {
-            Some(b) => b,
-            None => self.rerender_project_config(),
+            Some((f, b)) if f == flags => b,
+            _ => self.rerender_project_config(),
         }
     }
 
     fn rerender_project_config(&self) -> axum::body::Bytes {
         let _serial = self.project.render_lock.lock();
+        let flags = (self.config.web_stopped(), self.config.sched_stopped());
         let xml = crate::rpc::get_project_config::render(self);
         let mut full = String::with_capacity(crate::reply::XML_HEADER.len() + xml.0.len());
         full.push_str(crate::reply::XML_HEADER);
         full.push_str(&xml.0);
         let bytes = axum::body::Bytes::from(full);
-        self.project.set_rendered(bytes.clone());
+        self.project.set_rendered(flags, bytes.clone());
         bytes
     }
 
@@ -205,7 +209,8 @@ pub struct ProjectCache {
     terms: RwLock<Option<Arc<str>>>,
     db: RwLock<DbFacts>,
     /// The whole get_project_config reply (header included).
-    rendered: RwLock<Option<axum::body::Bytes>>,
+    /// With the (web_stopped, sched_stopped) it was rendered for.
+    rendered: RwLock<Option<((bool, bool), axum::body::Bytes)>>,
     render_lock: Mutex<()>,
 }
 
@@ -221,12 +226,12 @@ impl ProjectCache {
     pub fn db(&self) -> DbFacts {
         self.db.read().map(|d| d.clone()).unwrap_or_default()
     }
-    fn rendered(&self) -> Option<axum::body::Bytes> {
+    fn rendered(&self) -> Option<((bool, bool), axum::body::Bytes)> {
         self.rendered.read().map(|r| r.clone()).unwrap_or(None)
     }
-    fn set_rendered(&self, b: axum::body::Bytes) {
+    fn set_rendered(&self, flags: (bool, bool), b: axum::body::Bytes) {
         if let Ok(mut g) = self.rendered.write() {
-            *g = Some(b);
+            *g = Some((flags, b));
         }
     }
     fn set_db(&self, d: DbFacts) {

@@ -11,10 +11,15 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     state.check_web_running()?;
     let params = req.params();
     let key = params.required("account_key")?;
+    // Unknown keys count as failed logins per address (key guessing).
+    state.limiter.check(req.ip)?;
     let mut conn = state.conn().await?;
     let user = queries::user_by_authenticator(&mut conn, key)
         .await?
-        .ok_or(RpcError::NotFound)?;
+        .ok_or_else(|| {
+            state.limiter.record_failure(req.ip);
+            RpcError::NotFound
+        })?;
     let team_founder = if user.teamid != 0 {
         queries::team_by_id(&mut conn, user.teamid)
             .await?

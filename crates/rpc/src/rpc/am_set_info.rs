@@ -173,10 +173,15 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     let r = AmSetInfo::parse(AmSetInfo::source(req))?;
     let allow_credentials = state.config.bool("am_set_info_allow_credentials");
 
+    // Unknown keys count as failed logins per address (key guessing).
+    state.limiter.check(req.ip)?;
     let mut conn = state.conn().await?;
     let user = queries::user_by_authenticator(&mut conn, &r.account_key)
         .await?
-        .ok_or(RpcError::NotFound)?;
+        .ok_or_else(|| {
+            state.limiter.record_failure(req.ip);
+            RpcError::NotFound
+        })?;
 
     // Credentials. Re-sending the current email or password is harmless
     // (account managers send whole profiles); changing them needs opt-in.

@@ -70,7 +70,13 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
             },
         ));
     }
-    let ca = CreateAccount::parse(&req.params())?;
+    let params = req.params();
+    // upstream checks the invitation code first.
+    state.limits.check_invite(params.get("invite_code"))?;
+    let ca = CreateAccount::parse(&params)?;
+    if state.limits.email_banned(&ca.email_addr) {
+        return Err(RpcError::BadEmail(None));
+    }
     state.limiter.check(req.ip)?;
 
     let mut conn = state.conn().await?;
@@ -84,7 +90,8 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
         return existing_account(state, req, user, &ca).await;
     }
 
-    // A new account.
+    // A new account: within this address's hourly budget.
+    state.limits.check_create(req.ip)?;
     let enroll = queries::consent_type_by_name(&mut conn, CONSENT_ENROLL)
         .await?
         .filter(|t| t.is_enabled());
@@ -180,6 +187,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
 
     match written {
         Ok(userid) => {
+            state.limits.record_create(req.ip);
             tracing::info!(
                 userid,
                 consent = consent.map(|c| c.1),
