@@ -138,12 +138,17 @@ async fn config_flags_and_stop_files() {
         body.contains("<min_passwd_length>10</min_passwd_length>"),
         "{body}"
     );
+    // Marker files take effect without a restart (within the refresh).
     std::fs::write(h.dir.path().join("stop_sched"), "").unwrap();
-    let body = h.get("get_project_config").await;
-    assert!(body.contains("<sched_stopped>1</sched_stopped>"), "{body}");
+    eventually(&h, Duration::from_secs(2), |b| {
+        b.contains("<sched_stopped>1</sched_stopped>")
+    })
+    .await;
     std::fs::write(h.dir.path().join("stop_web"), "").unwrap();
-    let body = h.get("get_project_config").await;
-    assert!(body.contains("<web_stopped>1</web_stopped>"), "{body}");
+    let body = eventually(&h, Duration::from_secs(2), |b| {
+        b.contains("<web_stopped>1</web_stopped>")
+    })
+    .await;
     assert!(body.contains("<error_num>-183</error_num>"), "{body}");
     // Other RPCs say the project is down.
     assert_error(&h.create("x@example.com", "pw", "X", &[]).await, -183);
