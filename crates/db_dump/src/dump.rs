@@ -100,10 +100,54 @@ struct Ctx {
     optout: Optout,
     output_dir: PathBuf,
     level: u32,
-    optout_since: i64,
     /// Set on the first error: everyone stops, so the half-built dump can
     /// be removed with no writer still creating files in it.
     cancel: Arc<AtomicBool>,
+    /// Built once by the first host enumeration that needs it.
+    owners: Arc<tokio::sync::OnceCell<Owners>>,
+}
+
+/// Two bits per user id: may own exported hosts (exists and, with the
+/// consent filter, consents) and shows hosts. 1M users take 250 KB.
+#[derive(Default)]
+pub struct Owners {
+    ok: Vec<u64>,
+    show: Vec<u64>,
+}
+
+impl Owners {
+    fn set(bits: &mut Vec<u64>, id: usize) {
+        let w = id / 64;
+        if bits.len() <= w {
+            bits.resize(w + 1, 0);
+        }
+        bits[w] |= 1 << (id % 64);
+    }
+
+    fn get(bits: &[u64], id: i64) -> bool {
+        usize::try_from(id)
+            .ok()
+            .and_then(|i| bits.get(i / 64).map(|w| w & (1 << (i % 64)) != 0))
+            .unwrap_or(false)
+    }
+
+    pub fn insert(&mut self, id: i64, show_hosts: bool) {
+        if let Ok(i) = usize::try_from(id) {
+            Self::set(&mut self.ok, i);
+            if show_hosts {
+                Self::set(&mut self.show, i);
+            }
+        }
+    }
+
+    pub fn ok(&self, id: i64) -> bool {
+        Self::get(&self.ok, id)
+    }
+
+    /// None: no such owner (upstream then leaves out userid).
+    pub fn show_hosts(&self, id: i64) -> Option<bool> {
+        self.ok(id).then(|| Self::get(&self.show, id))
+    }
 }
 
 impl Ctx {
@@ -200,8 +244,8 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
         optout,
         output_dir: spec.output_dir.clone(),
         level: opts.level,
-        optout_since,
         cancel: Arc::new(AtomicBool::new(false)),
+        owners: Arc::new(tokio::sync::OnceCell::new()),
     });
 
     // Totals on a connection of their own, alongside the enumerations.
@@ -507,9 +551,10 @@ async fn enumerate(
         let fs = FileSet::new(&ctx.output_dir, &e.filename, e.table, o.clone(), ctx.level);
         let (tx, rx) = mpsc::channel::<Arc<Batch>>(QUEUE);
         let (table, fields, cancel) = (e.table, ctx.fields, ctx.cancel.clone());
+        let owners = ctx.owners.clone();
         let handle = std::thread::Builder::new()
             .name(format!("dump-{}", e.filename))
-            .spawn(move || write_output(fs, table, fields, rx, &cancel))
+            .spawn(move || write_output(fs, table, fields, rx, &cancel, &owners))
             .map_err(|source| DumpError::Io {
                 what: "start writer thread".into(),
                 source,
@@ -599,23 +644,31 @@ async fn read_enumeration(
     }
     let sql = match e.table {
         Table::User => query::users(e.sort, ctx.consent),
-        Table::Host => query::hosts(e.sort, ctx.consent),
+        Table::Host => query::hosts(e.sort),
         Table::Team => query::teams(e.sort, e.outputs.iter().any(|o| o.detail), ctx.consent),
         Table::UserDeleted => query::USERS_DELETED.to_owned(),
         Table::HostDeleted => query::HOSTS_DELETED.to_owned(),
         Table::HostOptout => match ctx.consent {
-            Some(id) => query::optout_hosts(id, ctx.optout_since),
+            Some(_) => query::OPTOUT_HOSTS.to_owned(),
             None => return Ok((0, Duration::ZERO)),
         },
         Table::UserOptout => unreachable_table()?,
     };
     tracing::debug!("{what}: {sql}");
     let mut conn = connect(&ctx.settings).await?;
+    let mut db_time = Duration::ZERO;
+    let owners = if e.table == Table::Host {
+        let t = Instant::now();
+        let o = ctx.owners.get_or_try_init(|| owner_map(ctx)).await?;
+        db_time += t.elapsed();
+        Some(o)
+    } else {
+        None
+    };
     let id_rows = matches!(
         e.table,
         Table::UserDeleted | Table::HostDeleted | Table::HostOptout
     );
-    let mut db_time = Duration::ZERO;
     let mut records = 0u64;
     {
         let t = Instant::now();
@@ -643,6 +696,12 @@ async fn read_enumeration(
                     send(txs, Batch::Ids(std::mem::take(&mut ids))).await?;
                 }
             } else {
+                if let Some(o) = owners {
+                    // Consent filter: only hosts of owners who consent.
+                    if ctx.consent.is_some() && !o.ok(query::int(&row, 1)) {
+                        continue;
+                    }
+                }
                 if e.table != Table::Team || !query::team_row_is_member(&row) {
                     records += 1;
                 }
@@ -666,6 +725,24 @@ async fn read_enumeration(
     Ok((records, db_time))
 }
 
+/// The owner bitmap, on a connection of its own.
+async fn owner_map(ctx: &Ctx) -> Result<Owners, DumpError> {
+    let mut conn = connect(&ctx.settings).await?;
+    let mut owners = Owners::default();
+    {
+        let mut result = conn
+            .exec_iter(query::owners(ctx.consent), ())
+            .await
+            .map_err(db("host owners"))?;
+        while let Some(row) = result.next().await.map_err(db("host owners"))? {
+            ctx.check()?;
+            owners.insert(query::int(&row, 0), query::int(&row, 1) != 0);
+        }
+    }
+    let _ = conn.disconnect().await;
+    Ok(owners)
+}
+
 fn unreachable_table() -> Result<String, DumpError> {
     Err(DumpError::Internal("user_optout has no query".into()))
 }
@@ -677,6 +754,7 @@ fn write_output(
     fields: UserFields,
     mut rx: mpsc::Receiver<Arc<Batch>>,
     cancel: &AtomicBool,
+    owners: &tokio::sync::OnceCell<Owners>,
 ) -> io::Result<(OutputStats, Duration)> {
     let detail = fs.detail();
     let mut in_team = false;
@@ -695,9 +773,14 @@ fn write_output(
                 }
             }
             (Batch::Rows(rows), Table::Host) => {
+                let owners = owners
+                    .get()
+                    .ok_or_else(|| io::Error::other("host rows before the owner map"))?;
                 for r in rows {
                     fs.begin()?;
-                    record::host(fs.buf(), &query::host(r), detail);
+                    let mut h = query::host(r);
+                    h.owner_show_hosts = owners.show_hosts(h.userid);
+                    record::host(fs.buf(), &h, detail);
                     fs.maybe_flush()?;
                 }
             }

@@ -335,7 +335,17 @@ pub fn fixed6(out: &mut Vec<u8>, v: f64) {
         });
         return;
     }
-    // std's fixed-precision formatting is exact and rounds like glibc's.
+    // Whole numbers (most host sizes and speeds) print exactly from an
+    // integer; the rest goes through std, whose fixed-precision formatting
+    // is exact and rounds like glibc's.
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        if v == 0.0 && v.is_sign_negative() {
+            out.push(b'-');
+        }
+        out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
+        out.extend_from_slice(b".000000");
+        return;
+    }
     let _ = write!(out, "{v:.6}");
 }
 
@@ -472,6 +482,13 @@ mod tests {
         assert_eq!(f(1e20), "100000000000000000000.000000");
         assert_eq!(f(f64::INFINITY), "inf");
         assert_eq!(f(f64::NAN), "nan");
+        assert_eq!(f(-0.0), "-0.000000");
+        assert_eq!(f(-17179869184.0), "-17179869184.000000");
+        assert_eq!(f(8999999999999999.0), "8999999999999999.000000");
+        assert_eq!(f(9.5e15), "9500000000000000.000000");
+        for v in [0.1, 2.675, 1e-7, 5e-7, 123.0000005, 1.0 / 3.0] {
+            assert_eq!(f(v), format!("{v:.6}"));
+        }
     }
 
     #[test]
