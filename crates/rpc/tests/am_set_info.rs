@@ -385,8 +385,24 @@ async fn credentials_change_when_allowed_with_cooldown() {
     assert!(u.email_addr_change_time > 0.0);
     assert!(u.passwd_hash.starts_with("$2y$"));
     assert!(boinc_db::password::verify(&new_hash, &u.passwd_hash));
-    // The old address is now someone's previous email: create_account refuses it.
+    // The old address is now someone's previous email: create_account refuses it,
+    // and so does another account's email change.
     assert_error(&h.create("old@example.com", "pw", "Reuse", &[]).await, -137);
+    let other = h.user("other@example.com").await.unwrap().authenticator;
+    let body = h
+        .call(
+            "am_set_info.php",
+            &[
+                ("account_key", other.as_str()),
+                ("email_addr", "old@example.com"),
+            ],
+        )
+        .await;
+    assert_error(&body, -137);
+    assert_eq!(
+        h.user("other@example.com").await.unwrap().email_addr,
+        "other@example.com"
+    );
     // Within 7 days: no second change.
     let body = h
         .call(
