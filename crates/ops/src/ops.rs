@@ -272,9 +272,9 @@ impl ConsentOps {
     ) -> Result<Vec<AuditEntry>, OpsError> {
         let mut conn = self.pool.get_conn().await?;
         if let Some(name) = shortname {
-            if !boinc_db::queries::consent_type_by_name(&mut conn, name)
+            if boinc_db::queries::consent_type_by_name(&mut conn, name)
                 .await?
-                .is_some_and(|ct| ct.shortname == name)
+                .is_none_or(|ct| ct.shortname != name)
             {
                 return Err(OpsError::UnknownType(name.to_owned()));
             }

@@ -287,15 +287,21 @@ fn csrf_ok(st: &AppState, headers: &HeaderMap, user: &str, token: Option<&str>) 
     csrf_mac(st, &session, user).verify_slice(&bytes).is_ok()
 }
 
-/// Browsers send Origin on form POSTs; when present it must be this host.
+/// Defence in depth beside the CSRF token: browsers label cross-site
+/// requests. Sec-Fetch-Site is preferred because our no-referrer policy
+/// makes Chromium send `Origin: null` even for same-origin form POSTs.
 fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+    let get = |h| headers.get(h).and_then(|v: &HeaderValue| v.to_str().ok());
+    if let Some(site) = get("sec-fetch-site") {
+        return matches!(site, "same-origin" | "none");
+    }
+    let Some(origin) = get(header::ORIGIN.as_str()) else {
         return true;
     };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    if origin == "null" {
+        return true;
+    }
+    let host = get(header::HOST.as_str()).unwrap_or("");
     origin
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"))
@@ -497,24 +503,21 @@ fn post_guard(
     headers: &HeaderMap,
     user: &str,
     body: &Bytes,
-) -> Result<HashMap<String, String>, Response> {
+) -> Result<HashMap<String, String>, (StatusCode, &'static str)> {
     if st.read_only {
-        return Err(refuse(
+        return Err((
             StatusCode::FORBIDDEN,
             "the ops page is in read-only mode; nothing was changed",
         ));
     }
     if !same_origin(headers) {
         tracing::warn!(user, "POST from a foreign origin refused");
-        return Err(refuse(
-            StatusCode::FORBIDDEN,
-            "cross-origin request refused",
-        ));
+        return Err((StatusCode::FORBIDDEN, "cross-origin request refused"));
     }
     let form: HashMap<String, String> = serde_urlencoded::from_bytes(body).unwrap_or_default();
     if !csrf_ok(st, headers, user, form.get("csrf").map(String::as_str)) {
         tracing::warn!(user, "POST with missing or stale CSRF token refused");
-        return Err(refuse(
+        return Err((
             StatusCode::FORBIDDEN,
             "missing or stale form token (reload the page and try again); nothing was changed",
         ));
@@ -554,7 +557,7 @@ async fn add(
 ) -> Response {
     let form = match post_guard(&st, &headers, &user, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err((status, text)) => return refuse(status, text),
     };
     let name = form.get("shortname").map(String::as_str).unwrap_or("");
     let desc = form.get("description").map(String::as_str).unwrap_or("");
@@ -576,7 +579,7 @@ async fn set_flag(
 ) -> Response {
     let form = match post_guard(&st, &headers, &user, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err((status, text)) => return refuse(status, text),
     };
     let name = form.get("shortname").map(String::as_str).unwrap_or("");
     let on = match form.get("value").map(String::as_str) {

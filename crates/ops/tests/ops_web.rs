@@ -8,6 +8,8 @@ use boinc_db::testing::TestDb;
 use boinc_ops::{ConsentOps, ServeError, ServeOptions};
 use common::*;
 
+type Form<'a> = Vec<(&'a str, &'a str)>;
+
 #[tokio::test]
 async fn ops_web_refuses_to_start_without_credentials() {
     let db = TestDb::new().await;
@@ -207,7 +209,7 @@ async fn ops_web_post_without_or_with_stale_csrf_is_403_and_changes_nothing() {
             ("value", "on"),
         ]
     };
-    let cases: Vec<(Option<&str>, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<(Option<&str>, Form)> = vec![
         // No token at all.
         (Some(&sess.cookie), set("")[1..].to_vec()),
         // Empty and garbage tokens.
@@ -301,6 +303,21 @@ async fn ops_web_cross_origin_post_is_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+    let r = client()
+        .post(format!("{}/set", s.base))
+        .basic_auth(USER, Some(PASS))
+        .header("cookie", &sess.cookie)
+        .header("sec-fetch-site", "cross-site")
+        .form(&[
+            ("csrf", sess.csrf.as_str()),
+            ("shortname", "ENROLL"),
+            ("field", "enabled"),
+            ("value", "on"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
     assert_eq!(snapshot(&s.db).await, snap);
 }
 
@@ -354,7 +371,7 @@ async fn ops_web_refusals_are_reported() {
     let s = start(false).await;
     let sess = open_session(&s).await;
     let snap = snapshot(&s.db).await;
-    let cases: Vec<(&str, Vec<(&str, &str)>, u16)> = vec![
+    let cases: Vec<(&str, Form, u16)> = vec![
         (
             "/add",
             vec![("shortname", "ENROLL"), ("description", "dup")],

@@ -1,0 +1,199 @@
+//! Real-browser test of the ops page: headless Chromium driven over
+//! chromedriver logs in with basic auth (credentials in the URL), adds a
+//! consent type, enables it, toggles privacypref, and the page and the
+//! database agree. Fails (never skips) when Chromium is missing.
+
+use std::net::TcpListener as StdListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use boinc_db::testing::TestDb;
+use boinc_ops::{ConsentOps, Credentials, ServeOptions};
+use fantoccini::{ClientBuilder, Locator};
+
+const USER: &str = "admin";
+const PASS: &str = "BrowserPass123";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Kills the chromedriver we started (and only it) when the test ends.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+async fn start_chromedriver() -> (Driver, u16) {
+    for bin in [CHROMIUM, CHROMEDRIVER] {
+        assert!(
+            std::path::Path::new(bin).exists(),
+            "{bin} is missing: install Debian's chromium and chromium-driver (.ci/run does)"
+        );
+    }
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return (driver, port);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not come up on {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_browser_admin_adds_enables_and_toggles_privacypref() {
+    let db = TestDb::new().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let creds = Credentials::new(USER, &bcrypt::hash(PASS, 4).unwrap()).unwrap();
+    let server = tokio::spawn(boinc_ops::serve(
+        listener,
+        ConsentOps::new(db.pool()),
+        ServeOptions {
+            read_only: false,
+            credentials: Some(creds),
+        },
+    ));
+
+    let (_driver, port) = start_chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }
+    });
+    let caps = match caps {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!("literal object"),
+    };
+    let c = ClientBuilder::native()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("webdriver session");
+
+    let result = async {
+        c.goto(&format!("http://{USER}:{PASS}@{addr}/")).await?;
+        c.wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Id("add-form"))
+            .await?;
+        let body = c.source().await?;
+        assert!(body.contains("ENROLL") && body.contains("Why can't I delete"));
+
+        c.find(Locator::Id("shortname"))
+            .await?
+            .send_keys("BROWSER_TYPE")
+            .await?;
+        c.find(Locator::Id("description"))
+            .await?
+            .send_keys("Added by <b>a browser</b>")
+            .await?;
+        c.find(Locator::Id("add-button")).await?.click().await?;
+        let msg = c
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Id("message"))
+            .await?
+            .text()
+            .await?;
+        assert!(msg.contains("Added consent type BROWSER_TYPE"), "{msg}");
+        let row = c
+            .find(Locator::Id("type-BROWSER_TYPE"))
+            .await?
+            .text()
+            .await?;
+        assert!(
+            row.contains("Added by <b>a browser</b>"),
+            "escaped text shown as text: {row}"
+        );
+
+        c.find(Locator::Id("enabled-BROWSER_TYPE"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::XPath(
+                "//button[@id='enabled-BROWSER_TYPE' and normalize-space(text())='Disable']",
+            ))
+            .await?;
+
+        c.find(Locator::Id("privacypref-BROWSER_TYPE"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::XPath(
+                "//button[@id='privacypref-BROWSER_TYPE' and normalize-space(text())='Turn off']",
+            ))
+            .await?;
+        let history = c.find(Locator::Id("history")).await?.text().await?;
+        assert!(history.contains("privacypref_on"), "{history}");
+        assert!(history.contains(USER), "{history}");
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    // On failure, show where the browser was.
+    let debug = if result.is_err() {
+        format!(
+            "url={:?}\n{}",
+            c.current_url().await.map(|u| u.to_string()),
+            c.source().await.unwrap_or_default()
+        )
+    } else {
+        String::new()
+    };
+    let _ = c.close().await;
+    server.abort();
+    if let Err(e) = result {
+        panic!("browser flow failed: {e}\n{debug}");
+    }
+
+    let mut conn = db.conn().await;
+    let t = boinc_db::queries::consent_type_by_name(&mut conn, "BROWSER_TYPE")
+        .await
+        .unwrap()
+        .expect("type in DB");
+    assert_eq!((t.enabled, t.project_specific, t.privacypref), (1, 1, 1));
+    assert_eq!(t.description, "Added by <b>a browser</b>");
+    let audit = boinc_db::consent_types::audit_history(&mut conn, Some("BROWSER_TYPE"), 10)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions, ["privacypref_on", "enable", "add"]);
+    assert!(audit.iter().all(|a| a.actor == USER));
+}
