@@ -105,6 +105,9 @@ struct Ctx {
     cancel: Arc<AtomicBool>,
     /// Built once by the first host enumeration that needs it.
     owners: Arc<tokio::sync::OnceCell<Owners>>,
+    /// Exportable hosts before the consent filter (= nhosts_total), seen
+    /// by a host enumeration's scan.
+    hosts_seen: std::sync::OnceLock<u64>,
 }
 
 /// Two bits per user id: may own exported hosts (exists and, with the
@@ -113,6 +116,9 @@ struct Ctx {
 pub struct Owners {
     ok: Vec<u64>,
     show: Vec<u64>,
+    /// tables.xml's user totals, from the same pass.
+    nusers: u64,
+    total_credit: f64,
 }
 
 impl Owners {
@@ -246,6 +252,7 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
         level: opts.level,
         cancel: Arc::new(AtomicBool::new(false)),
         owners: Arc::new(tokio::sync::OnceCell::new()),
+        hosts_seen: std::sync::OnceLock::new(),
     });
 
     // Totals on a connection of their own, alongside the enumerations.
@@ -314,6 +321,17 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
     let mut totals = totals_task
         .await
         .map_err(|e| DumpError::Internal(format!("totals task: {e}")))??;
+    if spec.has_table(Table::Host) {
+        totals.nhosts = ctx.hosts_seen.get().copied().unwrap_or(0);
+        if spec.has_table(Table::User) {
+            let o = ctx
+                .owners
+                .get()
+                .ok_or_else(|| DumpError::Internal("owner map missing".into()))?;
+            totals.nusers = o.nusers;
+            totals.total_credit = o.total_credit;
+        }
+    }
     let optout_count = |t: Table| {
         enumerations
             .iter()
@@ -487,7 +505,8 @@ async fn totals(ctx: &Ctx, tables: &[Table]) -> Result<Totals, DumpError> {
     let mut t = Totals::default();
     let has = |x: Table| tables.contains(&x);
     let count = |v: Option<i64>| v.unwrap_or(0).max(0) as u64;
-    if has(Table::User) {
+    // With a host enumeration, its scans give the user and host totals.
+    if has(Table::User) && !has(Table::Host) {
         let r: Option<(i64, f64)> = conn
             .exec_first(query::count_users(), ())
             .await
@@ -501,13 +520,6 @@ async fn totals(ctx: &Ctx, tables: &[Table]) -> Result<Totals, DumpError> {
             conn.query_first(query::COUNT_TEAMS)
                 .await
                 .map_err(db("count teams"))?,
-        );
-    }
-    if has(Table::Host) {
-        t.nhosts = count(
-            conn.query_first(query::count_hosts())
-                .await
-                .map_err(db("count hosts"))?,
         );
     }
     if has(Table::UserDeleted) {
@@ -670,6 +682,7 @@ async fn read_enumeration(
         Table::UserDeleted | Table::HostDeleted | Table::HostOptout
     );
     let mut records = 0u64;
+    let mut seen = 0u64;
     {
         let t = Instant::now();
         let mut result = conn
@@ -696,6 +709,7 @@ async fn read_enumeration(
                     send(txs, Batch::Ids(std::mem::take(&mut ids))).await?;
                 }
             } else {
+                seen += 1;
                 if let Some(o) = owners {
                     // Consent filter: only hosts of owners who consent.
                     if ctx.consent.is_some() && !o.ok(query::int(&row, 1)) {
@@ -722,6 +736,9 @@ async fn read_enumeration(
         }
     }
     let _ = conn.disconnect().await;
+    if e.table == Table::Host {
+        let _ = ctx.hosts_seen.set(seen);
+    }
     Ok((records, db_time))
 }
 
@@ -736,7 +753,13 @@ async fn owner_map(ctx: &Ctx) -> Result<Owners, DumpError> {
             .map_err(db("host owners"))?;
         while let Some(row) = result.next().await.map_err(db("host owners"))? {
             ctx.check()?;
-            owners.insert(query::int(&row, 0), query::int(&row, 1) != 0);
+            if query::int(&row, 2) == 1 {
+                owners.insert(query::int(&row, 0), query::int(&row, 1) != 0);
+            }
+            if query::int(&row, 3) == 1 {
+                owners.nusers += 1;
+                owners.total_credit += query::dbl(&row, 4);
+            }
         }
     }
     let _ = conn.disconnect().await;

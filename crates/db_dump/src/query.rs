@@ -90,14 +90,18 @@ pub fn hosts(sort: Sort) -> String {
     )
 }
 
-/// Every user who may own exported hosts (with the consent filter: whose
-/// latest consent is 1), with show_hosts, by id: user-id order keeps the
-/// consent index lookups sequential.
+/// Every user by id with show_hosts, whether they may own exported hosts
+/// (with the consent filter: latest consent is 1), whether the user is
+/// counted in tables.xml, and their credit. User-id order keeps the
+/// consent index lookups sequential; the same pass gives the user totals.
 pub fn owners(consent: Option<i64>) -> String {
-    let filter = consent
-        .map(|t| format!(" WHERE {}", consented("u.id", t)))
-        .unwrap_or_default();
-    format!("SELECT u.id, u.show_hosts FROM user u{filter} ORDER BY u.id")
+    let ok = consent
+        .map(|t| consented("u.id", t))
+        .unwrap_or_else(|| "1".to_owned());
+    format!(
+        "SELECT u.id, u.show_hosts, {ok}, {}, u.total_credit FROM user u ORDER BY u.id",
+        user_exportable("u")
+    )
 }
 
 pub fn host(r: &Row) -> Host<'_> {
@@ -227,10 +231,6 @@ pub fn count_users() -> String {
         "SELECT COUNT(*), COALESCE(SUM(u.total_credit), 0) FROM user u WHERE {}",
         user_exportable("u")
     )
-}
-
-pub fn count_hosts() -> String {
-    format!("SELECT COUNT(*) FROM host h WHERE {}", host_exportable("h"))
 }
 
 pub const COUNT_TEAMS: &str = "SELECT COUNT(*) FROM team WHERE total_credit > 0";
