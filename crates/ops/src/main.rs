@@ -103,14 +103,21 @@ enum OnOff {
 const EXIT_REFUSED: u8 = 2;
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The server logs its requests and changes; CLI commands print their
+    // own result, so they only log problems. RUST_LOG overrides either.
+    let default_filter = if matches!(cli.cmd, Cmd::Serve { .. }) {
+        "warn,boinc_ops=info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,boinc_ops=info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
