@@ -97,7 +97,9 @@ struct Ctx {
     /// STATSEXPORT's id when that type exists and is enabled.
     consent: Option<i64>,
     fields: UserFields,
-    optout: Optout,
+    /// Computed by the first optout enumeration (on its connection).
+    optout: tokio::sync::OnceCell<Optout>,
+    optout_since: i64,
     output_dir: PathBuf,
     level: u32,
     /// Set on the first error: everyone stops, so the half-built dump can
@@ -157,6 +159,22 @@ impl Owners {
 }
 
 impl Ctx {
+    async fn optout(&self) -> Result<&Optout, DumpError> {
+        self.optout
+            .get_or_try_init(|| async {
+                match self.consent {
+                    Some(id) => {
+                        let mut conn = connect(&self.settings).await?;
+                        let o = optout_users(&mut conn, id, self.optout_since).await?;
+                        let _ = conn.disconnect().await;
+                        Ok(o)
+                    }
+                    None => Ok(Optout::default()),
+                }
+            })
+            .await
+    }
+
     fn check(&self) -> Result<(), DumpError> {
         if self.cancel.load(Ordering::Relaxed) {
             Err(DumpError::Internal("cancelled after another error".into()))
@@ -234,12 +252,6 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
     }
     let now = boinc_db::now();
     let optout_since = now - OPTOUT_WINDOW_SECS;
-    let optout = match consent {
-        Some(id) if spec.has_table(Table::UserOptout) || spec.has_table(Table::HostOptout) => {
-            optout_users(&mut conn, id, optout_since).await?
-        }
-        _ => Optout::default(),
-    };
     let ctx = Arc::new(Ctx {
         settings: settings.clone(),
         consent,
@@ -247,7 +259,8 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
             country: opts.config.bool("user_country"),
             url: opts.config.bool("user_url"),
         },
-        optout,
+        optout: tokio::sync::OnceCell::new(),
+        optout_since,
         output_dir: spec.output_dir.clone(),
         level: opts.level,
         cancel: Arc::new(AtomicBool::new(false)),
@@ -644,15 +657,18 @@ async fn read_enumeration(
 ) -> Result<(u64, Duration), DumpError> {
     let what = format!("{} ({})", e.filename, e.table.name());
     if e.table == Table::UserOptout {
-        // Already computed (small): no query.
+        // Small (recent withdrawals only): sent from memory.
+        let t = Instant::now();
+        let optout = ctx.optout().await?;
+        let db_time = t.elapsed();
         let mut n = 0;
-        for chunk in ctx.optout.users.chunks(BATCH) {
+        for chunk in optout.users.chunks(BATCH) {
             let ids = chunk.iter().map(|(id, c)| (*id, c.to_vec())).collect();
             send(txs, Batch::Ids(ids)).await?;
             n += chunk.len() as u64;
             pb.inc(chunk.len() as u64);
         }
-        return Ok((n, Duration::ZERO));
+        return Ok((n, db_time));
     }
     let sql = match e.table {
         Table::User => query::users(e.sort, ctx.consent),
@@ -669,6 +685,14 @@ async fn read_enumeration(
     tracing::debug!("{what}: {sql}");
     let mut conn = connect(&ctx.settings).await?;
     let mut db_time = Duration::ZERO;
+    let optout = if e.table == Table::HostOptout {
+        let t = Instant::now();
+        let o = ctx.optout().await?;
+        db_time += t.elapsed();
+        Some(o)
+    } else {
+        None
+    };
     let owners = if e.table == Table::Host {
         let t = Instant::now();
         let o = ctx.owners.get_or_try_init(|| owner_map(ctx)).await?;
@@ -699,8 +723,10 @@ async fn read_enumeration(
             let Some(row) = row else { break };
             ctx.check()?;
             if id_rows {
-                if e.table == Table::HostOptout && !ctx.optout.ids.contains(&query::int(&row, 2)) {
-                    continue;
+                if let Some(o) = optout {
+                    if !o.ids.contains(&query::int(&row, 2)) {
+                        continue;
+                    }
                 }
                 ids.push((query::int(&row, 0), query::bytes(&row, 1).to_vec()));
                 records += 1;
