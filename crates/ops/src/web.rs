@@ -9,11 +9,13 @@
 //! is stale. Templates escape everything; responses carry strict headers.
 
 use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -34,6 +36,9 @@ pub const USER_KEY: &str = "ops_user";
 pub const HASH_KEY: &str = "ops_password_hash";
 const SESSION_COOKIE: &str = "ops_session";
 const HISTORY_ROWS: u64 = 200;
+/// Failed logins allowed per client address per window, then 429.
+const MAX_FAILURES: u32 = 10;
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 const CSS: &str = include_str!("../../../html_ops/static/ops.css");
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +120,8 @@ struct AppState {
     /// SHA-256 of Authorization headers already verified, so bcrypt (slow
     /// on purpose) runs once per login rather than on every request.
     verified: Mutex<HashSet<[u8; 32]>>,
+    /// Failed logins per client address: (count, window start).
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
 type Shared = Arc<AppState>;
@@ -130,6 +137,7 @@ pub fn router(ops: ConsentOps, opts: ServeOptions) -> Result<Router, ServeError>
         creds,
         csrf_key,
         verified: Mutex::new(HashSet::new()),
+        failures: Mutex::new(HashMap::new()),
     });
     Ok(Router::new()
         .route("/", get(page))
@@ -153,7 +161,11 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, read_only, "ops page listening");
     }
-    axum::serve(listener, app).await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -188,6 +200,25 @@ async fn basic_auth(State(st): State<Shared>, mut req: Request, next: Next) -> R
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    // Guessing is throttled per address; a login already verified passes,
+    // so an attacker can't lock out a working session.
+    if let (Some(h), Some(ip)) = (&header, ip) {
+        if !is_verified(&st, h) && throttled(&st, ip) {
+            tracing::warn!(%ip, "ops login throttled");
+            let mut resp = (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed logins; try again in a minute\n",
+            )
+                .into_response();
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            return resp;
+        }
+    }
     match header {
         Some(h) if check_basic(&st, &h).await => {
             req.extensions_mut()
@@ -196,7 +227,10 @@ async fn basic_auth(State(st): State<Shared>, mut req: Request, next: Next) -> R
         }
         other => {
             if other.is_some() {
-                tracing::warn!(path = req.uri().path(), "ops login failed");
+                tracing::warn!(path = req.uri().path(), ?ip, "ops login failed");
+                if let Some(ip) = ip {
+                    record_failure(&st, ip);
+                }
             }
             let mut resp = (StatusCode::UNAUTHORIZED, "authentication required\n").into_response();
             resp.headers_mut().insert(
@@ -211,9 +245,30 @@ async fn basic_auth(State(st): State<Shared>, mut req: Request, next: Next) -> R
 #[derive(Clone)]
 struct AuthedUser(String);
 
+fn is_verified(st: &AppState, header: &str) -> bool {
+    let digest: [u8; 32] = Sha256::digest(header.as_bytes()).into();
+    st.verified.lock().is_ok_and(|s| s.contains(&digest))
+}
+
+fn throttled(st: &AppState, ip: IpAddr) -> bool {
+    st.failures.lock().is_ok_and(|m| {
+        m.get(&ip)
+            .is_some_and(|(n, start)| *n >= MAX_FAILURES && start.elapsed() < FAILURE_WINDOW)
+    })
+}
+
+fn record_failure(st: &AppState, ip: IpAddr) {
+    if let Ok(mut m) = st.failures.lock() {
+        // Forget old windows so the map stays small.
+        m.retain(|_, (_, start)| start.elapsed() < FAILURE_WINDOW);
+        let e = m.entry(ip).or_insert((0, Instant::now()));
+        e.0 += 1;
+    }
+}
+
 async fn check_basic(st: &Shared, header: &str) -> bool {
     let digest: [u8; 32] = Sha256::digest(header.as_bytes()).into();
-    if st.verified.lock().is_ok_and(|s| s.contains(&digest)) {
+    if is_verified(st, header) {
         return true;
     }
     let Some(b64) = header

@@ -77,6 +77,25 @@ async fn ops_web_wrong_credentials_get_401() {
 }
 
 #[tokio::test]
+async fn ops_web_repeated_wrong_logins_are_throttled() {
+    let s = start(false).await;
+    let c = client();
+    let get = |u: &'static str, p: &'static str| {
+        c.get(format!("{}/", s.base)).basic_auth(u, Some(p)).send()
+    };
+    // A login verified before the attack keeps working.
+    assert_eq!(get(USER, PASS).await.unwrap().status(), 200);
+    for _ in 0..10 {
+        assert_eq!(get(USER, "guess").await.unwrap().status(), 401);
+    }
+    let r = get(USER, "guess").await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "60");
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    assert_eq!(get(USER, PASS).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
 async fn ops_web_page_has_table_forms_explanation_and_headers() {
     let s = start(false).await;
     let r = client()
