@@ -671,9 +671,11 @@ async fn read_enumeration(
         return Ok((n, db_time));
     }
     let sql = match e.table {
-        Table::User => query::users(e.sort, ctx.consent),
+        // The consent filter for users, hosts and team members is the owner
+        // map: one pass over the consent index for the whole run.
+        Table::User => query::users(e.sort, None),
         Table::Host => query::hosts(e.sort),
-        Table::Team => query::teams(e.sort, e.outputs.iter().any(|o| o.detail), ctx.consent),
+        Table::Team => query::teams(e.sort, e.outputs.iter().any(|o| o.detail), None),
         Table::UserDeleted => query::USERS_DELETED.to_owned(),
         Table::HostDeleted => query::HOSTS_DELETED.to_owned(),
         Table::HostOptout => match ctx.consent {
@@ -693,7 +695,11 @@ async fn read_enumeration(
     } else {
         None
     };
-    let owners = if e.table == Table::Host {
+    let needs_owners = e.table == Table::Host
+        || (ctx.consent.is_some()
+            && (e.table == Table::User
+                || (e.table == Table::Team && e.outputs.iter().any(|o| o.detail))));
+    let owners = if needs_owners {
         let t = Instant::now();
         let o = ctx.owners.get_or_try_init(|| owner_map(ctx)).await?;
         db_time += t.elapsed();
@@ -735,10 +741,21 @@ async fn read_enumeration(
                     send(txs, Batch::Ids(std::mem::take(&mut ids))).await?;
                 }
             } else {
-                seen += 1;
-                if let Some(o) = owners {
-                    // Consent filter: only hosts of owners who consent.
-                    if ctx.consent.is_some() && !o.ok(query::int(&row, 1)) {
+                if e.table == Table::Host {
+                    seen += 1;
+                }
+                if let (Some(o), Some(_)) = (owners, ctx.consent) {
+                    // Consent filter: users who consent, hosts whose owner
+                    // does, team members who do.
+                    let uid = match e.table {
+                        Table::Host => Some(query::int(&row, 1)),
+                        Table::User => Some(query::int(&row, 0)),
+                        Table::Team if query::team_row_is_member(&row) => {
+                            Some(query::int(&row, query::TEAM_MEMBER_BASE))
+                        }
+                        _ => None,
+                    };
+                    if uid.is_some_and(|u| !o.ok(u)) {
                         continue;
                     }
                 }
