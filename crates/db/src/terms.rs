@@ -67,6 +67,15 @@ pub async fn terms_versions<Q: Queryable>(q: &mut Q) -> Result<Vec<TermsVersion>
         .collect())
 }
 
+/// How many consent rows (any state, any user) link each terms version.
+pub async fn consent_rows_by_version<Q: Queryable>(q: &mut Q) -> Result<Vec<(i64, i64)>, DbError> {
+    Ok(q.query(
+        "SELECT terms_version_id, COUNT(*) FROM consent_terms \
+         GROUP BY terms_version_id ORDER BY terms_version_id",
+    )
+    .await?)
+}
+
 pub async fn terms_text<Q: Queryable>(q: &mut Q, id: i64) -> Result<Option<String>, DbError> {
     Ok(
         q.exec_first("SELECT terms FROM terms_version WHERE id = ?", (id,))

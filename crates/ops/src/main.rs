@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use boinc_db::config::DATABASE_URL_ENV;
 use boinc_db::{schema, ProjectConfig};
+use boinc_ops::consent_records::{utc, RecordsError, UserRef};
 use boinc_ops::web::Credentials;
 use boinc_ops::{ConsentOps, OpsError, ServeOptions, DELETE_EXPLANATION};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +35,9 @@ enum Cmd {
     /// List, add, enable/disable consent types; show their change history.
     #[command(subcommand, name = "consent-type")]
     ConsentType(CtCmd),
+    /// Consent records: who consented to what, one user's history, terms versions.
+    #[command(subcommand)]
+    Consent(ConsentCmd),
     /// Serve the ops web page (admin only: needs <ops_user> and <ops_password_hash>).
     Serve {
         #[arg(long, default_value = "127.0.0.1:8081")]
@@ -93,6 +97,36 @@ enum CtCmd {
     },
 }
 
+#[derive(Subcommand)]
+enum ConsentCmd {
+    /// Per consent type, users whose latest state is consented / withdrawn /
+    /// not required / never asked; for ENROLL, users per terms version.
+    Report {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One user's full consent history; --json is a self-contained export
+    /// (with the full text of every terms version accepted) for a data request.
+    #[command(group(ArgGroup::new("who").required(true).args(["email", "user"])))]
+    History {
+        /// The account's current email address (case-insensitive).
+        #[arg(long)]
+        email: Option<String>,
+        /// The account's user id.
+        #[arg(long)]
+        user: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the stored terms-of-use versions, or print one version's full text.
+    Terms {
+        /// Version id (as shown by `consent report` and `consent history`).
+        id: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum OnOff {
     On,
@@ -127,16 +161,20 @@ fn main() -> ExitCode {
     };
     match rt.block_on(run(cli)) {
         Ok(code) => code,
-        Err(e) => match e.downcast_ref::<OpsError>() {
-            Some(o) if o.is_user_error() => {
-                eprintln!("error: {o}");
+        Err(e) => {
+            let refused = e
+                .downcast_ref::<OpsError>()
+                .is_some_and(OpsError::is_user_error)
+                || e.downcast_ref::<RecordsError>()
+                    .is_some_and(RecordsError::is_user_error);
+            if refused {
+                eprintln!("error: {e}");
                 ExitCode::from(EXIT_REFUSED)
-            }
-            _ => {
+            } else {
                 eprintln!("error: {e:#}");
                 ExitCode::FAILURE
             }
-        },
+        }
     }
 }
 
@@ -222,6 +260,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let pool = boinc_db::pool(&cfg.database()?);
             let ops = ConsentOps::new(pool.clone());
             let r = consent_type(&ops, cmd).await;
+            pool.disconnect().await.ok();
+            r
+        }
+        Cmd::Consent(cmd) => {
+            let cfg = load_config(&cli.config, false)?;
+            let pool = boinc_db::pool(&cfg.database()?);
+            let ops = ConsentOps::new(pool.clone());
+            let r = consent_records(&ops, cmd).await;
             pool.disconnect().await.ok();
             r
         }
@@ -344,6 +390,210 @@ async fn consent_type(ops: &ConsentOps, cmd: CtCmd) -> anyhow::Result<ExitCode> 
             }
         }
         CtCmd::Delete { .. } => bail!("handled before connecting"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Text from users or clients, made safe for a terminal: control
+/// characters (escape sequences, newlines) are shown escaped.
+fn clean(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let esc: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            esc
+        })
+        .collect()
+}
+
+async fn consent_records(ops: &ConsentOps, cmd: ConsentCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ConsentCmd::Report { json } => {
+            let r = ops.consent_report().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "Consent report, {} ({} accounts; deleted accounts are not counted)",
+                r.generated_at_utc, r.users
+            );
+            println!("Each account is counted once per type, by its latest consent row.\n");
+            let rows: Vec<Vec<String>> = r
+                .consent_types
+                .iter()
+                .map(|t| {
+                    vec![
+                        clean(&t.shortname),
+                        if t.enabled { "yes" } else { "no" }.into(),
+                        t.consented.to_string(),
+                        t.withdrawn.to_string(),
+                        t.not_required.to_string(),
+                        t.never_asked.to_string(),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "TYPE",
+                    "ENABLED",
+                    "CONSENTED",
+                    "WITHDRAWN",
+                    "NOT-REQUIRED",
+                    "NEVER-ASKED",
+                ],
+                &rows,
+            );
+            if let Some(e) = r.enroll() {
+                println!(
+                    "\nENROLL: accounts whose latest ENROLL consent accepted each terms version"
+                );
+                let rows: Vec<Vec<String>> = e
+                    .by_terms_version
+                    .iter()
+                    .map(|v| {
+                        vec![
+                            v.label(),
+                            v.short_sha().to_owned(),
+                            v.first_seen_text().to_owned(),
+                            v.users.to_string(),
+                        ]
+                    })
+                    .collect();
+                print_table(&["VERSION", "SHA-256", "FIRST-SEEN", "ACCOUNTS"], &rows);
+            }
+            println!(
+                "\nnot-required: the account was created without its owner being asked (e.g. by an \
+                 account manager).\nnever-asked: the account has no consent row of this type.\n\
+                 unversioned: consented before terms versioning, or outside this server's \
+                 create_account.\nShow a version's text with `boinc-ops consent terms ID`."
+            );
+        }
+        ConsentCmd::History { email, user, json } => {
+            let who = match (user, email) {
+                (Some(id), _) => UserRef::Id(id),
+                (None, Some(e)) => UserRef::Email(e),
+                (None, None) => bail!("give --email or --user"),
+            };
+            let h = ops.user_history(&who).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&h)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "Account {}: name {:?}, email {}, created {}",
+                h.user.id,
+                clean(&h.user.name),
+                clean(&h.user.email_addr),
+                h.user.create_time_utc
+            );
+            if h.consents.is_empty() {
+                println!("\nNo consent recorded for this account.");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let terms = |id: Option<i64>, sha: Option<&str>| match (id, sha) {
+                (Some(id), Some(sha)) => {
+                    format!("{id} ({})", boinc_ops::consent_records::short_sha(sha))
+                }
+                (Some(id), None) => id.to_string(),
+                _ => "-".to_owned(),
+            };
+            println!("\nCurrent state (latest row per type):");
+            let rows: Vec<Vec<String>> = h
+                .current
+                .iter()
+                .map(|c| {
+                    let sha = h
+                        .terms_versions
+                        .iter()
+                        .find(|t| Some(t.id) == c.terms_version_id)
+                        .map(|t| t.sha256.as_str());
+                    vec![
+                        clean(&c.consent_type),
+                        c.state.to_owned(),
+                        c.since_utc.clone(),
+                        terms(c.terms_version_id, sha),
+                    ]
+                })
+                .collect();
+            print_table(&["TYPE", "STATE", "SINCE", "TERMS-VERSION"], &rows);
+            println!("\nHistory (oldest first; rows of the same second in the order written):");
+            let rows: Vec<Vec<String>> = h
+                .consents
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.consent_time_utc.clone(),
+                        c.consent_time.to_string(),
+                        clean(&c.consent_type),
+                        c.state.to_owned(),
+                        c.consent_flag.to_string(),
+                        c.consent_not_required.to_string(),
+                        clean(&c.source),
+                        terms(c.terms_version_id, c.terms_sha256.as_deref()),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "TIME",
+                    "UNIX",
+                    "TYPE",
+                    "STATE",
+                    "FLAG",
+                    "NOT-REQUIRED",
+                    "SOURCE",
+                    "TERMS-VERSION",
+                ],
+                &rows,
+            );
+            if !h.terms_versions.is_empty() {
+                let ids: Vec<String> = h.terms_versions.iter().map(|t| t.id.to_string()).collect();
+                println!(
+                    "\nTerms texts: `boinc-ops consent terms ID` (ID: {}); --json includes them.",
+                    ids.join(", ")
+                );
+            }
+        }
+        ConsentCmd::Terms { id: Some(id), json } => {
+            let t = ops.terms_document(id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&t)?);
+            } else {
+                // Exactly the stored text (as served), for diffing or sending.
+                print!("{}", t.text);
+                if !t.text.ends_with('\n') {
+                    println!();
+                }
+            }
+        }
+        ConsentCmd::Terms { id: None, json } => {
+            let list = ops.terms_list().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!(
+                    "no terms versions recorded yet (one is stored when create_account \
+                     records the first ENROLL consent)"
+                );
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.id.to_string(),
+                            utc(t.first_seen),
+                            t.consent_rows.to_string(),
+                            t.sha256.clone(),
+                        ]
+                    })
+                    .collect();
+                print_table(&["ID", "FIRST-SEEN", "CONSENT-ROWS", "SHA-256"], &rows);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! The ops web page: the consent-type table with Enable/Disable and
 //! PrivacyPref buttons, the add form, the "why can't I delete" note and the
-//! audit history, rendered from `html_ops/` templates.
+//! audit history, and the consent records report (users per consent state,
+//! ENROLL per terms version), rendered from `html_ops/` templates.
 //!
 //! Security model: admin-only HTTP basic auth (user + bcrypt hash from
 //! config.xml); the server refuses to start without them. Every POST needs
@@ -29,6 +30,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 
+use crate::consent_records::ConsentReport;
 use crate::ops::{validate_shortname, ConsentOps, OpsError, DELETE_EXPLANATION};
 
 /// Config keys (inside `<config>` of config.xml) holding the admin login.
@@ -388,6 +390,7 @@ struct OpsPage<'a> {
     csrf: &'a str,
     types: Vec<TypeRow>,
     history: Vec<HistoryRow>,
+    records: ConsentReport,
     message: Option<String>,
     error: Option<String>,
     form_shortname: &'a str,
@@ -423,19 +426,24 @@ async fn render(
         None => (boinc_db::random_hex32(), true),
     };
     let csrf = csrf_token(st, &session, user);
+    let unavailable = |e: &dyn std::fmt::Display| {
+        tracing::error!("ops page: {e}");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database unavailable; see the server log\n",
+        )
+            .into_response()
+    };
     let (types, history) = match (
         st.ops.list().await,
         st.ops.history(None, HISTORY_ROWS).await,
     ) {
         (Ok(t), Ok(h)) => (t, h),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::error!("ops page: {e}");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database unavailable; see the server log\n",
-            )
-                .into_response();
-        }
+        (Err(e), _) | (_, Err(e)) => return unavailable(&e),
+    };
+    let records = match st.ops.consent_report().await {
+        Ok(r) => r,
+        Err(e) => return unavailable(&e),
     };
     let page = OpsPage {
         read_only: st.read_only,
@@ -462,6 +470,7 @@ async fn render(
                 new_value: h.new_value,
             })
             .collect(),
+        records,
         message,
         error,
         form_shortname: form.0,

@@ -1,0 +1,427 @@
+//! Consent as proof, for admins: per-type reports of users' current consent
+//! state (with ENROLL broken down by the terms-of-use version accepted), one
+//! user's full consent history for a data-subject request, and the stored
+//! terms texts. Read-only; the SQL lives in `boinc_db::terms`.
+
+use boinc_db::mysql_async::Pool;
+use boinc_db::terms::{self, TermsVersion};
+use boinc_db::DbError;
+use serde::Serialize;
+
+use crate::ops::ConsentOps;
+
+/// Characters of the SHA-256 shown in tables (the JSON has all 64).
+pub const SHORT_SHA: usize = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordsError {
+    #[error("no account has that email address")]
+    UnknownEmail,
+    #[error(
+        "no account has that email address as its current one; account {0} had it \
+         before an email change (check the requester's identity, then use --user {0})"
+    )]
+    PreviousEmail(i64),
+    #[error("no account with id {0}")]
+    UnknownUser(i64),
+    #[error("no terms version with id {0} (see `boinc-ops consent terms`)")]
+    UnknownTermsVersion(i64),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<boinc_db::mysql_async::Error> for RecordsError {
+    fn from(e: boinc_db::mysql_async::Error) -> Self {
+        RecordsError::Db(DbError::Mysql(e))
+    }
+}
+
+impl RecordsError {
+    /// A refusal caused by the request (as opposed to the database failing).
+    pub fn is_user_error(&self) -> bool {
+        !matches!(self, RecordsError::Db(_))
+    }
+}
+
+/// `2026-01-31 12:00:00 UTC`; the number itself if out of range.
+pub fn utc(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| t.to_string())
+}
+
+pub fn short_sha(sha: &str) -> &str {
+    sha.get(..SHORT_SHA).unwrap_or(sha)
+}
+
+/// How many users' latest ENROLL consent accepted one terms version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionCount {
+    /// `None`: consented before terms versioning existed (or by a path
+    /// that does not link a version, e.g. BOINC's own PHP sign-up).
+    pub terms_version_id: Option<i64>,
+    pub sha256: Option<String>,
+    pub first_seen: Option<i64>,
+    pub first_seen_utc: Option<String>,
+    pub users: i64,
+}
+
+impl VersionCount {
+    pub fn label(&self) -> String {
+        match self.terms_version_id {
+            Some(id) => id.to_string(),
+            None => "unversioned".to_owned(),
+        }
+    }
+    pub fn short_sha(&self) -> &str {
+        self.sha256.as_deref().map(short_sha).unwrap_or("-")
+    }
+    pub fn first_seen_text(&self) -> &str {
+        self.first_seen_utc.as_deref().unwrap_or("-")
+    }
+}
+
+/// One consent type's row of the report: users by their latest state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TypeSummary {
+    pub shortname: String,
+    pub enabled: bool,
+    pub consented: i64,
+    pub withdrawn: i64,
+    pub not_required: i64,
+    pub never_asked: i64,
+    /// ENROLL only (empty for other types): every stored terms version,
+    /// oldest first, then the unversioned consents.
+    pub by_terms_version: Vec<VersionCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsentReport {
+    pub generated_at: i64,
+    pub generated_at_utc: String,
+    /// Accounts counted (deleted accounts are left out everywhere).
+    pub users: i64,
+    pub consent_types: Vec<TypeSummary>,
+}
+
+impl ConsentReport {
+    pub fn enroll(&self) -> Option<&TypeSummary> {
+        self.consent_types
+            .iter()
+            .find(|t| t.shortname == boinc_db::models::CONSENT_ENROLL)
+    }
+}
+
+/// The account a history belongs to: the data subject's own data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subject {
+    pub id: i64,
+    pub name: String,
+    pub email_addr: String,
+    pub create_time: i64,
+    pub create_time_utc: String,
+}
+
+/// One consent row, as recorded (BOINC's columns plus the terms version).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryRow {
+    pub consent_id: i64,
+    pub consent_type: String,
+    /// "consented", "withdrawn" or "not required"
+    pub state: &'static str,
+    pub consent_flag: i64,
+    pub consent_not_required: i64,
+    pub source: String,
+    pub consent_time: i64,
+    pub consent_time_utc: String,
+    pub terms_version_id: Option<i64>,
+    pub terms_sha256: Option<String>,
+}
+
+/// The user's current state per type: their latest row (ties by id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CurrentState {
+    pub consent_type: String,
+    pub state: &'static str,
+    pub since: i64,
+    pub since_utc: String,
+    pub terms_version_id: Option<i64>,
+}
+
+/// A terms text a user's consent rows refer to, in full.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TermsDocument {
+    pub id: i64,
+    pub sha256: String,
+    pub first_seen: i64,
+    pub first_seen_utc: String,
+    pub text: String,
+}
+
+/// A user's whole consent record: self-contained for a data request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubjectHistory {
+    pub generated_at: i64,
+    pub generated_at_utc: String,
+    pub user: Subject,
+    /// Oldest first; rows of the same second in the order they were written.
+    pub consents: Vec<HistoryRow>,
+    pub current: Vec<CurrentState>,
+    pub terms_versions: Vec<TermsDocument>,
+}
+
+/// A stored terms version and how many consent rows accepted it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TermsListing {
+    pub id: i64,
+    pub sha256: String,
+    pub first_seen: i64,
+    pub first_seen_utc: String,
+    pub consent_rows: i64,
+}
+
+/// Who the history is for.
+#[derive(Debug, Clone)]
+pub enum UserRef {
+    Id(i64),
+    Email(String),
+}
+
+fn state_of(flag: i64, not_required: i64) -> &'static str {
+    match (flag != 0, not_required != 0) {
+        (true, _) => "consented",
+        (false, false) => "withdrawn",
+        (false, true) => "not required",
+    }
+}
+
+fn version_count(v: &TermsVersion, users: i64) -> VersionCount {
+    VersionCount {
+        terms_version_id: Some(v.id),
+        sha256: Some(v.sha256.clone()),
+        first_seen: Some(v.first_seen),
+        first_seen_utc: Some(utc(v.first_seen)),
+        users,
+    }
+}
+
+impl ConsentOps {
+    /// Per type, users by their latest (tie-safe) state; ENROLL by version.
+    pub async fn consent_report(&self) -> Result<ConsentReport, RecordsError> {
+        consent_report(self.pool()).await
+    }
+
+    pub async fn user_history(&self, who: &UserRef) -> Result<SubjectHistory, RecordsError> {
+        user_history(self.pool(), who).await
+    }
+
+    pub async fn terms_list(&self) -> Result<Vec<TermsListing>, RecordsError> {
+        terms_list(self.pool()).await
+    }
+
+    pub async fn terms_document(&self, id: i64) -> Result<TermsDocument, RecordsError> {
+        terms_document(self.pool(), id).await
+    }
+}
+
+pub async fn consent_report(pool: &Pool) -> Result<ConsentReport, RecordsError> {
+    let mut conn = pool.get_conn().await?;
+    let types = terms::consent_report(&mut conn).await?;
+    let versions = terms::terms_versions(&mut conn).await?;
+    drop(conn);
+    let now = boinc_db::now();
+    let users = types
+        .first()
+        .map(|t| t.consented + t.withdrawn + t.not_required + t.never_asked)
+        .unwrap_or(0);
+    let consent_types = types
+        .into_iter()
+        .map(|t| {
+            let mut by_terms_version = Vec::new();
+            if t.shortname == boinc_db::models::CONSENT_ENROLL {
+                let count = |v: Option<i64>| {
+                    t.by_terms_version
+                        .iter()
+                        .filter(|(id, _)| *id == v)
+                        .map(|(_, n)| n)
+                        .sum::<i64>()
+                };
+                by_terms_version = versions
+                    .iter()
+                    .map(|v| version_count(v, count(Some(v.id))))
+                    .collect();
+                by_terms_version.push(VersionCount {
+                    terms_version_id: None,
+                    sha256: None,
+                    first_seen: None,
+                    first_seen_utc: None,
+                    users: count(None),
+                });
+            }
+            TypeSummary {
+                shortname: t.shortname,
+                enabled: t.enabled,
+                consented: t.consented,
+                withdrawn: t.withdrawn,
+                not_required: t.not_required,
+                never_asked: t.never_asked,
+                by_terms_version,
+            }
+        })
+        .collect();
+    Ok(ConsentReport {
+        generated_at: now,
+        generated_at_utc: utc(now),
+        users,
+        consent_types,
+    })
+}
+
+pub async fn user_history(pool: &Pool, who: &UserRef) -> Result<SubjectHistory, RecordsError> {
+    use boinc_db::queries;
+    let mut conn = pool.get_conn().await?;
+    let user = match who {
+        UserRef::Id(id) => queries::user_by_id(&mut conn, *id)
+            .await?
+            .ok_or(RecordsError::UnknownUser(*id))?,
+        UserRef::Email(email) => {
+            let email = email.trim();
+            match queries::user_by_email(&mut conn, email).await? {
+                Some(u) if !email.is_empty() => u,
+                _ => {
+                    return Err(
+                        match queries::user_by_previous_email(&mut conn, email).await? {
+                            Some(u) if !email.is_empty() => RecordsError::PreviousEmail(u.id),
+                            _ => RecordsError::UnknownEmail,
+                        },
+                    )
+                }
+            }
+        }
+    };
+    let entries = terms::user_history(&mut conn, user.id).await?;
+    let mut versions: Vec<i64> = entries.iter().filter_map(|e| e.terms_version_id).collect();
+    versions.sort_unstable();
+    versions.dedup();
+    let all = terms::terms_versions(&mut conn).await?;
+    let mut terms_versions = Vec::with_capacity(versions.len());
+    for id in versions {
+        let Some(v) = all.iter().find(|v| v.id == id) else {
+            continue;
+        };
+        let text = terms::terms_text(&mut conn, id).await?.unwrap_or_default();
+        terms_versions.push(TermsDocument {
+            id,
+            sha256: v.sha256.clone(),
+            first_seen: v.first_seen,
+            first_seen_utc: utc(v.first_seen),
+            text,
+        });
+    }
+    drop(conn);
+
+    let consents: Vec<HistoryRow> = entries
+        .into_iter()
+        .map(|e| HistoryRow {
+            state: state_of(e.consent_flag, e.consent_not_required),
+            consent_id: e.consent_id,
+            consent_type: e.consent_type,
+            consent_flag: e.consent_flag,
+            consent_not_required: e.consent_not_required,
+            source: e.source,
+            consent_time_utc: utc(e.consent_time),
+            consent_time: e.consent_time,
+            terms_version_id: e.terms_version_id,
+            terms_sha256: e.terms_sha256,
+        })
+        .collect();
+    // The rows are in (time, id) order, so the last one per type is the
+    // latest: the same tie rule as the latest_consent view.
+    let mut current: Vec<CurrentState> = Vec::new();
+    for row in &consents {
+        let state = CurrentState {
+            consent_type: row.consent_type.clone(),
+            state: row.state,
+            since: row.consent_time,
+            since_utc: row.consent_time_utc.clone(),
+            terms_version_id: row.terms_version_id,
+        };
+        match current
+            .iter_mut()
+            .find(|c| c.consent_type == row.consent_type)
+        {
+            Some(c) => *c = state,
+            None => current.push(state),
+        }
+    }
+    let now = boinc_db::now();
+    Ok(SubjectHistory {
+        generated_at: now,
+        generated_at_utc: utc(now),
+        user: Subject {
+            id: user.id,
+            name: user.name().to_owned(),
+            email_addr: user.email_addr.clone(),
+            create_time: user.create_time,
+            create_time_utc: utc(user.create_time),
+        },
+        consents,
+        current,
+        terms_versions,
+    })
+}
+
+pub async fn terms_list(pool: &Pool) -> Result<Vec<TermsListing>, RecordsError> {
+    let mut conn = pool.get_conn().await?;
+    let versions = terms::terms_versions(&mut conn).await?;
+    let counts = terms::consent_rows_by_version(&mut conn).await?;
+    Ok(versions
+        .into_iter()
+        .map(|v| TermsListing {
+            consent_rows: counts
+                .iter()
+                .find(|(id, _)| *id == v.id)
+                .map(|(_, n)| *n)
+                .unwrap_or(0),
+            first_seen_utc: utc(v.first_seen),
+            id: v.id,
+            sha256: v.sha256,
+            first_seen: v.first_seen,
+        })
+        .collect())
+}
+
+pub async fn terms_document(pool: &Pool, id: i64) -> Result<TermsDocument, RecordsError> {
+    let mut conn = pool.get_conn().await?;
+    let v = terms::terms_versions(&mut conn)
+        .await?
+        .into_iter()
+        .find(|v| v.id == id)
+        .ok_or(RecordsError::UnknownTermsVersion(id))?;
+    let text = terms::terms_text(&mut conn, id)
+        .await?
+        .ok_or(RecordsError::UnknownTermsVersion(id))?;
+    Ok(TermsDocument {
+        id,
+        first_seen_utc: utc(v.first_seen),
+        sha256: v.sha256,
+        first_seen: v.first_seen,
+        text,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_and_formatting() {
+        assert_eq!(state_of(1, 0), "consented");
+        assert_eq!(state_of(1, 1), "consented");
+        assert_eq!(state_of(0, 0), "withdrawn");
+        assert_eq!(state_of(0, 1), "not required");
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(short_sha("0123456789abcdef"), "0123456789ab");
+        assert_eq!(short_sha("abc"), "abc");
+    }
+}
