@@ -318,13 +318,18 @@ impl HashPool {
     }
 }
 
+/// Niceness of the hashing threads: enough for the reactor to win ties
+/// under a sign-up flood, not so much that hashing starves on a busy host.
+#[cfg(target_os = "linux")]
+const HASH_NICE: libc::c_int = 5;
+
 /// Nice the calling thread (Linux: per thread) so the reactor wins ties.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: plain syscalls on the calling thread; no memory is shared.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, HASH_NICE);
     }
 }
 
