@@ -398,7 +398,7 @@ fn progress_bar(mp: Option<&MultiProgress>, name: &str) -> ProgressBar {
     let pb = mp.add(ProgressBar::new_spinner());
     pb.set_style(
         ProgressStyle::with_template(
-            "{prefix:>16} {spinner} {human_pos:>10} rows {per_sec:>12} {elapsed} {msg}",
+            "{prefix:>16} {spinner} {human_pos:>10} rows {elapsed:>4} {msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
@@ -900,7 +900,20 @@ fn write_output(
 
 #[cfg(test)]
 mod tests {
-    use super::Tracker;
+    use super::{Owners, Tracker};
+
+    #[test]
+    fn owner_bitmap() {
+        let mut o = Owners::default();
+        o.insert(1, true);
+        o.insert(64, false);
+        o.insert(1000, true);
+        assert_eq!(o.show_hosts(1), Some(true));
+        assert_eq!(o.show_hosts(64), Some(false));
+        assert_eq!(o.show_hosts(1000), Some(true));
+        assert_eq!(o.show_hosts(2), None);
+        assert!(!o.ok(-5) && !o.ok(0) && !o.ok(5000));
+    }
 
     fn run(rows: &[(bool, i64)]) -> Option<i64> {
         let mut t = Tracker::default();
