@@ -168,7 +168,24 @@ pub struct SubjectHistory {
     pub consents: Vec<HistoryRow>,
     pub current: Vec<CurrentState>,
     pub terms_versions: Vec<TermsDocument>,
+    /// What the fields mean, so the export explains itself.
+    pub notes: &'static [&'static str],
 }
+
+/// Included in every history export.
+pub const HISTORY_NOTES: &[&str] = &[
+    "consents: every consent record kept for this account, oldest first. Records are never \
+     changed or deleted; a change of mind is a new record.",
+    "state \"consented\": consent given (consent_flag 1). \"withdrawn\": consent refused or \
+     withdrawn (consent_flag 0). \"not required\": the account was created by software that \
+     did not ask its owner, e.g. an account manager (consent_not_required 1).",
+    "source: the software or page that recorded the consent. Times are UTC; consent_time is \
+     seconds since 1970-01-01 UTC.",
+    "current: the latest record per consent type, which is the state in force.",
+    "terms_versions: the full text of each version of the terms of use these records refer \
+     to (the version in force when the record was made), identified by the SHA-256 of the \
+     exact text shown.",
+];
 
 /// A stored terms version and how many consent rows accepted it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -368,6 +385,7 @@ pub async fn user_history(pool: &Pool, who: &UserRef) -> Result<SubjectHistory, 
         consents,
         current,
         terms_versions,
+        notes: HISTORY_NOTES,
     })
 }
 

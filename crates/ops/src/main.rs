@@ -484,7 +484,7 @@ async fn consent_records(ops: &ConsentOps, cmd: ConsentCmd) -> anyhow::Result<Ex
                 return Ok(ExitCode::SUCCESS);
             }
             println!(
-                "Account {}: name {:?}, email {}, created {}",
+                "Account {}: name \"{}\", email {}, created {}",
                 h.user.id,
                 clean(&h.user.name),
                 clean(&h.user.email_addr),

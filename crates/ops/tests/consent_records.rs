@@ -468,6 +468,46 @@ async fn consent_history_is_ordered_tie_safe_by_email_and_user() {
         "{text}"
     );
 
+    assert!(h["notes"].as_array().unwrap().len() >= 3, "{h:#}");
+
+    // Text from clients can't drive the terminal: control characters are
+    // shown escaped (the JSON keeps them exactly).
+    let mut c = db.conn().await;
+    let stats = type_id(&mut c, "STATSEXPORT").await;
+    consent(
+        &mut c,
+        f.users[0],
+        stats,
+        T0 + 500,
+        false,
+        false,
+        "evil\x1b[2J\nsrc",
+        None,
+    )
+    .await;
+    let o = run(
+        &db,
+        &["consent", "history", "--user", &f.users[0].to_string()],
+    )
+    .await;
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(!out(&o).contains('\x1b'), "{}", out(&o));
+    assert!(out(&o).contains("evil\\u{1b}[2J\\nsrc"), "{}", out(&o));
+    let h0 = json(
+        &run(
+            &db,
+            &[
+                "consent",
+                "history",
+                "--user",
+                &f.users[0].to_string(),
+                "--json",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(h0["consents"][2]["source"], "evil\x1b[2J\nsrc");
+
     // Not-required (account manager) and no-consent accounts.
     let h3 = json(
         &run(
