@@ -1,4 +1,4 @@
-//! A mixed load run (20,000 requests by default so the debug-build suite
+//! A mixed load run (10,000 requests by default so the debug-build suite
 //! stays quick on 2 cores; RPC_MIX_REQUESTS=100000 for the full run, and
 //! `rpc_bench mixed` does 100,000+ against the release binary) (mostly get_project_config,
 //! lookup_account, am_get_info and am_set_info consent flips, plus a few
@@ -33,7 +33,7 @@ async fn mixed_requests_lose_nothing() {
     let total: usize = std::env::var("RPC_MIX_REQUESTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+        .unwrap_or(10_000);
     let h = Arc::new(
         Harness::consent_project(
             "<rpc_failed_logins_per_ip>100000000</rpc_failed_logins_per_ip>\

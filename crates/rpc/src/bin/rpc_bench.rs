@@ -405,7 +405,7 @@ async fn main() -> anyhow::Result<()> {
                     queries::user_by_id(&mut tx, user.id).await?;
                     queries::consent_type_by_name(&mut tx, "STATSEXPORT").await?;
                     let latest = queries::latest_consent(&mut tx, user.id, type_id).await?;
-                    let flag = !latest.is_some_and(|l| l.consent_flag != 0);
+                    let flag = latest.is_none_or(|l| l.consent_flag == 0);
                     queries::insert_consent(
                         &mut tx,
                         &NewConsent {
