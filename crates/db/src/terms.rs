@@ -15,6 +15,16 @@ pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
+/// The terms text as get_project_config serves it (and create_account
+/// hashes it): the file's contents, invalid UTF-8 replaced, trimmed as PHP's
+/// trim() does; None when the file is missing, unreadable or empty.
+pub fn read_terms_file(path: &std::path::Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let t = text.trim_matches([' ', '\t', '\n', '\r', '\0', '\x0B']);
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
 /// The id of this terms text, storing it on first sight. One statement,
 /// safe against concurrent callers (the unique sha256 key decides).
 pub async fn ensure_terms_version<Q: Queryable>(

@@ -64,6 +64,8 @@ pub struct VersionCount {
     pub first_seen: Option<i64>,
     pub first_seen_utc: Option<String>,
     pub users: i64,
+    /// The text of the project's terms file now (when the report knows it).
+    pub current: bool,
 }
 
 impl VersionCount {
@@ -71,6 +73,14 @@ impl VersionCount {
         match self.terms_version_id {
             Some(id) => id.to_string(),
             None => "unversioned".to_owned(),
+        }
+    }
+    /// The label with "(current)" for the terms file's current text.
+    pub fn label_marked(&self) -> String {
+        if self.current {
+            format!("{} (current)", self.label())
+        } else {
+            self.label()
         }
     }
     pub fn short_sha(&self) -> &str {
@@ -102,6 +112,16 @@ pub struct ConsentReport {
     /// Accounts counted (deleted accounts are left out everywhere).
     pub users: i64,
     pub consent_types: Vec<TypeSummary>,
+    /// The project's terms file as served now, when the report was given
+    /// its path and the file has text.
+    pub current_terms: Option<CurrentTerms>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CurrentTerms {
+    pub sha256: String,
+    /// `None`: no consent has been recorded under this text yet.
+    pub terms_version_id: Option<i64>,
 }
 
 impl ConsentReport {
@@ -195,6 +215,8 @@ pub struct TermsListing {
     pub first_seen: i64,
     pub first_seen_utc: String,
     pub consent_rows: i64,
+    /// The text of the project's terms file now (when known).
+    pub current: bool,
 }
 
 /// Who the history is for.
@@ -212,20 +234,21 @@ fn state_of(flag: i64, not_required: i64) -> &'static str {
     }
 }
 
-fn version_count(v: &TermsVersion, users: i64) -> VersionCount {
+fn version_count(v: &TermsVersion, users: i64, current: Option<&str>) -> VersionCount {
     VersionCount {
         terms_version_id: Some(v.id),
         sha256: Some(v.sha256.clone()),
         first_seen: Some(v.first_seen),
         first_seen_utc: Some(utc(v.first_seen)),
         users,
+        current: current == Some(v.sha256.as_str()),
     }
 }
 
 impl ConsentOps {
     /// Per type, users by their latest (tie-safe) state; ENROLL by version.
     pub async fn consent_report(&self) -> Result<ConsentReport, RecordsError> {
-        consent_report(self.pool()).await
+        consent_report(self.pool(), self.terms_file()).await
     }
 
     pub async fn user_history(&self, who: &UserRef) -> Result<SubjectHistory, RecordsError> {
@@ -233,7 +256,7 @@ impl ConsentOps {
     }
 
     pub async fn terms_list(&self) -> Result<Vec<TermsListing>, RecordsError> {
-        terms_list(self.pool()).await
+        terms_list(self.pool(), self.terms_file()).await
     }
 
     pub async fn terms_document(&self, id: i64) -> Result<TermsDocument, RecordsError> {
@@ -241,7 +264,15 @@ impl ConsentOps {
     }
 }
 
-pub async fn consent_report(pool: &Pool) -> Result<ConsentReport, RecordsError> {
+/// The report; with `terms_file`, the version matching the file's current
+/// text (as served) is marked.
+pub async fn consent_report(
+    pool: &Pool,
+    terms_file: Option<&std::path::Path>,
+) -> Result<ConsentReport, RecordsError> {
+    let current_sha = terms_file
+        .and_then(terms::read_terms_file)
+        .map(|t| terms::sha256_hex(&t));
     let mut conn = pool.get_conn().await?;
     let types = terms::consent_report(&mut conn).await?;
     let versions = terms::terms_versions(&mut conn).await?;
@@ -265,7 +296,7 @@ pub async fn consent_report(pool: &Pool) -> Result<ConsentReport, RecordsError> 
                 };
                 by_terms_version = versions
                     .iter()
-                    .map(|v| version_count(v, count(Some(v.id))))
+                    .map(|v| version_count(v, count(Some(v.id)), current_sha.as_deref()))
                     .collect();
                 by_terms_version.push(VersionCount {
                     terms_version_id: None,
@@ -273,6 +304,7 @@ pub async fn consent_report(pool: &Pool) -> Result<ConsentReport, RecordsError> 
                     first_seen: None,
                     first_seen_utc: None,
                     users: count(None),
+                    current: false,
                 });
             }
             TypeSummary {
@@ -286,11 +318,16 @@ pub async fn consent_report(pool: &Pool) -> Result<ConsentReport, RecordsError> 
             }
         })
         .collect();
+    let current_terms = current_sha.map(|sha256| CurrentTerms {
+        terms_version_id: versions.iter().find(|v| v.sha256 == sha256).map(|v| v.id),
+        sha256,
+    });
     Ok(ConsentReport {
         generated_at: now,
         generated_at_utc: utc(now),
         users,
         consent_types,
+        current_terms,
     })
 }
 
@@ -389,7 +426,13 @@ pub async fn user_history(pool: &Pool, who: &UserRef) -> Result<SubjectHistory, 
     })
 }
 
-pub async fn terms_list(pool: &Pool) -> Result<Vec<TermsListing>, RecordsError> {
+pub async fn terms_list(
+    pool: &Pool,
+    terms_file: Option<&std::path::Path>,
+) -> Result<Vec<TermsListing>, RecordsError> {
+    let current_sha = terms_file
+        .and_then(terms::read_terms_file)
+        .map(|t| terms::sha256_hex(&t));
     let mut conn = pool.get_conn().await?;
     let versions = terms::terms_versions(&mut conn).await?;
     let counts = terms::consent_rows_by_version(&mut conn).await?;
@@ -402,6 +445,7 @@ pub async fn terms_list(pool: &Pool) -> Result<Vec<TermsListing>, RecordsError> 
                 .map(|(_, n)| *n)
                 .unwrap_or(0),
             first_seen_utc: utc(v.first_seen),
+            current: current_sha.as_deref() == Some(v.sha256.as_str()),
             id: v.id,
             sha256: v.sha256,
             first_seen: v.first_seen,

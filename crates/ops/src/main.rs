@@ -266,7 +266,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Consent(cmd) => {
             let cfg = load_config(&cli.config, false)?;
             let pool = boinc_db::pool(&cfg.database()?);
-            let ops = ConsentOps::new(pool.clone());
+            let mut ops = ConsentOps::new(pool.clone());
+            // Without a config file there is no project directory to find
+            // the terms in (BOINC_DATABASE_URL alone).
+            if cli.config.exists() {
+                ops = ops.with_terms_file(cfg.terms_of_use_path());
+            }
             let r = consent_records(&ops, cmd).await;
             pool.disconnect().await.ok();
             r
@@ -286,7 +291,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             boinc_ops::serve(
                 listener,
-                ConsentOps::new(pool),
+                ConsentOps::new(pool).with_terms_file(cfg.terms_of_use_path()),
                 ServeOptions {
                     read_only,
                     credentials: Some(creds),
@@ -456,7 +461,7 @@ async fn consent_records(ops: &ConsentOps, cmd: ConsentCmd) -> anyhow::Result<Ex
                     .iter()
                     .map(|v| {
                         vec![
-                            v.label(),
+                            v.label_marked(),
                             v.short_sha().to_owned(),
                             v.first_seen_text().to_owned(),
                             v.users.to_string(),
@@ -464,6 +469,14 @@ async fn consent_records(ops: &ConsentOps, cmd: ConsentCmd) -> anyhow::Result<Ex
                     })
                     .collect();
                 print_table(&["VERSION", "SHA-256", "FIRST-SEEN", "ACCOUNTS"], &rows);
+                if let Some(c) = &r.current_terms {
+                    if c.terms_version_id.is_none() {
+                        println!(
+                            "The current terms file ({}) has not been accepted by anyone yet.",
+                            boinc_ops::consent_records::short_sha(&c.sha256)
+                        );
+                    }
+                }
             }
             println!(
                 "\nnot-required: the account was created without its owner being asked (e.g. by an \
@@ -584,7 +597,11 @@ async fn consent_records(ops: &ConsentOps, cmd: ConsentCmd) -> anyhow::Result<Ex
                     .iter()
                     .map(|t| {
                         vec![
-                            t.id.to_string(),
+                            if t.current {
+                                format!("{} (current)", t.id)
+                            } else {
+                                t.id.to_string()
+                            },
                             utc(t.first_seen),
                             t.consent_rows.to_string(),
                             t.sha256.clone(),

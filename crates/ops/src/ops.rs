@@ -1,6 +1,8 @@
 //! The consent-type operations. Every change and its audit row are written
 //! in one transaction, so the audit trail can't miss a change.
 
+use std::path::{Path, PathBuf};
+
 use boinc_db::consent_types::{self as q, AuditEntry, NewAudit};
 use boinc_db::models::ConsentType;
 use boinc_db::mysql_async::{self, Pool, TxOpts};
@@ -114,11 +116,26 @@ fn flag(v: i64) -> &'static str {
 #[derive(Clone)]
 pub struct ConsentOps {
     pool: Pool,
+    terms_file: Option<PathBuf>,
 }
 
 impl ConsentOps {
     pub fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            terms_file: None,
+        }
+    }
+
+    /// The project's terms-of-use file, so the consent report can say which
+    /// stored version is the current one.
+    pub fn with_terms_file(mut self, path: PathBuf) -> Self {
+        self.terms_file = Some(path);
+        self
+    }
+
+    pub fn terms_file(&self) -> Option<&Path> {
+        self.terms_file.as_deref()
     }
 
     pub fn pool(&self) -> &Pool {

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 use boinc_db::mysql_async::prelude::*;
@@ -166,11 +167,18 @@ async fn fixture(db: &TestDb) -> Fixture {
 }
 
 async fn run(db: &TestDb, args: &[&str]) -> Output {
+    run_with(db, Path::new("/nonexistent/config.xml"), args).await
+}
+
+/// With a project config.xml (so the terms file is known).
+async fn run_with(db: &TestDb, config: &Path, args: &[&str]) -> Output {
     let url = db.url();
+    let config = config.to_owned();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
         Command::new(BIN)
-            .args(["--config", "/nonexistent/config.xml"])
+            .arg("--config")
+            .arg(&config)
             .args(&args)
             .env("BOINC_DATABASE_URL", url)
             .env_remove("RUST_LOG")
@@ -728,4 +736,89 @@ async fn ops_page_shows_consent_report_also_read_only() {
         assert!(!html.contains("Zoë"));
         assert_eq!(html.contains("id=\"add-form\""), !read_only);
     }
+}
+
+#[tokio::test]
+async fn consent_report_marks_the_current_terms_file() {
+    let db = TestDb::new().await;
+    let f = fixture(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Served (and so hashed) trimmed: the file's white space doesn't matter.
+    let cfg = db.write_project(dir.path(), "", Some(&format!("\n  {V2}\n\n")));
+    let r = json(&run_with(&db, &cfg, &["consent", "report", "--json"]).await);
+    assert_eq!(
+        r["current_terms"],
+        serde_json::json!({"sha256": terms::sha256_hex(V2), "terms_version_id": f.v2})
+    );
+    let by = &r["consent_types"][0]["by_terms_version"];
+    assert_eq!(
+        (&by[0]["current"], &by[1]["current"], &by[2]["current"]),
+        (&Value::Bool(false), &Value::Bool(true), &Value::Bool(false))
+    );
+    let o = run_with(&db, &cfg, &["consent", "report"]).await;
+    let v2 = f.v2.to_string();
+    assert!(
+        lines(&out(&o))
+            .iter()
+            .any(|l| l.len() > 2 && l[0] == v2 && l[1] == "(current)"),
+        "{}",
+        out(&o)
+    );
+    let o = run_with(&db, &cfg, &["consent", "terms"]).await;
+    assert!(
+        lines(&out(&o))
+            .iter()
+            .any(|l| l.len() > 2 && l[0] == v2 && l[1] == "(current)"),
+        "{}",
+        out(&o)
+    );
+
+    // The ops page marks it too.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let terms_path = dir.path().join("terms_of_use.txt");
+    let ops = ConsentOps::new(db.pool()).with_terms_file(terms_path.clone());
+    let server = tokio::spawn(boinc_ops::serve(
+        listener,
+        ops,
+        boinc_ops::ServeOptions {
+            read_only: true,
+            credentials: Some(creds()),
+        },
+    ));
+    let page = || async {
+        client()
+            .get(format!("{base}/"))
+            .basic_auth(USER, Some(PASS))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let html = page().await;
+    assert!(
+        row(&html, &format!("terms-version-{v2}")).contains("current"),
+        "{html}"
+    );
+    assert!(!row(&html, &format!("terms-version-{}", f.v1)).contains("current"));
+    assert!(!html.contains("id=\"current-terms-new\""));
+
+    // New terms nobody has accepted yet: said so, nothing marked.
+    std::fs::write(&terms_path, "Terms v3.").unwrap();
+    let r = json(&run_with(&db, &cfg, &["consent", "report", "--json"]).await);
+    assert_eq!(r["current_terms"]["terms_version_id"], Value::Null);
+    assert_eq!(r["current_terms"]["sha256"], terms::sha256_hex("Terms v3."));
+    let o = run_with(&db, &cfg, &["consent", "report"]).await;
+    assert!(
+        out(&o).contains("has not been accepted by anyone yet"),
+        "{}",
+        out(&o)
+    );
+    assert!(!out(&o).contains("(current)"), "{}", out(&o));
+    let html = page().await;
+    assert!(html.contains("id=\"current-terms-new\""), "{html}");
+    assert!(!html.contains("badge current"), "{html}");
+    server.abort();
 }

@@ -101,8 +101,13 @@ async fn terms_versions_follow_the_served_terms_file() {
     };
     let terms_path = h.dir.path().join("terms_of_use.txt");
 
-    // Version 1: the terms the project started with.
+    // Version 1: the terms the project started with. The ops tools read the
+    // file the same way (to mark the current version).
     let served1 = wait_for_terms(&h, TERMS).await;
+    assert_eq!(
+        terms::read_terms_file(&terms_path).as_deref(),
+        Some(served1.as_str())
+    );
     h.new_account("v1@example.org", "Version One", CONSENT)
         .await;
 
@@ -112,6 +117,10 @@ async fn terms_versions_follow_the_served_terms_file() {
     let edited_at = boinc_db::now();
     std::fs::write(&terms_path, format!("\n  {text2}\r\n\n")).unwrap();
     let served2 = wait_for_terms(&h, text2).await;
+    assert_eq!(
+        terms::read_terms_file(&terms_path).as_deref(),
+        Some(served2.as_str())
+    );
     h.new_account("v2@example.org", "Version Two", CONSENT)
         .await;
 
