@@ -691,6 +691,11 @@ async fn read_enumeration(
         let t = Instant::now();
         let o = ctx.optout().await?;
         db_time += t.elapsed();
+        if o.ids.is_empty() {
+            // Nobody withdrew: no need to scan the host table.
+            let _ = conn.disconnect().await;
+            return Ok((0, db_time));
+        }
         Some(o)
     } else {
         None
