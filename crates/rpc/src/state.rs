@@ -64,7 +64,7 @@ impl AppState {
         options: Options,
     ) -> Result<Arc<Self>, boinc_db::config::ConfigError> {
         let settings = config.database()?;
-        let pool = rpc_pool(&settings);
+        let pool = boinc_db::pool(&settings);
         let url_prefix = url_path(config.master_url());
         let mut options = options;
         crate::limits::apply_config(&config, &mut options);
@@ -179,22 +179,6 @@ impl AppState {
             Err(_) => tracing::debug!("project facts refresh timed out; serving cached copy"),
         }
     }
-}
-
-/// boinc_db's pool, minus the connection reset on every return to the
-/// pool: a reset drops the connection's prepared statements, so every
-/// request would prepare each statement again (a round trip each). We keep
-/// no session state; an unfinished transaction is still rolled back on
-/// return by mysql_async.
-fn rpc_pool(settings: &boinc_db::config::DbSettings) -> mysql_async::Pool {
-    let constraints = mysql_async::PoolConstraints::new(1, 32).unwrap_or_default();
-    let opts = mysql_async::OptsBuilder::from_opts(settings.opts()).pool_opts(
-        mysql_async::PoolOpts::default()
-            .with_constraints(constraints)
-            .with_inactive_connection_ttl(Duration::from_secs(60))
-            .with_reset_connection(false),
-    );
-    mysql_async::Pool::new(opts)
 }
 
 fn url_path(master_url: &str) -> String {
