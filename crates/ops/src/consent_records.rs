@@ -125,6 +125,27 @@ pub struct CurrentTerms {
 }
 
 impl ConsentReport {
+    /// Mark the version whose text is in `terms_file` now (cheap: one file
+    /// read), so a cached report can be re-marked on every view.
+    pub fn mark_current(&mut self, terms_file: Option<&std::path::Path>) {
+        let sha = terms_file
+            .and_then(terms::read_terms_file)
+            .map(|t| terms::sha256_hex(&t));
+        let mut id = None;
+        for t in &mut self.consent_types {
+            for v in &mut t.by_terms_version {
+                v.current = v.sha256.is_some() && v.sha256 == sha;
+                if v.current {
+                    id = v.terms_version_id;
+                }
+            }
+        }
+        self.current_terms = sha.map(|sha256| CurrentTerms {
+            sha256,
+            terms_version_id: id,
+        });
+    }
+
     pub fn enroll(&self) -> Option<&TypeSummary> {
         self.consent_types
             .iter()
@@ -234,14 +255,14 @@ fn state_of(flag: i64, not_required: i64) -> &'static str {
     }
 }
 
-fn version_count(v: &TermsVersion, users: i64, current: Option<&str>) -> VersionCount {
+fn version_count(v: &TermsVersion, users: i64) -> VersionCount {
     VersionCount {
         terms_version_id: Some(v.id),
         sha256: Some(v.sha256.clone()),
         first_seen: Some(v.first_seen),
         first_seen_utc: Some(utc(v.first_seen)),
         users,
-        current: current == Some(v.sha256.as_str()),
+        current: false,
     }
 }
 
@@ -270,9 +291,6 @@ pub async fn consent_report(
     pool: &Pool,
     terms_file: Option<&std::path::Path>,
 ) -> Result<ConsentReport, RecordsError> {
-    let current_sha = terms_file
-        .and_then(terms::read_terms_file)
-        .map(|t| terms::sha256_hex(&t));
     let mut conn = pool.get_conn().await?;
     let types = terms::consent_report(&mut conn).await?;
     let versions = terms::terms_versions(&mut conn).await?;
@@ -296,7 +314,7 @@ pub async fn consent_report(
                 };
                 by_terms_version = versions
                     .iter()
-                    .map(|v| version_count(v, count(Some(v.id)), current_sha.as_deref()))
+                    .map(|v| version_count(v, count(Some(v.id))))
                     .collect();
                 by_terms_version.push(VersionCount {
                     terms_version_id: None,
@@ -318,17 +336,15 @@ pub async fn consent_report(
             }
         })
         .collect();
-    let current_terms = current_sha.map(|sha256| CurrentTerms {
-        terms_version_id: versions.iter().find(|v| v.sha256 == sha256).map(|v| v.id),
-        sha256,
-    });
-    Ok(ConsentReport {
+    let mut report = ConsentReport {
         generated_at: now,
         generated_at_utc: utc(now),
         users,
         consent_types,
-        current_terms,
-    })
+        current_terms: None,
+    };
+    report.mark_current(terms_file);
+    Ok(report)
 }
 
 pub async fn user_history(pool: &Pool, who: &UserRef) -> Result<SubjectHistory, RecordsError> {

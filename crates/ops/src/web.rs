@@ -41,6 +41,8 @@ const HISTORY_ROWS: u64 = 200;
 /// Failed logins allowed per client address per window, then 429.
 const MAX_FAILURES: u32 = 10;
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// How long the ops page reuses a consent report (the page shows its time).
+const REPORT_TTL: Duration = Duration::from_secs(60);
 const CSS: &str = include_str!("../../../html_ops/static/ops.css");
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +126,9 @@ struct AppState {
     verified: Mutex<HashSet<[u8; 32]>>,
     /// Failed logins per client address: (count, window start).
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// The consent report scans every consent row (seconds on a big
+    /// project): computed at most once per REPORT_TTL, one at a time.
+    report: tokio::sync::Mutex<Option<(Instant, ConsentReport)>>,
 }
 
 type Shared = Arc<AppState>;
@@ -140,6 +145,7 @@ pub fn router(ops: ConsentOps, opts: ServeOptions) -> Result<Router, ServeError>
         csrf_key,
         verified: Mutex::new(HashSet::new()),
         failures: Mutex::new(HashMap::new()),
+        report: tokio::sync::Mutex::new(None),
     });
     Ok(Router::new()
         .route("/", get(page))
@@ -411,6 +417,18 @@ fn fmt_time(t: i64) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
+async fn cached_report(st: &AppState) -> Result<ConsentReport, crate::RecordsError> {
+    let mut cache = st.report.lock().await;
+    if let Some((at, r)) = cache.as_ref() {
+        if at.elapsed() < REPORT_TTL {
+            return Ok(r.clone());
+        }
+    }
+    let r = st.ops.consent_report().await?;
+    *cache = Some((Instant::now(), r.clone()));
+    Ok(r)
+}
+
 /// Render the page; issues a session cookie when the request has none.
 async fn render(
     st: &AppState,
@@ -441,10 +459,17 @@ async fn render(
         (Ok(t), Ok(h)) => (t, h),
         (Err(e), _) | (_, Err(e)) => return unavailable(&e),
     };
-    let records = match st.ops.consent_report().await {
+    let mut records = match cached_report(st).await {
         Ok(r) => r,
         Err(e) => return unavailable(&e),
     };
+    // Cheap parts fresh on every view: the terms file and the enabled flags.
+    records.mark_current(st.ops.terms_file());
+    for r in &mut records.consent_types {
+        if let Some(t) = types.iter().find(|t| t.shortname == r.shortname) {
+            r.enabled = t.enabled != 0;
+        }
+    }
     let page = OpsPage {
         read_only: st.read_only,
         user,

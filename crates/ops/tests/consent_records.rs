@@ -817,8 +817,18 @@ async fn consent_report_marks_the_current_terms_file() {
         out(&o)
     );
     assert!(!out(&o).contains("(current)"), "{}", out(&o));
+    // The page reuses its report for a minute (it shows its time), but the
+    // terms file and the enabled flags are read fresh on every view.
+    let mut c = db.conn().await;
+    c.query_drop("UPDATE consent_type SET enabled = 1 WHERE shortname = 'STATSEXPORT'")
+        .await
+        .unwrap();
     let html = page().await;
     assert!(html.contains("id=\"current-terms-new\""), "{html}");
     assert!(!html.contains("badge current"), "{html}");
+    assert!(
+        row(&html, "report-STATSEXPORT").contains("<td class=\"enabled\">yes</td>"),
+        "{html}"
+    );
     server.abort();
 }
