@@ -138,6 +138,16 @@ const EXIT_REFUSED: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.cmd, Cmd::Serve { .. }) {
+        // `boinc-ops consent report | head` should end quietly as Unix tools
+        // do, not panic on the closed pipe: restore the default SIGPIPE
+        // action Rust's runtime turns off. Not for the server, whose socket
+        // writes must keep getting EPIPE instead of killing the process.
+        // SAFETY: called before any thread exists; only resets a signal action.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     // The server logs its requests and changes; CLI commands print their
     // own result, so they only log problems. RUST_LOG overrides either.
     let default_filter = if matches!(cli.cmd, Cmd::Serve { .. }) {

@@ -254,3 +254,41 @@ async fn ops_cli_hash_password_makes_a_usable_hash() {
     assert!(bcrypt::verify("s3cret-pass", &hash).unwrap());
     assert!(boinc_ops::Credentials::new("admin", &hash).is_ok());
 }
+
+#[tokio::test]
+async fn ops_cli_output_into_a_closed_pipe_ends_quietly() {
+    use boinc_db::mysql_async::prelude::*;
+    let (db, _dir, cfg) = project("").await;
+    // Enough output (~300 KB) that the pipe fills after `head` has gone.
+    let mut conn = db.conn().await;
+    for chunk in 0..10 {
+        let values: Vec<String> = (0..100)
+            .map(|i| format!("('T{chunk}_{i}', '{}', 0, 1, 0)", "d".repeat(250)))
+            .collect();
+        conn.query_drop(format!(
+            "INSERT INTO consent_type (shortname, description, enabled, project_specific, privacypref) VALUES {}",
+            values.join(",")
+        ))
+        .await
+        .unwrap();
+    }
+    let cfg = cfg.clone();
+    let o = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "set -o pipefail; '{BIN}' --config '{}' consent-type list | head -c 10 >/dev/null; echo \"status=${{PIPESTATUS[0]}}\" >&2",
+                cfg.display()
+            ))
+            .env_remove("BOINC_DATABASE_URL")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let e = err(&o);
+    assert!(!e.contains("panicked"), "{e}");
+    assert!(!e.contains("Broken pipe"), "{e}");
+    // Killed by SIGPIPE (128+13), as `cat` would be.
+    assert!(e.contains("status=141"), "{e}");
+}

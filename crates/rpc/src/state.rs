@@ -138,11 +138,7 @@ impl AppState {
     /// The terms text as served: the file's contents trimmed as PHP's
     /// trim() does; None when the file is missing, unreadable or empty.
     pub fn read_terms(&self) -> Option<String> {
-        let path = self.config.terms_of_use_path();
-        let bytes = std::fs::read(&path).ok()?;
-        let text = String::from_utf8_lossy(&bytes);
-        let t = text.trim_matches([' ', '\t', '\n', '\r', '\0', '\x0B']);
-        (!t.is_empty()).then(|| t.to_owned())
+        boinc_db::terms::read_terms_file(&self.config.terms_of_use_path())
     }
 
     /// Re-read the terms file and the database facts once.

@@ -127,7 +127,9 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
         (Some(t), true, Some(flag), Some(source)) => Some((t.id, flag, source.as_str())),
         _ => None,
     };
-    let terms_text = consent.and_then(|_| state.read_terms());
+    // Link the consent to the text get_project_config is serving right now
+    // (the cached copy), i.e. exactly what the client showed its user.
+    let terms_text = consent.and_then(|_| state.project.terms());
 
     let sent = ca.passwd_hash.clone();
     let stored_hash = super::blocking(move || password::hash_for_storage(&sent))
