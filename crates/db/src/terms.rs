@@ -176,7 +176,7 @@ pub async fn consent_report<Q: Queryable>(q: &mut Q) -> Result<Vec<TypeReport>, 
 }
 
 /// One row of a user's consent history, for data-subject requests.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, mysql_async::prelude::FromRow)]
 pub struct HistoryEntry {
     pub consent_id: i64,
     pub consent_type: String,
@@ -193,51 +193,15 @@ pub async fn user_history<Q: Queryable>(
     q: &mut Q,
     userid: i64,
 ) -> Result<Vec<HistoryEntry>, DbError> {
-    type Row = (
-        i64,
-        String,
-        i64,
-        i64,
-        String,
-        i64,
-        Option<i64>,
-        Option<String>,
-    );
-    let rows: Vec<Row> = q
-        .exec(
-            "SELECT c.id, ct.shortname, c.consent_flag, c.consent_not_required, c.source, \
-                    c.consent_time, t.terms_version_id, v.sha256 \
+    Ok(q.exec(
+        "SELECT c.id AS consent_id, ct.shortname AS consent_type, c.consent_flag, \
+                    c.consent_not_required, c.source, c.consent_time, t.terms_version_id, \
+                    v.sha256 AS terms_sha256 \
              FROM consent c JOIN consent_type ct ON ct.id = c.consent_type_id \
              LEFT JOIN consent_terms t ON t.consent_id = c.id \
              LEFT JOIN terms_version v ON v.id = t.terms_version_id \
              WHERE c.userid = ? ORDER BY c.consent_time, c.id",
-            (userid,),
-        )
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                consent_id,
-                consent_type,
-                consent_flag,
-                consent_not_required,
-                source,
-                consent_time,
-                terms_version_id,
-                terms_sha256,
-            )| {
-                HistoryEntry {
-                    consent_id,
-                    consent_type,
-                    consent_flag,
-                    consent_not_required,
-                    source,
-                    consent_time,
-                    terms_version_id,
-                    terms_sha256,
-                }
-            },
-        )
-        .collect())
+        (userid,),
+    )
+    .await?)
 }
