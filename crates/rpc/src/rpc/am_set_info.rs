@@ -6,7 +6,7 @@
 use boinc_db::account::{self, EmailChange, UserUpdate};
 use boinc_db::models::CONSENT_ENROLL;
 use boinc_db::queries::{self, NewConsent};
-use boinc_db::{password, DbError};
+use boinc_db::DbError;
 use mysql_async::TxOpts;
 
 use crate::error::{duplicate_key_name, RpcError};
@@ -202,9 +202,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     };
     let new_passwd_hash = match &r.password_hash {
         Some(h) => {
-            let (sent, stored) = (h.clone(), user.passwd_hash.clone());
-            let same = super::blocking(move || password::verify(&sent, &stored)).await?;
-            if same {
+            if super::verify_password(h, &user.passwd_hash).await? {
                 None
             } else if !allow_credentials {
                 return Err(RpcError::generic(
@@ -214,14 +212,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
             } else if h.len() != 32 {
                 return Err(RpcError::generic("password hash length not 32"));
             } else {
-                let sent = h.clone();
-                let stored = super::blocking(move || password::hash_for_storage(&sent))
-                    .await?
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "bcrypt failed");
-                        RpcError::generic("internal error")
-                    })?;
-                Some(stored)
+                Some(super::hash_password(h).await?)
             }
         }
         None => None,

@@ -3,7 +3,7 @@
 
 use boinc_db::models::{User, CONSENT_ENROLL};
 use boinc_db::queries::{self, NewConsent, NewUser};
-use boinc_db::{password, terms, DbError};
+use boinc_db::{terms, DbError};
 use mysql_async::TxOpts;
 
 use crate::error::{duplicate_key_name, RpcError};
@@ -131,13 +131,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     // (the cached copy), i.e. exactly what the client showed its user.
     let terms_text = consent.and_then(|_| state.project.terms());
 
-    let sent = ca.passwd_hash.clone();
-    let stored_hash = super::blocking(move || password::hash_for_storage(&sent))
-        .await?
-        .map_err(|e| {
-            tracing::error!(error = %e, "bcrypt failed");
-            RpcError::generic("internal error")
-        })?;
+    let stored_hash = super::hash_password(&ca.passwd_hash).await?;
     let now = boinc_db::now();
     let authenticator = boinc_db::random_hex32();
     let cross_project_id = boinc_db::random_hex32();
@@ -224,9 +218,7 @@ async fn existing_account(
     user: User,
     ca: &CreateAccount,
 ) -> Result<Xml, RpcError> {
-    let sent = ca.passwd_hash.clone();
-    let stored = user.passwd_hash.clone();
-    if super::blocking(move || password::verify(&sent, &stored)).await? {
+    if super::verify_password(&ca.passwd_hash, &user.passwd_hash).await? {
         Ok(reply::create_account(user.authenticator()))
     } else {
         // A password oracle otherwise: count it like a failed login.

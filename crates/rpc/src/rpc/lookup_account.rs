@@ -43,10 +43,8 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
         return Ok(reply::lookup_account_exists());
     };
     let auth_hash = password::md5_hex(&format!("{}{}", user.authenticator(), user.email_addr));
-    let stored = user.passwd_hash.clone();
-    let sent_copy = sent.clone();
-    let ok = super::blocking(move || password::verify(&sent_copy, &stored)).await?
-        || super::secret_eq(&auth_hash, &sent);
+    let ok = super::verify_password(&sent, &user.passwd_hash).await?
+        || password::constant_time_eq(auth_hash.as_bytes(), sent.as_bytes());
     if ok {
         Ok(reply::lookup_account(user.authenticator()))
     } else {

@@ -13,17 +13,25 @@ use crate::error::RpcError;
 /// bounded, lower-priority hashing pool (`crate::limits::HashPool`): a burst
 /// queues there instead of growing tokio's blocking pool to hundreds of
 /// threads that all fight the reactor for the same CPUs.
-pub(crate) async fn blocking<T: Send + 'static>(
+async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, RpcError> {
     crate::limits::hash_pool().run(f).await
 }
 
-/// Constant-time comparison for secrets derived from the request.
-pub(crate) fn secret_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+/// `password::hash_for_storage` on the hashing pool, errors as a reply.
+pub(crate) async fn hash_password(sent: &str) -> Result<String, RpcError> {
+    let sent = sent.to_owned();
+    blocking(move || boinc_db::password::hash_for_storage(&sent))
+        .await?
+        .map_err(|e| {
+            tracing::error!(error = %e, "bcrypt failed");
+            RpcError::generic("internal error")
+        })
+}
+
+/// `password::verify` on the hashing pool.
+pub(crate) async fn verify_password(sent: &str, stored: &str) -> Result<bool, RpcError> {
+    let (sent, stored) = (sent.to_owned(), stored.to_owned());
+    blocking(move || boinc_db::password::verify(&sent, &stored)).await
 }
