@@ -95,8 +95,7 @@ fn setting_2y(cost: u32, salt: &[u8; 16]) -> CString {
 /// bcrypt's base64: its own alphabet, no padding. 16 bytes -> 22 chars,
 /// the last one carrying 2 bits (so it is one of `.Oeu`).
 fn bcrypt_base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    const ALPHABET: &[u8; 64] = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let n = chunk
@@ -225,7 +224,11 @@ mod tests {
         assert!(bcrypt::verify(&sent, &ours).unwrap());
         assert!(!bcrypt::verify(md5_hex("x"), &ours).unwrap());
         let theirs = bcrypt::hash_with_result(&sent, 4).unwrap();
-        for v in [bcrypt::Version::TwoA, bcrypt::Version::TwoB, bcrypt::Version::TwoY] {
+        for v in [
+            bcrypt::Version::TwoA,
+            bcrypt::Version::TwoB,
+            bcrypt::Version::TwoY,
+        ] {
             let h = theirs.format_for_version(v);
             assert!(verify(&sent, &h), "{h}");
             assert!(!verify(&md5_hex("x"), &h), "{h}");
@@ -257,7 +260,13 @@ mod tests {
     fn malformed_hashes_are_false_not_a_panic() {
         let good = "$2y$04$7GS.kt0dggB7qIot5h6cdOcGpovuVI.iBBVPIKooRP7BRV9cbP0ry";
         let mut bad: Vec<String> = [
-            "$", "$2", "$2y", "$2y$", "$2y$04", "$2y$04$", "$2y$04$7GS.kt0dggB7qIot5h6cdO",
+            "$",
+            "$2",
+            "$2y",
+            "$2y$",
+            "$2y$04",
+            "$2y$04$",
+            "$2y$04$7GS.kt0dggB7qIot5h6cdO",
             "$2$04$7GS.kt0dggB7qIot5h6cdOcGpovuVI.iBBVPIKooRP7BRV9cbP0ry1",
             "$2z$04$7GS.kt0dggB7qIot5h6cdOcGpovuVI.iBBVPIKooRP7BRV9cbP0ry",
             "$2y$4$$7GS.kt0dggB7qIot5h6cdOcGpovuVI.iBBVPIKooRP7BRV9cbP0ry",
@@ -302,7 +311,10 @@ mod tests {
             assert!(h.starts_with("$2y$10$"), "{h}");
             let salt = &h[7..];
             assert!(salt.chars().all(|c| ALPHABET.contains(c)), "{h}");
-            assert!(".Oeu".contains(&salt[21..]), "{h}: last char carries 2 bits");
+            assert!(
+                ".Oeu".contains(&salt[21..]),
+                "{h}: last char carries 2 bits"
+            );
             assert!(seen.insert(salt.to_owned()), "salt repeated: {salt}");
         }
     }
