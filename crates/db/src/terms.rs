@@ -219,3 +219,18 @@ pub async fn user_history<Q: Queryable>(
     )
     .await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_are_offered_only_with_text_and_enroll() {
+        assert_eq!(offered_terms(Some("Be nice."), true), Some("Be nice."));
+        assert_eq!(offered_terms(Some("Be nice."), false), None);
+        for blank in ["", " ", "\n\t\r\n", "\0\x0B "] {
+            assert_eq!(offered_terms(Some(blank), true), None, "{blank:?}");
+        }
+        assert_eq!(offered_terms(None::<&str>, true), None);
+    }
+}

@@ -9,83 +9,10 @@ mod robust;
 use common::*;
 use mysql_async::prelude::*;
 
-/// Collations a BOINC database's text columns may have. The first is the
-/// test database's default; the others are set per column by `collate`.
-const COLLATIONS: &[&str] = &["utf8mb4_unicode_ci", "utf8mb4_general_ci", "utf8mb4_bin"];
+use boinc_db::testing::{look_alikes, NAME_COLLATIONS as COLLATIONS};
 
-/// Give the name/email columns this collation (as an existing project's
-/// database might have them).
 async fn collate(h: &Harness, coll: &str) {
-    let mut c = h.conn().await;
-    for sql in [
-        format!(
-            "ALTER TABLE consent_type MODIFY shortname varchar(191) \
-             CHARACTER SET utf8mb4 COLLATE {coll} NOT NULL"
-        ),
-        format!(
-            "ALTER TABLE user MODIFY email_addr varchar(191) \
-             CHARACTER SET utf8mb4 COLLATE {coll} NOT NULL, \
-             MODIFY previous_email_addr varchar(254) \
-             CHARACTER SET utf8mb4 COLLATE {coll} NOT NULL DEFAULT ''"
-        ),
-    ] {
-        c.query_drop(&sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-}
-
-/// Strings a person might take for `s`: trailing/leading white space,
-/// case, accents, zero-width and full-width characters, a non-breaking
-/// space, a soft hyphen. Several are equal to `s` under one collation or
-/// another; none is `s`.
-fn look_alikes(s: &str) -> Vec<String> {
-    let mut first = s.chars();
-    let head = first.next().unwrap();
-    let rest: String = first.collect();
-    let accented = match head {
-        'E' => 'É',
-        'S' => 'Ś',
-        'n' => 'ñ',
-        'a' => 'á',
-        c => c,
-    };
-    let fullwidth = char::from_u32(head as u32 - 0x21 + 0xFF01).unwrap();
-    let mut v = vec![
-        format!("{s} "),
-        format!("{s}  "),
-        format!(" {s}"),
-        format!("{s}\t"),
-        format!("{s}\u{a0}"),
-        format!("{s}\u{200b}"),
-        format!("{s}\u{200d}"),
-        format!("{head}\u{200b}{rest}"),
-        format!("{head}\u{200c}{rest}"),
-        format!("{head}\u{ad}{rest}"),
-        format!("{accented}{rest}"),
-        format!("{fullwidth}{rest}"),
-        format!("{s}\u{0}"),
-    ];
-    if s.chars().any(|c| c.is_ascii_alphabetic()) {
-        let flipped: String = s
-            .chars()
-            .map(|c| {
-                if c.is_ascii_uppercase() {
-                    c.to_ascii_lowercase()
-                } else {
-                    c.to_ascii_uppercase()
-                }
-            })
-            .collect();
-        if !s.contains('@') {
-            // Consent-type names are case-sensitive; emails are not.
-            v.push(flipped);
-            v.push(format!("{}{}", head.to_ascii_lowercase(), rest));
-        } else {
-            v.push(format!("{flipped} "));
-        }
-    }
-    v
+    h.db.collate_names(coll).await;
 }
 
 async fn type_id(h: &Harness, name: &str) -> i64 {
