@@ -244,6 +244,61 @@ mod tests {
     }
 
     #[test]
+    fn stored_lengths_name_the_field() {
+        assert!(fits("postal_code", &"é".repeat(254)).is_ok());
+        let e = fits("postal_code", &"é".repeat(255)).unwrap_err();
+        assert_eq!(e.error_num(), -1);
+        assert_eq!(
+            e.to_string(),
+            "postal_code is too long (255 characters given, at most 254 characters)"
+        );
+        assert_eq!(
+            fits("name", &"n".repeat(192)).unwrap_err().error_num(),
+            -188
+        );
+        assert_eq!(
+            fits("email_addr", &"e".repeat(192))
+                .unwrap_err()
+                .error_num(),
+            -205
+        );
+        let prefs = "x".repeat(65535);
+        assert!(fits("global_prefs", &prefs).is_ok());
+        let e = fits("global_prefs", &"é".repeat(32768)).unwrap_err();
+        assert!(e.to_string().contains("65536 bytes given"), "{e}");
+        // Not stored: no limit here.
+        assert!(fits("team_name", &"t".repeat(10_000)).is_ok());
+    }
+
+    #[test]
+    fn emails_with_space_control_or_non_ascii_are_refused() {
+        for s in [
+            " a@b.co",
+            "a@b.co ",
+            "a@b.co\t",
+            "a@b.co\u{a0}",
+            "a@b.co\u{200b}",
+            "a\u{200d}@b.co",
+            "a\u{0}@b.co",
+            "\u{212a}@b.co",
+            "á@b.co",
+        ] {
+            assert!(!email_syntax(s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn countries() {
+        assert!(country("Germany").is_ok());
+        assert!(country("").is_ok());
+        let e = country("Not A Country <b>").unwrap_err();
+        assert_eq!(
+            (e.error_num(), e.to_string().as_str()),
+            (-1, "invalid country")
+        );
+    }
+
+    #[test]
     fn names() {
         assert!(user_name("Alice Smith").is_ok());
         assert!(user_name("Jörg").is_ok());

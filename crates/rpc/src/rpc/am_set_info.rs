@@ -89,18 +89,16 @@ impl AmSetInfo {
     pub fn parse(p: &Params, user_country: bool, user_url: bool) -> Result<Self, RpcError> {
         let account_key = p.required("account_key")?.to_owned();
         // Every stored value fits its column (prefs: after normalising).
-        validate::lengths(
-            p,
-            &[
-                "name",
-                "email_addr",
-                "consent_source",
-                "postal_code",
-                "venue",
-                if user_country { "country" } else { "" },
-                if user_url { "url" } else { "" },
-            ],
-        )?;
+        let mut stored = vec![
+            "name",
+            "email_addr",
+            "consent_source",
+            "postal_code",
+            "venue",
+        ];
+        stored.extend(user_country.then_some("country"));
+        stored.extend(user_url.then_some("url"));
+        validate::lengths(p, &stored)?;
         let country = p.nonempty("country").filter(|_| user_country);
         if let Some(c) = country {
             validate::country(c)?;
