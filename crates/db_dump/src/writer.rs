@@ -1,0 +1,101 @@
+//! Writer thread: turns batches of rows into records and feeds the
+//! compressor of one output.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::enumerate::Batch;
+use crate::output::{FileSet, OutputStats};
+use crate::owners::Owners;
+use crate::query;
+use crate::record::{self, UserFields};
+use crate::spec::Table;
+
+/// Writer thread: formats records and feeds the compressor.
+pub(crate) fn write_output(
+    mut fs: FileSet,
+    table: Table,
+    fields: UserFields,
+    mut rx: mpsc::Receiver<Arc<Batch>>,
+    cancel: &AtomicBool,
+    owners: &tokio::sync::OnceCell<Owners>,
+) -> io::Result<(OutputStats, Duration)> {
+    let detail = fs.detail();
+    let mut in_team = false;
+    let mut busy = Duration::ZERO;
+    while let Some(batch) = rx.blocking_recv() {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::other("cancelled after another error"));
+        }
+        let t = Instant::now();
+        match (&*batch, table) {
+            (Batch::Rows(rows), Table::User) => {
+                for r in rows {
+                    fs.begin()?;
+                    record::user(fs.buf(), &query::user_at(r, 0), fields);
+                    fs.maybe_flush()?;
+                }
+            }
+            (Batch::Rows(rows), Table::Host) => {
+                let owners = owners
+                    .get()
+                    .ok_or_else(|| io::Error::other("host rows before the owner map"))?;
+                for r in rows {
+                    fs.begin()?;
+                    let mut h = query::host(r);
+                    h.owner_show_hosts = owners.show_hosts(h.userid);
+                    record::host(fs.buf(), &h, detail);
+                    fs.maybe_flush()?;
+                }
+            }
+            (Batch::Rows(rows), Table::Team) => {
+                for r in rows {
+                    if query::team_row_is_member(r) {
+                        if detail && in_team {
+                            let u = query::user_at(r, query::TEAM_MEMBER_BASE);
+                            record::user(fs.buf(), &u, fields);
+                        }
+                    } else {
+                        if in_team {
+                            record::team_end(fs.buf());
+                        }
+                        fs.begin()?;
+                        record::team_start(fs.buf(), &query::team(r));
+                        in_team = true;
+                    }
+                    fs.maybe_flush()?;
+                }
+            }
+            (Batch::Ids(ids), Table::UserDeleted | Table::UserOptout) => {
+                for (id, cpid) in ids {
+                    fs.begin()?;
+                    record::user_id_cpid(fs.buf(), *id, cpid);
+                    fs.maybe_flush()?;
+                }
+            }
+            (Batch::Ids(ids), Table::HostDeleted | Table::HostOptout) => {
+                for (id, cpid) in ids {
+                    fs.begin()?;
+                    record::host_id_cpid(fs.buf(), *id, cpid);
+                    fs.maybe_flush()?;
+                }
+            }
+            _ => return Err(io::Error::other("batch does not match the table")),
+        }
+        busy += t.elapsed();
+    }
+    if in_team {
+        record::team_end(fs.buf());
+    }
+    if cancel.load(Ordering::Relaxed) {
+        return Err(io::Error::other("cancelled after another error"));
+    }
+    let t = Instant::now();
+    let stats = fs.finish()?;
+    busy += t.elapsed();
+    Ok((stats, busy))
+}
