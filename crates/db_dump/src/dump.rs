@@ -2,9 +2,11 @@
 //! publish atomically. Any error discards the half-built dump and leaves
 //! the published one alone.
 //!
-//! Data flow per enumeration: one DB connection streams rows (async task)
-//! in batches to one thread per `<output>`, which formats and compresses.
-//! Enumerations run concurrently up to `jobs`, biggest first, so the host
+//! Every read runs on a connection of one [`Snapshot`]: all files show the
+//! database at one point in time. Data flow per enumeration: one
+//! connection streams rows (async task) in batches to one thread per
+//! `<output>`, which formats and compresses. Enumerations run concurrently
+//! up to `jobs` (the snapshot's connections), biggest first, so the host
 //! dump (usually the longest) never waits behind the small ones.
 
 use std::path::{Path, PathBuf};
@@ -12,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use boinc_db::{DbSettings, ProjectConfig};
+use boinc_db::ProjectConfig;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
@@ -21,10 +23,11 @@ use crate::enumerate::enumerate;
 use crate::error::{db, DumpError};
 use crate::optout::{optout_users, Optout, OPTOUT_WINDOW_SECS};
 use crate::output::OutputStats;
-use crate::owners::Owners;
+use crate::owners::{owner_map, Owners};
 use crate::publish;
 use crate::query;
-use crate::record::{self, Totals, UserFields};
+use crate::record::{self, Badge, Totals, UserFields};
+use crate::snapshot::Snapshot;
 use crate::spec::{DumpSpec, Table};
 use crate::totals::{badges, totals};
 
@@ -64,11 +67,12 @@ pub struct Summary {
 }
 
 pub(crate) struct Ctx {
-    pub(crate) settings: DbSettings,
+    /// Every read of the run goes through this one snapshot.
+    pub(crate) snap: Snapshot,
     /// STATSEXPORT's id when that type exists and is enabled.
     pub(crate) consent: Option<i64>,
     pub(crate) fields: UserFields,
-    /// Computed by the first optout enumeration (on its connection).
+    /// Computed by the first optout enumeration.
     pub(crate) optout: tokio::sync::OnceCell<Optout>,
     pub(crate) optout_since: i64,
     pub(crate) output_dir: PathBuf,
@@ -76,23 +80,32 @@ pub(crate) struct Ctx {
     /// Set on the first error: everyone stops, so the half-built dump can
     /// be removed with no writer still creating files in it.
     pub(crate) cancel: Arc<AtomicBool>,
-    /// Built once by the first host enumeration that needs it.
-    pub(crate) owners: Arc<tokio::sync::OnceCell<Owners>>,
+    /// Built once by the first enumeration that needs it.
+    pub(crate) owners: tokio::sync::OnceCell<Arc<Owners>>,
     /// Exportable hosts before the consent filter (= nhosts_total), seen
     /// by a host enumeration's scan.
     pub(crate) hosts_seen: std::sync::OnceLock<u64>,
 }
 
 impl Ctx {
+    /// The owner map (built by the first caller, on a connection of its
+    /// own: never call this while holding one, or a one-connection
+    /// snapshot would wait for itself).
+    pub(crate) async fn owners(&self) -> Result<Arc<Owners>, DumpError> {
+        self.owners
+            .get_or_try_init(|| async { owner_map(self).await.map(Arc::new) })
+            .await
+            .cloned()
+    }
+
+    /// The optout lists (same rule as [`Ctx::owners`]).
     pub(crate) async fn optout(&self) -> Result<&Optout, DumpError> {
         self.optout
             .get_or_try_init(|| async {
                 match self.consent {
                     Some(id) => {
-                        let mut conn = connect(&self.settings).await?;
-                        let o = optout_users(&mut conn, id, self.optout_since).await?;
-                        let _ = conn.disconnect().await;
-                        Ok(o)
+                        let mut conn = self.snap.lease().await?;
+                        optout_users(&mut conn, id, self.optout_since).await
                     }
                     None => Ok(Optout::default()),
                 }
@@ -106,6 +119,13 @@ impl Ctx {
         } else {
             Ok(())
         }
+    }
+
+    /// Stop everyone after an error, including tasks waiting for a
+    /// connection.
+    fn cancel_all(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        self.snap.close_leases();
     }
 }
 
@@ -138,30 +158,21 @@ pub async fn run(opts: Options) -> Result<Summary, DumpError> {
     Ok(summary)
 }
 
-pub(crate) async fn connect(settings: &DbSettings) -> Result<Conn, DumpError> {
-    let mut conn = Conn::new(settings.opts())
-        .await
-        .map_err(db(format!("connect to {settings:?}")))?;
-    // One snapshot per connection: each file is internally consistent even
-    // while the project keeps writing. A slow consumer must not make the
-    // server drop us mid-stream.
-    conn.query_drop("SET SESSION net_write_timeout = 3600, SESSION net_read_timeout = 3600")
-        .await
-        .map_err(db("session setup"))?;
-    conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        .await
-        .map_err(db("session setup"))?;
-    conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-        .await
-        .map_err(db("start snapshot"))?;
-    Ok(conn)
-}
-
 async fn build(opts: &Options) -> Result<Summary, DumpError> {
     let spec = &opts.spec;
     let settings = opts.config.replica_database()?;
-    let mut conn = connect(&settings).await?;
-    let consent = statsexport(&mut conn).await?;
+    let jobs = opts.jobs.max(1);
+    // Every connection's snapshot is taken before anything is read.
+    let snap = Snapshot::open(&settings, jobs).await?;
+    match &snap.fallback {
+        None => tracing::info!(
+            "consistent snapshot on {} connection(s) ({} attempt(s))",
+            snap.connections,
+            snap.attempts
+        ),
+        Some(why) => tracing::warn!("consistent snapshot on 1 connection: {why}"),
+    }
+    let consent = statsexport(&mut *snap.lease().await?).await?;
     match consent {
         Some(id) => {
             tracing::info!("STATSEXPORT (id {id}) enabled: exporting consenting users only")
@@ -171,7 +182,7 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
     let now = boinc_db::now();
     let optout_since = now - OPTOUT_WINDOW_SECS;
     let ctx = Arc::new(Ctx {
-        settings: settings.clone(),
+        snap,
         consent,
         fields: UserFields {
             country: opts.config.bool("user_country"),
@@ -182,32 +193,49 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
         output_dir: spec.output_dir.clone(),
         level: opts.level,
         cancel: Arc::new(AtomicBool::new(false)),
-        owners: Arc::new(tokio::sync::OnceCell::new()),
+        owners: tokio::sync::OnceCell::new(),
         hosts_seen: std::sync::OnceLock::new(),
     });
 
-    // Totals on a connection of their own, alongside the enumerations.
-    let totals_task = {
-        let ctx = ctx.clone();
-        let tables: Vec<Table> = spec.enumerations.iter().map(|e| e.table).collect();
-        tokio::spawn(async move { totals(&ctx, &tables).await })
-    };
+    let r = run_enumerations(opts, &ctx).await;
+    if r.is_err() {
+        ctx.cancel_all();
+    }
+    ctx.snap.close().await;
+    let (enumerations, totals, apps, badges) = r?;
+    let mut xml = Vec::new();
+    record::tables_xml(&mut xml, now, &totals, &apps, &badges);
+    write_synced(&spec.output_dir.join("tables.xml"), &xml)?;
+    let spec_copy = std::fs::read(&spec.source).map_err(|source| DumpError::Io {
+        what: format!("read {}", spec.source.display()),
+        source,
+    })?;
+    write_synced(&spec.output_dir.join("db_dump.xml"), &spec_copy)?;
 
-    let jobs = opts.jobs.max(1);
-    let sem = Arc::new(tokio::sync::Semaphore::new(jobs));
+    Ok(Summary {
+        enumerations,
+        totals,
+        consent_filter: consent.is_some(),
+        wall: Duration::ZERO,
+        publish_time: Duration::ZERO,
+        final_dir: spec.final_output_dir.clone(),
+    })
+}
+
+type Built = (Vec<EnumSummary>, Totals, Vec<Vec<u8>>, Vec<Badge>);
+
+/// Every enumeration, then the totals, apps and badges, all on the
+/// snapshot's connections.
+async fn run_enumerations(opts: &Options, ctx: &Arc<Ctx>) -> Result<Built, DumpError> {
+    let spec = &opts.spec;
     let mut order: Vec<usize> = (0..spec.enumerations.len()).collect();
     order.sort_by_key(|&i| weight(spec.enumerations[i].table));
     let mut set = tokio::task::JoinSet::new();
     for i in order {
         let e = spec.enumerations[i].clone();
         let ctx = ctx.clone();
-        let sem = sem.clone();
         let pb = progress_bar(opts.progress.as_ref(), &e.filename);
         set.spawn(async move {
-            let _permit = sem
-                .acquire_owned()
-                .await
-                .map_err(|_| DumpError::Internal("semaphore closed".into()))?;
             ctx.check()?;
             let r = enumerate(&ctx, &e, &pb).await;
             match &r {
@@ -229,7 +257,7 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
             Ok(x) => x,
             Err(e) => {
                 if first_err.is_none() {
-                    ctx.cancel.store(true, Ordering::Relaxed);
+                    ctx.cancel_all();
                     first_err = Some(e);
                 }
                 continue;
@@ -244,6 +272,13 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
         );
         done[i] = Some(s);
     }
+    // The totals need a connection while the enumerations hold them all:
+    // queued behind them on the snapshot.
+    let totals_task = {
+        let ctx = ctx.clone();
+        let tables: Vec<Table> = spec.enumerations.iter().map(|e| e.table).collect();
+        tokio::spawn(async move { totals(&ctx, &tables).await })
+    };
     if let Some(e) = first_err {
         totals_task.abort();
         return Err(e);
@@ -272,6 +307,7 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
     totals.nusers_optout = optout_count(Table::UserOptout);
     totals.nhosts_optout = optout_count(Table::HostOptout);
 
+    let mut conn = ctx.snap.lease().await?;
     let apps: Vec<Vec<u8>> = conn
         .query_map(query::APPS, |name: Option<Vec<u8>>| {
             name.unwrap_or_default()
@@ -279,25 +315,7 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
         .await
         .map_err(db("list apps"))?;
     let badges = badges(&mut conn).await?;
-    let _ = conn.disconnect().await;
-
-    let mut xml = Vec::new();
-    record::tables_xml(&mut xml, now, &totals, &apps, &badges);
-    write_synced(&spec.output_dir.join("tables.xml"), &xml)?;
-    let spec_copy = std::fs::read(&spec.source).map_err(|source| DumpError::Io {
-        what: format!("read {}", spec.source.display()),
-        source,
-    })?;
-    write_synced(&spec.output_dir.join("db_dump.xml"), &spec_copy)?;
-
-    Ok(Summary {
-        enumerations,
-        totals,
-        consent_filter: consent.is_some(),
-        wall: Duration::ZERO,
-        publish_time: Duration::ZERO,
-        final_dir: spec.final_output_dir.clone(),
-    })
+    Ok((enumerations, totals, apps, badges))
 }
 
 fn weight(t: Table) -> u8 {
@@ -339,8 +357,10 @@ fn write_synced(path: &Path, data: &[u8]) -> Result<(), DumpError> {
 /// STATSEXPORT's id if the type exists and is enabled. A database without
 /// a consent_type table (older BOINC) has no consent filter, as upstream.
 async fn statsexport(conn: &mut Conn) -> Result<Option<i64>, DumpError> {
+    // Byte for byte: the column's collation would also match look-alikes
+    // ('statsexport', 'STATSEXPORT ', accented letters).
     let r: Result<Option<(i64, i64)>, _> = conn
-        .query_first("SELECT id, enabled FROM consent_type WHERE shortname = 'STATSEXPORT'")
+        .query_first("SELECT id, enabled FROM consent_type WHERE shortname = BINARY 'STATSEXPORT'")
         .await;
     match r {
         Ok(Some((id, enabled))) => Ok((enabled != 0).then_some(id)),

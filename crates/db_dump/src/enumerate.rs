@@ -10,13 +10,14 @@ use mysql_async::prelude::*;
 use mysql_async::Row;
 use tokio::sync::mpsc;
 
-use crate::dump::{connect, Ctx, EnumSummary};
+use crate::dump::{Ctx, EnumSummary};
 use crate::error::{db, DumpError};
+use crate::optout::Optout;
 use crate::output::{FileSet, OutputStats};
-use crate::owners::owner_map;
+use crate::owners::Owners;
 use crate::query;
 use crate::spec::{Enumeration, Table};
-use crate::writer::write_output;
+use crate::writer::{write_output, People};
 
 /// Rows per hand-over from the DB reader to the writers.
 const BATCH: usize = 512;
@@ -41,15 +42,32 @@ pub(crate) async fn enumerate(
     pb: &ProgressBar,
 ) -> Result<EnumSummary, DumpError> {
     let started = Instant::now();
+    // What the records depend on comes first, holding no connection: the
+    // shared owner map and optout lists each take one of their own.
+    let t = Instant::now();
+    let owners = if needs_owners(ctx, e) {
+        Some(ctx.owners().await?)
+    } else {
+        None
+    };
+    let optout = match (e.table, ctx.consent) {
+        (Table::UserOptout | Table::HostOptout, Some(_)) => Some(ctx.optout().await?),
+        _ => None,
+    };
+    let waited = t.elapsed();
+    let people = People {
+        fields: ctx.fields,
+        owners: owners.clone(),
+        filter: ctx.consent.is_some(),
+    };
     let mut writers = Vec::new();
     for o in &e.outputs {
         let fs = FileSet::new(&ctx.output_dir, &e.filename, e.table, o.clone(), ctx.level);
         let (tx, rx) = mpsc::channel::<Arc<Batch>>(QUEUE);
-        let (table, fields, cancel) = (e.table, ctx.fields, ctx.cancel.clone());
-        let owners = ctx.owners.clone();
+        let (table, people, cancel) = (e.table, people.clone(), ctx.cancel.clone());
         let handle = std::thread::Builder::new()
             .name(format!("dump-{}", e.filename))
-            .spawn(move || write_output(fs, table, fields, rx, &cancel, &owners))
+            .spawn(move || write_output(fs, table, people, rx, &cancel))
             .map_err(|source| DumpError::Io {
                 what: "start writer thread".into(),
                 source,
@@ -57,7 +75,7 @@ pub(crate) async fn enumerate(
         writers.push(Writer { handle, tx });
     }
     let txs: Vec<_> = writers.iter().map(|w| w.tx.clone()).collect();
-    let read = read_enumeration(ctx, e, &txs, pb).await;
+    let read = read_enumeration(ctx, e, owners.as_deref(), optout, &txs, pb).await;
     drop(txs);
     let handles: Vec<_> = writers.into_iter().map(|w| w.handle).collect();
     // Writers finish their files once the channels close.
@@ -94,6 +112,7 @@ pub(crate) async fn enumerate(
         return Err(err);
     }
     let (records, db_time) = read?;
+    let db_time = db_time + waited;
     let compress_time: Duration = outputs.iter().map(|o| o.compress_time).sum();
     Ok(EnumSummary {
         table: e.table,
@@ -117,30 +136,41 @@ async fn send(txs: &[mpsc::Sender<Arc<Batch>>], b: Batch) -> Result<(), DumpErro
     Ok(())
 }
 
+/// The owner map decides users, hosts and team members/founders under
+/// the consent filter, and every host's userid (show_hosts).
+fn needs_owners(ctx: &Ctx, e: &Enumeration) -> bool {
+    e.table == Table::Host
+        || (ctx.consent.is_some() && matches!(e.table, Table::User | Table::Team))
+}
+
 /// Streams the enumeration's rows to the writers. Returns (records, time
 /// spent waiting for the database).
 async fn read_enumeration(
     ctx: &Ctx,
     e: &Enumeration,
+    owners: Option<&Owners>,
+    optout: Option<&Optout>,
     txs: &[mpsc::Sender<Arc<Batch>>],
     pb: &ProgressBar,
 ) -> Result<(u64, Duration), DumpError> {
     let what = format!("{} ({})", e.filename, e.table.name());
-    if e.table == Table::UserOptout {
-        // Small (recent withdrawals only): sent from memory.
-        let t = Instant::now();
-        let optout = ctx.optout().await?;
-        let db_time = t.elapsed();
-        let mut n = 0;
-        for chunk in optout.users.chunks(BATCH) {
-            let ids = chunk.iter().map(|(id, c)| (*id, c.to_vec())).collect();
-            send(txs, Batch::Ids(ids)).await?;
-            n += chunk.len() as u64;
-            pb.inc(chunk.len() as u64);
-        }
-        return Ok((n, db_time));
-    }
     let sql = match e.table {
+        // Small (recent withdrawals only): sent from memory.
+        Table::UserOptout => {
+            let mut n = 0;
+            for chunk in optout.map(|o| &o.users[..]).unwrap_or(&[]).chunks(BATCH) {
+                let ids = chunk.iter().map(|(id, c)| (*id, c.to_vec())).collect();
+                send(txs, Batch::Ids(ids)).await?;
+                n += chunk.len() as u64;
+                pb.inc(chunk.len() as u64);
+            }
+            return Ok((n, Duration::ZERO));
+        }
+        // Nobody withdrew (or no filter): no need to scan the host table.
+        Table::HostOptout if optout.is_none_or(|o| o.host_owners.is_empty()) => {
+            return Ok((0, Duration::ZERO))
+        }
+        Table::HostOptout => query::optout_hosts(),
         // The consent filter for users, hosts and team members is the owner
         // map: one pass over the consent index for the whole run.
         Table::User => query::users(e.sort, None),
@@ -148,118 +178,85 @@ async fn read_enumeration(
         Table::Team => query::teams(e.sort, e.outputs.iter().any(|o| o.detail), None),
         Table::UserDeleted => query::USERS_DELETED.to_owned(),
         Table::HostDeleted => query::HOSTS_DELETED.to_owned(),
-        Table::HostOptout => match ctx.consent {
-            Some(_) => query::OPTOUT_HOSTS.to_owned(),
-            None => return Ok((0, Duration::ZERO)),
-        },
-        Table::UserOptout => unreachable_table()?,
     };
     tracing::debug!("{what}: {sql}");
-    let mut conn = connect(&ctx.settings).await?;
-    let mut db_time = Duration::ZERO;
-    let optout = if e.table == Table::HostOptout {
-        let t = Instant::now();
-        let o = ctx.optout().await?;
-        db_time += t.elapsed();
-        if o.ids.is_empty() {
-            // Nobody withdrew: no need to scan the host table.
-            let _ = conn.disconnect().await;
-            return Ok((0, db_time));
-        }
-        Some(o)
-    } else {
-        None
-    };
-    let needs_owners = e.table == Table::Host
-        || (ctx.consent.is_some()
-            && (e.table == Table::User
-                || (e.table == Table::Team && e.outputs.iter().any(|o| o.detail))));
-    let owners = if needs_owners {
-        let t = Instant::now();
-        let o = ctx.owners.get_or_try_init(|| owner_map(ctx)).await?;
-        db_time += t.elapsed();
-        Some(o)
-    } else {
-        None
-    };
+    let t = Instant::now();
+    let mut conn = ctx.snap.lease().await?;
+    let mut db_time = t.elapsed();
     let id_rows = matches!(
         e.table,
         Table::UserDeleted | Table::HostDeleted | Table::HostOptout
     );
+    let filter = owners.filter(|_| ctx.consent.is_some());
     let mut records = 0u64;
     let mut seen = 0u64;
-    {
+    let t = Instant::now();
+    let mut result = conn
+        .exec_iter(sql.as_str(), ())
+        .await
+        .map_err(db(what.clone()))?;
+    db_time += t.elapsed();
+    let mut rows = Vec::with_capacity(BATCH);
+    let mut ids = Vec::new();
+    loop {
         let t = Instant::now();
-        let mut result = conn
-            .exec_iter(sql.as_str(), ())
-            .await
-            .map_err(db(what.clone()))?;
+        let row = result.next().await.map_err(db(what.clone()))?;
         db_time += t.elapsed();
-        let mut rows = Vec::with_capacity(BATCH);
-        let mut ids = Vec::new();
-        loop {
-            let t = Instant::now();
-            let row = result.next().await.map_err(db(what.clone()))?;
-            db_time += t.elapsed();
-            let Some(row) = row else { break };
-            ctx.check()?;
-            if id_rows {
-                if let Some(o) = optout {
-                    if !o.ids.contains(&query::int(&row, 2)) {
-                        continue;
-                    }
-                }
-                ids.push((query::int(&row, 0), query::bytes(&row, 1).to_vec()));
-                records += 1;
-                if ids.len() == BATCH {
-                    pb.inc(BATCH as u64);
-                    send(txs, Batch::Ids(std::mem::take(&mut ids))).await?;
-                }
-            } else {
-                if e.table == Table::Host {
-                    seen += 1;
-                }
-                if let (Some(o), Some(_)) = (owners, ctx.consent) {
-                    // Consent filter: users who consent, hosts whose owner
-                    // does, team members who do.
-                    let uid = match e.table {
-                        Table::Host => Some(query::int(&row, 1)),
-                        Table::User => Some(query::int(&row, 0)),
-                        Table::Team if query::team_row_is_member(&row) => {
-                            Some(query::int(&row, query::TEAM_MEMBER_BASE))
-                        }
-                        _ => None,
-                    };
-                    if uid.is_some_and(|u| !o.ok(u)) {
-                        continue;
-                    }
-                }
-                if e.table != Table::Team || !query::team_row_is_member(&row) {
-                    records += 1;
-                }
-                rows.push(row);
-                if rows.len() == BATCH {
-                    pb.inc(BATCH as u64);
-                    let full = std::mem::replace(&mut rows, Vec::with_capacity(BATCH));
-                    send(txs, Batch::Rows(full)).await?;
+        let Some(row) = row else { break };
+        ctx.check()?;
+        if id_rows {
+            if let Some(o) = optout {
+                if !o.host_owners.contains(&query::int(&row, 2)) {
+                    continue;
                 }
             }
-        }
-        pb.inc((rows.len() + ids.len()) as u64);
-        if !rows.is_empty() {
-            send(txs, Batch::Rows(rows)).await?;
-        }
-        if !ids.is_empty() {
-            send(txs, Batch::Ids(ids)).await?;
+            ids.push((query::int(&row, 0), query::bytes(&row, 1).to_vec()));
+            records += 1;
+            if ids.len() == BATCH {
+                pb.inc(BATCH as u64);
+                send(txs, Batch::Ids(std::mem::take(&mut ids))).await?;
+            }
+        } else {
+            if e.table == Table::Host {
+                seen += 1;
+            }
+            if let Some(o) = filter {
+                // Consent filter: users who consent, hosts whose owner
+                // does, team members who do.
+                let uid = match e.table {
+                    Table::Host => Some(query::int(&row, 1)),
+                    Table::User => Some(query::int(&row, 0)),
+                    Table::Team if query::team_row_is_member(&row) => {
+                        Some(query::int(&row, query::TEAM_MEMBER_BASE))
+                    }
+                    _ => None,
+                };
+                if uid.is_some_and(|u| !o.ok(u)) {
+                    continue;
+                }
+            }
+            if e.table != Table::Team || !query::team_row_is_member(&row) {
+                records += 1;
+            }
+            rows.push(row);
+            if rows.len() == BATCH {
+                pb.inc(BATCH as u64);
+                let full = std::mem::replace(&mut rows, Vec::with_capacity(BATCH));
+                send(txs, Batch::Rows(full)).await?;
+            }
         }
     }
-    let _ = conn.disconnect().await;
+    drop(result);
+    drop(conn);
+    pb.inc((rows.len() + ids.len()) as u64);
+    if !rows.is_empty() {
+        send(txs, Batch::Rows(rows)).await?;
+    }
+    if !ids.is_empty() {
+        send(txs, Batch::Ids(ids)).await?;
+    }
     if e.table == Table::Host {
         let _ = ctx.hosts_seen.set(seen);
     }
     Ok((records, db_time))
-}
-
-fn unreachable_table() -> Result<String, DumpError> {
-    Err(DumpError::Internal("user_optout has no query".into()))
 }

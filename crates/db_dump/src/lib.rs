@@ -23,6 +23,7 @@ pub mod owners;
 pub mod publish;
 pub mod query;
 pub mod record;
+pub mod snapshot;
 pub mod spec;
 pub mod totals;
 pub mod writer;

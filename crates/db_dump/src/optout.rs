@@ -17,12 +17,17 @@ pub const OPTOUT_WINDOW_SECS: i64 = 60 * 86400;
 pub(crate) struct Optout {
     /// (user id, cpid), by id.
     pub users: Vec<(i64, [u8; 32])>,
-    pub ids: HashSet<i64>,
+    /// Those of them whose hosts may be listed: the ones showing their
+    /// hosts (listing a hidden owner's hosts beside their id would link
+    /// them).
+    pub host_owners: HashSet<i64>,
 }
 
 /// Users whose latest STATSEXPORT consent is a withdrawal made since
-/// `since` after having consented. One ordered pass over the candidates'
-/// histories; the result is as small as the number of recent withdrawals.
+/// `since` after having consented, and who were exportable (credit, not
+/// deleted): nobody is named who was never in a user file. One ordered
+/// pass over the candidates' histories; the result is as small as the
+/// number of recent withdrawals.
 pub(crate) async fn optout_users(
     conn: &mut Conn,
     type_id: i64,
@@ -33,13 +38,15 @@ pub(crate) async fn optout_users(
         .await
         .map_err(db("optout candidates"))?;
     let mut out = Optout::default();
-    let mut cur: Option<(i64, [u8; 32])> = None;
+    let mut cur: Option<(i64, [u8; 32], bool)> = None;
     let mut tracker = Tracker::default();
-    let finish = |cur: Option<(i64, [u8; 32])>, t: &Tracker, out: &mut Optout| {
-        if let Some((id, cpid)) = cur {
+    let finish = |cur: Option<(i64, [u8; 32], bool)>, t: &Tracker, out: &mut Optout| {
+        if let Some((id, cpid, show_hosts)) = cur {
             if t.withdrawn_at.is_some_and(|w| w >= since) {
                 out.users.push((id, cpid));
-                out.ids.insert(id);
+                if show_hosts {
+                    out.host_owners.insert(id);
+                }
             }
         }
     };
@@ -51,9 +58,11 @@ pub(crate) async fn optout_users(
             cur = Some((
                 uid,
                 record::cpid(query::bytes(&row, 3), query::bytes(&row, 4)),
+                query::int(&row, 5) != 0,
             ));
         }
-        tracker.push(query::int(&row, 2) != 0, query::int(&row, 1));
+        // Consent means flag 1, as for the export itself.
+        tracker.push(query::int(&row, 2) == 1, query::int(&row, 1));
     }
     finish(cur.take(), &tracker, &mut out);
     drop(result);

@@ -188,7 +188,7 @@ pub fn team(r: &Row) -> Team<'_> {
         id: int(r, b),
         team_type: int(r, b + 1),
         name: bytes(r, b + 2),
-        userid: int(r, b + 3),
+        userid: Some(int(r, b + 3)),
         total_credit: dbl(r, b + 4),
         expavg_credit: dbl(r, b + 5),
         expavg_time: dbl(r, b + 6),
@@ -206,25 +206,31 @@ pub const USERS_DELETED: &str =
 pub const HOSTS_DELETED: &str =
     "SELECT hostid, public_cross_project_id FROM host_deleted ORDER BY hostid";
 
-/// Consent history of every user with a STATSEXPORT refusal since
-/// `since`: the only users who can have withdrawn within the window.
-/// Ordered so one pass decides each user (see `optout::Tracker`).
+/// Consent history of every exportable user with a STATSEXPORT refusal
+/// (any flag but 1) since `since`: the only users who can have withdrawn
+/// within the window. Ordered so one pass decides each user (see
+/// `optout::Tracker`).
 pub fn optout_candidates(type_id: i64, since: i64) -> String {
     format!(
-        "SELECT c.userid, c.consent_time, c.consent_flag, u.cross_project_id, u.email_addr \
+        "SELECT c.userid, c.consent_time, c.consent_flag, u.cross_project_id, u.email_addr, \
+         u.show_hosts \
          FROM consent c JOIN user u ON u.id = c.userid \
-         WHERE c.consent_type_id = {type_id} AND c.userid IN \
+         WHERE c.consent_type_id = {type_id} AND {} AND c.userid IN \
            (SELECT userid FROM consent WHERE consent_type_id = {type_id} \
-              AND consent_flag = 0 AND consent_time >= {since}) \
-         ORDER BY c.userid, c.consent_time, c.id"
+              AND consent_flag <> 1 AND consent_time >= {since}) \
+         ORDER BY c.userid, c.consent_time, c.id",
+        user_exportable("u")
     )
 }
 
-/// Every host, sequentially; the reader keeps those of optout users
-/// (an in-memory set) that are not deleted.
-pub const OPTOUT_HOSTS: &str =
-    "SELECT h.id, h.host_cpid, h.userid FROM host h WHERE h.userid <> 0 \
-     AND NOT (h.domain_name <=> 'deleted') ORDER BY h.id";
+/// Every exportable host, sequentially (before the consent filter: the
+/// reader keeps those of optout users who show their hosts).
+pub fn optout_hosts() -> String {
+    format!(
+        "SELECT h.id, h.host_cpid, h.userid FROM host h WHERE {} ORDER BY h.id",
+        host_exportable("h")
+    )
+}
 
 pub fn count_users() -> String {
     format!(

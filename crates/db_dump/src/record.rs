@@ -67,11 +67,15 @@ pub struct Team<'a> {
     pub id: i64,
     pub team_type: i64,
     pub name: &'a [u8],
-    pub userid: i64,
+    /// The founder; None when the founder would not be exported (did not
+    /// consent while the consent filter is on): then neither userid nor
+    /// founder_name is written.
+    pub userid: Option<i64>,
     pub total_credit: f64,
     pub expavg_credit: f64,
     pub expavg_time: f64,
-    /// None when the founder's user row is missing (upstream then omits it).
+    /// None when the founder's user row is missing (upstream then omits
+    /// it) or the founder is hidden.
     pub founder_name: Option<&'a [u8]>,
     pub create_time: i64,
     pub url: &'a [u8],
@@ -172,7 +176,9 @@ pub fn team_start(out: &mut Vec<u8>, t: &Team) {
     int_el(out, b" ", b"id", t.id);
     int_el(out, b" ", b"type", t.team_type);
     text_el(out, b" ", b"name", t.name);
-    int_el(out, b" ", b"userid", t.userid);
+    if let Some(u) = t.userid {
+        int_el(out, b" ", b"userid", u);
+    }
     float_el(out, b" ", b"total_credit", t.total_credit);
     float_el(out, b" ", b"expavg_credit", t.expavg_credit);
     float_el(out, b" ", b"expavg_time", t.expavg_time);

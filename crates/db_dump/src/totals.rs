@@ -4,14 +4,14 @@
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 
-use crate::dump::{connect, Ctx};
+use crate::dump::Ctx;
 use crate::error::{db, DumpError};
 use crate::query;
 use crate::record::{Badge, Totals};
 use crate::spec::Table;
 
 pub(crate) async fn totals(ctx: &Ctx, tables: &[Table]) -> Result<Totals, DumpError> {
-    let mut conn = connect(&ctx.settings).await?;
+    let mut conn = ctx.snap.lease().await?;
     let mut t = Totals::default();
     let has = |x: Table| tables.contains(&x);
     let count = |v: Option<i64>| v.unwrap_or(0).max(0) as u64;
@@ -46,7 +46,6 @@ pub(crate) async fn totals(ctx: &Ctx, tables: &[Table]) -> Result<Totals, DumpEr
                 .map_err(db("count host_deleted"))?,
         );
     }
-    let _ = conn.disconnect().await;
     Ok(t)
 }
 

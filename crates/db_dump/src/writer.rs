@@ -15,15 +15,33 @@ use crate::query;
 use crate::record::{self, UserFields};
 use crate::spec::Table;
 
+/// What a writer needs to know about people beyond the rows.
+#[derive(Clone)]
+pub(crate) struct People {
+    pub fields: UserFields,
+    /// The owner map, when the table needs it.
+    pub owners: Option<Arc<Owners>>,
+    /// The consent filter is on.
+    pub filter: bool,
+}
+
+impl People {
+    fn owners(&self) -> io::Result<&Owners> {
+        self.owners
+            .as_deref()
+            .ok_or_else(|| io::Error::other("rows before the owner map"))
+    }
+}
+
 /// Writer thread: formats records and feeds the compressor.
 pub(crate) fn write_output(
     mut fs: FileSet,
     table: Table,
-    fields: UserFields,
+    people: People,
     mut rx: mpsc::Receiver<Arc<Batch>>,
     cancel: &AtomicBool,
-    owners: &tokio::sync::OnceCell<Owners>,
 ) -> io::Result<(OutputStats, Duration)> {
+    let fields = people.fields;
     let detail = fs.detail();
     let mut in_team = false;
     let mut busy = Duration::ZERO;
@@ -41,9 +59,7 @@ pub(crate) fn write_output(
                 }
             }
             (Batch::Rows(rows), Table::Host) => {
-                let owners = owners
-                    .get()
-                    .ok_or_else(|| io::Error::other("host rows before the owner map"))?;
+                let owners = people.owners()?;
                 for r in rows {
                     fs.begin()?;
                     let mut h = query::host(r);
@@ -64,7 +80,17 @@ pub(crate) fn write_output(
                             record::team_end(fs.buf());
                         }
                         fs.begin()?;
-                        record::team_start(fs.buf(), &query::team(r));
+                        let mut t = query::team(r);
+                        // A founder who would not be exported stays
+                        // unnamed, as in the member listings.
+                        if people.filter {
+                            let o = people.owners()?;
+                            if !t.userid.is_some_and(|u| o.ok(u)) {
+                                t.userid = None;
+                                t.founder_name = None;
+                            }
+                        }
+                        record::team_start(fs.buf(), &t);
                         in_team = true;
                     }
                     fs.maybe_flush()?;
