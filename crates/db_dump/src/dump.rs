@@ -64,6 +64,11 @@ pub struct Summary {
     pub wall: Duration,
     pub publish_time: Duration,
     pub final_dir: PathBuf,
+    /// Connections that shared the dump's snapshot.
+    pub snapshot_connections: usize,
+    /// Lines for the admin beyond the table (snapshot fallback, pruned
+    /// archives, replica lag), printed after it.
+    pub notes: Vec<String>,
 }
 
 pub(crate) struct Ctx {
@@ -203,6 +208,12 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
     }
     ctx.snap.close().await;
     let (enumerations, totals, apps, badges) = r?;
+    let mut notes = Vec::new();
+    if let Some(why) = &ctx.snap.fallback {
+        notes.push(format!(
+            "consistent snapshot on one connection (enumerations ran one after another): {why}"
+        ));
+    }
     let mut xml = Vec::new();
     record::tables_xml(&mut xml, now, &totals, &apps, &badges);
     write_synced(&spec.output_dir.join("tables.xml"), &xml)?;
@@ -219,6 +230,8 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
         wall: Duration::ZERO,
         publish_time: Duration::ZERO,
         final_dir: spec.final_output_dir.clone(),
+        snapshot_connections: ctx.snap.connections,
+        notes,
     })
 }
 

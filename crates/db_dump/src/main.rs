@@ -183,6 +183,10 @@ fn print_summary(s: &Summary) {
         out.push_str(&format!(" hosts_optout {n}"));
     }
     out.push('\n');
+    for note in &s.notes {
+        out.push_str(note);
+        out.push('\n');
+    }
     tracing::info!(
         "dump done: {} enumerations in {:.1}s",
         s.enumerations.len(),
