@@ -19,6 +19,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 
+use boinc_db::config::ConfigError;
+
+use crate::credit_by_app::{parse_subprojects, subprojects_from_apps, SubProject, SUBPROJECTS_KEY};
 use crate::enumerate::enumerate;
 use crate::error::{db, DumpError};
 use crate::optout::{optout_users, Optout, OPTOUT_WINDOW_SECS};
@@ -26,9 +29,9 @@ use crate::output::OutputStats;
 use crate::owners::{owner_map, Owners};
 use crate::publish;
 use crate::query;
-use crate::record::{self, Badge, Totals, UserFields};
+use crate::record::{self, Totals, UserFields};
 use crate::snapshot::Snapshot;
-use crate::spec::{DumpSpec, Table};
+use crate::spec::{DumpSpec, Enumeration, Table};
 use crate::totals::{badges, totals};
 
 pub struct Options {
@@ -90,6 +93,8 @@ pub(crate) struct Ctx {
     /// Exportable hosts before the consent filter (= nhosts_total), seen
     /// by a host enumeration's scan.
     pub(crate) hosts_seen: std::sync::OnceLock<u64>,
+    /// credit_by_app's grouping of apps (empty without credit_by_app).
+    pub(crate) subprojects: Arc<Vec<SubProject>>,
 }
 
 impl Ctx {
@@ -177,7 +182,39 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
         ),
         Some(why) => tracing::warn!("consistent snapshot on 1 connection: {why}"),
     }
-    let consent = statsexport(&mut *snap.lease().await?).await?;
+    let (consent, apps, badges, subprojects) = {
+        let mut conn = snap.lease().await?;
+        let consent = statsexport(&mut conn).await?;
+        let apps: Vec<Vec<u8>> = conn
+            .query_map(query::APPS, |name: Option<Vec<u8>>| {
+                name.unwrap_or_default()
+            })
+            .await
+            .map_err(db("list apps"))?;
+        let badges = badges(&mut conn).await?;
+        let subprojects = match opts.config.str(SUBPROJECTS_KEY) {
+            _ if !opts.config.bool("credit_by_app") => Vec::new(),
+            Some(text) => parse_subprojects(text).map_err(|e| {
+                DumpError::Config(ConfigError::Invalid(format!(
+                    "config.xml <{SUBPROJECTS_KEY}>: {e}"
+                )))
+            })?,
+            None => subprojects_from_apps(&mut conn).await?,
+        };
+        (consent, apps, badges, subprojects)
+    };
+    // Upstream's extra files: badges whenever the badge table has rows,
+    // credit by app when configured.
+    let mut enums = spec.enumerations.clone();
+    if !badges.is_empty() {
+        enums.push(Table::BadgeUser.extra());
+        enums.push(Table::BadgeTeam.extra());
+    }
+    let credit_by_app = opts.config.bool("credit_by_app");
+    if credit_by_app {
+        enums.push(Table::UserWork.extra());
+        enums.push(Table::TeamWork.extra());
+    }
     match consent {
         Some(id) => {
             tracing::info!("STATSEXPORT (id {id}) enabled: exporting consenting users only")
@@ -200,14 +237,16 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
         cancel: Arc::new(AtomicBool::new(false)),
         owners: tokio::sync::OnceCell::new(),
         hosts_seen: std::sync::OnceLock::new(),
+        subprojects: Arc::new(subprojects),
     });
 
-    let r = run_enumerations(opts, &ctx).await;
+    let r = run_enumerations(opts, &enums, &ctx).await;
     if r.is_err() {
         ctx.cancel_all();
     }
     ctx.snap.close().await;
-    let (enumerations, totals, apps, badges) = r?;
+    let (enumerations, mut totals) = r?;
+    totals.credit_by_app = credit_by_app;
     let mut notes = Vec::new();
     if let Some(why) = &ctx.snap.fallback {
         notes.push(format!(
@@ -235,17 +274,18 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
     })
 }
 
-type Built = (Vec<EnumSummary>, Totals, Vec<Vec<u8>>, Vec<Badge>);
-
-/// Every enumeration, then the totals, apps and badges, all on the
-/// snapshot's connections.
-async fn run_enumerations(opts: &Options, ctx: &Arc<Ctx>) -> Result<Built, DumpError> {
+/// Every enumeration, then the totals, all on the snapshot's connections.
+async fn run_enumerations(
+    opts: &Options,
+    enums: &[Enumeration],
+    ctx: &Arc<Ctx>,
+) -> Result<(Vec<EnumSummary>, Totals), DumpError> {
     let spec = &opts.spec;
-    let mut order: Vec<usize> = (0..spec.enumerations.len()).collect();
-    order.sort_by_key(|&i| weight(spec.enumerations[i].table));
+    let mut order: Vec<usize> = (0..enums.len()).collect();
+    order.sort_by_key(|&i| weight(enums[i].table));
     let mut set = tokio::task::JoinSet::new();
     for i in order {
-        let e = spec.enumerations[i].clone();
+        let e = enums[i].clone();
         let ctx = ctx.clone();
         let pb = progress_bar(opts.progress.as_ref(), &e.filename);
         set.spawn(async move {
@@ -258,7 +298,7 @@ async fn run_enumerations(opts: &Options, ctx: &Arc<Ctx>) -> Result<Built, DumpE
             r.map(|s| (i, s))
         });
     }
-    let mut done: Vec<Option<EnumSummary>> = vec![None; spec.enumerations.len()];
+    let mut done: Vec<Option<EnumSummary>> = vec![None; enums.len()];
     let mut first_err = None;
     // Every task runs to its end (stopping early once cancelled), so no
     // writer outlives this loop.
@@ -320,15 +360,7 @@ async fn run_enumerations(opts: &Options, ctx: &Arc<Ctx>) -> Result<Built, DumpE
     totals.nusers_optout = optout_count(Table::UserOptout);
     totals.nhosts_optout = optout_count(Table::HostOptout);
 
-    let mut conn = ctx.snap.lease().await?;
-    let apps: Vec<Vec<u8>> = conn
-        .query_map(query::APPS, |name: Option<Vec<u8>>| {
-            name.unwrap_or_default()
-        })
-        .await
-        .map_err(db("list apps"))?;
-    let badges = badges(&mut conn).await?;
-    Ok((enumerations, totals, apps, badges))
+    Ok((enumerations, totals))
 }
 
 fn weight(t: Table) -> u8 {
@@ -336,7 +368,8 @@ fn weight(t: Table) -> u8 {
         Table::Host => 0,
         Table::User => 1,
         Table::Team => 2,
-        _ => 3,
+        Table::UserWork | Table::TeamWork => 3,
+        _ => 4,
     }
 }
 

@@ -10,6 +10,7 @@ use mysql_async::prelude::*;
 use mysql_async::Row;
 use tokio::sync::mpsc;
 
+use crate::credit_by_app::{read_work, CreditRow};
 use crate::dump::{Ctx, EnumSummary};
 use crate::error::{db, DumpError};
 use crate::optout::Optout;
@@ -20,7 +21,7 @@ use crate::spec::{Enumeration, Table};
 use crate::writer::{write_output, People};
 
 /// Rows per hand-over from the DB reader to the writers.
-const BATCH: usize = 512;
+pub(crate) const BATCH: usize = 512;
 /// Batches in flight per output: bounds memory whatever the table size.
 const QUEUE: usize = 4;
 
@@ -29,6 +30,8 @@ pub(crate) enum Batch {
     Rows(Vec<Row>),
     /// (id, cpid) records: deleted and optout tables.
     Ids(Vec<(i64, Vec<u8>)>),
+    /// (user or team id, its credit rows): user_work / team_work.
+    Work(Vec<(i64, Vec<CreditRow>)>),
 }
 
 struct Writer {
@@ -59,6 +62,7 @@ pub(crate) async fn enumerate(
         fields: ctx.fields,
         owners: owners.clone(),
         filter: ctx.consent.is_some(),
+        subprojects: ctx.subprojects.clone(),
     };
     let mut writers = Vec::new();
     for o in &e.outputs {
@@ -126,7 +130,7 @@ pub(crate) async fn enumerate(
     })
 }
 
-async fn send(txs: &[mpsc::Sender<Arc<Batch>>], b: Batch) -> Result<(), DumpError> {
+pub(crate) async fn send(txs: &[mpsc::Sender<Arc<Batch>>], b: Batch) -> Result<(), DumpError> {
     let b = Arc::new(b);
     for tx in txs {
         tx.send(b.clone())
@@ -139,7 +143,7 @@ async fn send(txs: &[mpsc::Sender<Arc<Batch>>], b: Batch) -> Result<(), DumpErro
 /// The owner map decides users, hosts and team members/founders under
 /// the consent filter, and every host's userid (show_hosts).
 fn needs_owners(ctx: &Ctx, e: &Enumeration) -> bool {
-    e.table == Table::Host
+    matches!(e.table, Table::Host | Table::BadgeUser | Table::UserWork)
         || (ctx.consent.is_some() && matches!(e.table, Table::User | Table::Team))
 }
 
@@ -178,11 +182,18 @@ async fn read_enumeration(
         Table::Team => query::teams(e.sort, e.outputs.iter().any(|o| o.detail), None),
         Table::UserDeleted => query::USERS_DELETED.to_owned(),
         Table::HostDeleted => query::HOSTS_DELETED.to_owned(),
+        Table::BadgeUser => query::BADGE_USERS.to_owned(),
+        Table::BadgeTeam => query::BADGE_TEAMS.to_owned(),
+        Table::UserWork | Table::TeamWork => String::new(),
     };
     tracing::debug!("{what}: {sql}");
     let t = Instant::now();
     let mut conn = ctx.snap.lease().await?;
     let mut db_time = t.elapsed();
+    if matches!(e.table, Table::UserWork | Table::TeamWork) {
+        let (n, d) = read_work(&mut conn, e.table, owners, || ctx.check(), txs, pb).await?;
+        return Ok((n, db_time + d));
+    }
     let id_rows = matches!(
         e.table,
         Table::UserDeleted | Table::HostDeleted | Table::HostOptout
@@ -219,6 +230,12 @@ async fn read_enumeration(
         } else {
             if e.table == Table::Host {
                 seen += 1;
+            }
+            if e.table == Table::BadgeUser
+                && !owners.is_some_and(|o| o.exported(query::int(&row, 0)))
+            {
+                // Badges of users the user file lists, no one else's.
+                continue;
             }
             if let Some(o) = filter {
                 // Consent filter: users who consent, hosts whose owner

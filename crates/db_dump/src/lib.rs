@@ -13,6 +13,7 @@
 //!   recent withdrawals, [`totals`] tables.xml's counts, apps and badges.
 //! * [`gen`] fills a database with realistic test data.
 
+pub mod credit_by_app;
 pub mod dump;
 pub mod enumerate;
 pub mod error;

@@ -242,6 +242,20 @@ pub fn count_users() -> String {
 pub const COUNT_TEAMS: &str = "SELECT COUNT(*) FROM team WHERE total_credit > 0";
 pub const COUNT_USERS_DELETED: &str = "SELECT COUNT(*) FROM user_deleted";
 pub const COUNT_HOSTS_DELETED: &str = "SELECT COUNT(*) FROM host_deleted";
+/// credit_by_app: every credit_user row in primary-key order (merged
+/// with the owner map), and every team with credit with its credit_team
+/// rows (a team without rows gives one row of NULLs).
+pub const CREDIT_USERS: &str = "SELECT userid, appid, njobs, total, expavg FROM credit_user \
+    ORDER BY userid, appid, credit_type";
+pub const CREDIT_TEAMS: &str = "SELECT t.id, c.appid, c.njobs, c.total, c.expavg FROM team t \
+    LEFT JOIN credit_team c ON c.teamid = t.id WHERE t.total_credit > 0 \
+    ORDER BY t.id, c.appid, c.credit_type";
+/// Badges of users (kept when the user file lists the user) and of teams
+/// the team file lists.
+pub const BADGE_USERS: &str =
+    "SELECT user_id, badge_id, create_time FROM badge_user ORDER BY user_id, badge_id";
+pub const BADGE_TEAMS: &str = "SELECT b.team_id, b.badge_id, b.create_time FROM badge_team b \
+    JOIN team t ON t.id = b.team_id WHERE t.total_credit > 0 ORDER BY b.team_id, b.badge_id";
 pub const APPS: &str = "SELECT user_friendly_name FROM app ORDER BY id";
 pub const BADGES: &str = "SELECT id, name, title, image_url FROM badge ORDER BY id";
 

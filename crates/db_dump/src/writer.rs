@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::credit_by_app::SubProject;
 use crate::enumerate::Batch;
 use crate::output::{FileSet, OutputStats};
 use crate::owners::Owners;
@@ -23,6 +24,8 @@ pub(crate) struct People {
     pub owners: Option<Arc<Owners>>,
     /// The consent filter is on.
     pub filter: bool,
+    /// credit_by_app's grouping of apps.
+    pub subprojects: Arc<Vec<SubProject>>,
 }
 
 impl People {
@@ -93,6 +96,46 @@ pub(crate) fn write_output(
                         record::team_start(fs.buf(), &t);
                         in_team = true;
                     }
+                    fs.maybe_flush()?;
+                }
+            }
+            (Batch::Rows(rows), Table::BadgeUser | Table::BadgeTeam) => {
+                for r in rows {
+                    fs.begin()?;
+                    record::badge_holder(
+                        fs.buf(),
+                        table == Table::BadgeTeam,
+                        query::int(r, 0),
+                        query::int(r, 1),
+                        query::dbl(r, 2),
+                    );
+                    fs.maybe_flush()?;
+                }
+            }
+            (Batch::Work(items), Table::UserWork | Table::TeamWork) => {
+                let mut sums: Vec<record::SubprojectCredit> = people
+                    .subprojects
+                    .iter()
+                    .map(|sp| record::SubprojectCredit {
+                        name: &sp.name,
+                        njobs: 0,
+                        total: 0.0,
+                        expavg: 0.0,
+                    })
+                    .collect();
+                for (id, rows) in items {
+                    for (sum, sp) in sums.iter_mut().zip(people.subprojects.iter()) {
+                        sum.njobs = 0;
+                        sum.total = 0.0;
+                        sum.expavg = 0.0;
+                        for r in rows.iter().filter(|r| sp.appids.contains(&r.appid)) {
+                            sum.njobs += r.njobs;
+                            sum.total += r.total;
+                            sum.expavg += r.expavg;
+                        }
+                    }
+                    fs.begin()?;
+                    record::work(fs.buf(), table == Table::TeamWork, *id, &sums);
                     fs.maybe_flush()?;
                 }
             }
