@@ -130,7 +130,8 @@ pub(crate) async fn read_work(
     if table == Table::UserWork {
         // Merge the listed users (owner map, id order) with credit_user
         // (primary-key order): one sequential scan, no per-user query.
-        let owners = owners.ok_or_else(|| DumpError::Internal("user_work without owners".into()))?;
+        let owners =
+            owners.ok_or_else(|| DumpError::Internal("user_work without owners".into()))?;
         let mut pending = next!()?;
         for id in owners.exported_ids() {
             check()?;

@@ -29,7 +29,7 @@ use crate::output::OutputStats;
 use crate::owners::{owner_map, Owners};
 use crate::publish;
 use crate::query;
-use crate::record::{self, Totals, UserFields};
+use crate::record::{self, Badge, Totals, UserFields};
 use crate::snapshot::Snapshot;
 use crate::spec::{DumpSpec, Enumeration, Table};
 use crate::totals::{badges, totals};
@@ -182,26 +182,14 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
         ),
         Some(why) => tracing::warn!("consistent snapshot on 1 connection: {why}"),
     }
-    let (consent, apps, badges, subprojects) = {
-        let mut conn = snap.lease().await?;
-        let consent = statsexport(&mut conn).await?;
-        let apps: Vec<Vec<u8>> = conn
-            .query_map(query::APPS, |name: Option<Vec<u8>>| {
-                name.unwrap_or_default()
-            })
-            .await
-            .map_err(db("list apps"))?;
-        let badges = badges(&mut conn).await?;
-        let subprojects = match opts.config.str(SUBPROJECTS_KEY) {
-            _ if !opts.config.bool("credit_by_app") => Vec::new(),
-            Some(text) => parse_subprojects(text).map_err(|e| {
-                DumpError::Config(ConfigError::Invalid(format!(
-                    "config.xml <{SUBPROJECTS_KEY}>: {e}"
-                )))
-            })?,
-            None => subprojects_from_apps(&mut conn).await?,
-        };
-        (consent, apps, badges, subprojects)
+    // Every connection ends with the run, on errors too (a dropped one
+    // would keep its transaction open until its runtime gets to it).
+    let (consent, apps, badges, subprojects) = match prelude(opts, &snap).await {
+        Ok(x) => x,
+        Err(e) => {
+            snap.close().await;
+            return Err(e);
+        }
     };
     // Upstream's extra files: badges whenever the badge table has rows,
     // credit by app when configured.
@@ -361,6 +349,32 @@ async fn run_enumerations(
     totals.nhosts_optout = optout_count(Table::HostOptout);
 
     Ok((enumerations, totals))
+}
+
+type Prelude = (Option<i64>, Vec<Vec<u8>>, Vec<Badge>, Vec<SubProject>);
+
+/// What decides the run's files, read first on the snapshot: the consent
+/// filter, apps and badges (tables.xml), credit_by_app's sub-projects.
+async fn prelude(opts: &Options, snap: &Snapshot) -> Result<Prelude, DumpError> {
+    let mut conn = snap.lease().await?;
+    let consent = statsexport(&mut conn).await?;
+    let apps: Vec<Vec<u8>> = conn
+        .query_map(query::APPS, |name: Option<Vec<u8>>| {
+            name.unwrap_or_default()
+        })
+        .await
+        .map_err(db("list apps"))?;
+    let badges = badges(&mut conn).await?;
+    let subprojects = match opts.config.str(SUBPROJECTS_KEY) {
+        _ if !opts.config.bool("credit_by_app") => Vec::new(),
+        Some(text) => parse_subprojects(text).map_err(|e| {
+            DumpError::Config(ConfigError::Invalid(format!(
+                "config.xml <{SUBPROJECTS_KEY}>: {e}"
+            )))
+        })?,
+        None => subprojects_from_apps(&mut conn).await?,
+    };
+    Ok((consent, apps, badges, subprojects))
 }
 
 fn weight(t: Table) -> u8 {

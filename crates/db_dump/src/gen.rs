@@ -629,8 +629,11 @@ impl Gen {
             let tc = user_credit(s, id);
             if tc > 0.0 && unit(s, id, 80) < 0.3 && !self.user_badges.is_empty() {
                 let b = self.user_badges[(mix(s, id, 81) % self.user_badges.len() as u64) as usize];
-                bu.row(&format!("{b},{id},{},0", t - (mix(s, id, 82) % 86400) as i64))
-                    .await?;
+                bu.row(&format!(
+                    "{b},{id},{},0",
+                    t - (mix(s, id, 82) % 86400) as i64
+                ))
+                .await?;
                 st.badge_users += 1;
             }
             st.credit_users += self.credit_rows(&mut cu, id, tc, 83).await?;

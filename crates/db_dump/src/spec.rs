@@ -274,7 +274,12 @@ impl DumpSpec {
             }
             if matches!(
                 e.filename.as_str(),
-                "tables.xml" | "db_dump.xml" | "badge_user" | "badge_team" | "user_work" | "team_work"
+                "tables.xml"
+                    | "db_dump.xml"
+                    | "badge_user"
+                    | "badge_team"
+                    | "user_work"
+                    | "team_work"
             ) {
                 return Err(format!("filename '{}' is reserved", e.filename));
             }
