@@ -30,6 +30,7 @@ use crate::owners::{owner_map, Owners};
 use crate::publish;
 use crate::query;
 use crate::record::{self, Badge, Totals, UserFields};
+use crate::retain;
 use crate::snapshot::Snapshot;
 use crate::spec::{DumpSpec, Enumeration, Table};
 use crate::totals::{badges, totals};
@@ -72,6 +73,8 @@ pub struct Summary {
     /// Lines for the admin beyond the table (snapshot fallback, pruned
     /// archives, replica lag), printed after it.
     pub notes: Vec<String>,
+    /// Archives removed after the publish (`<archive_days>`).
+    pub pruned: Vec<PathBuf>,
 }
 
 pub(crate) struct Ctx {
@@ -164,6 +167,36 @@ pub async fn run(opts: Options) -> Result<Summary, DumpError> {
         return Err(e.into());
     }
     summary.publish_time = t.elapsed();
+    // Retention runs only after a successful publish; failing to prune
+    // does not undo the dump, it is reported.
+    match retain::expired(spec, spec.archive_days, chrono::Local::now()) {
+        Ok(list) => {
+            let p = retain::prune(&list);
+            if !p.removed.is_empty() {
+                let names: Vec<String> =
+                    p.removed.iter().map(|d| d.display().to_string()).collect();
+                summary.notes.push(format!(
+                    "pruned {} archive(s) older than {} days: {}",
+                    p.removed.len(),
+                    spec.archive_days,
+                    names.join(", ")
+                ));
+            }
+            for (d, e) in &p.failed {
+                tracing::warn!("could not prune archive {}: {e}", d.display());
+                summary
+                    .notes
+                    .push(format!("could not prune archive {}: {e}", d.display()));
+            }
+            summary.pruned = p.removed;
+        }
+        Err(e) => {
+            tracing::warn!("could not list archives to prune: {e}");
+            summary
+                .notes
+                .push(format!("could not list archives to prune: {e}"));
+        }
+    }
     summary.wall = started.elapsed();
     Ok(summary)
 }
@@ -259,6 +292,7 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
         final_dir: spec.final_output_dir.clone(),
         snapshot_connections: ctx.snap.connections,
         notes,
+        pruned: Vec::new(),
     })
 }
 

@@ -4,7 +4,8 @@
 //! * [`query`] holds the streaming SQL (JOINs, tie-safe latest consent).
 //! * [`record`] writes every byte of the XML records (layout, escaping).
 //! * [`output`] writes plain/gzip/zip files, split by `recs_per_file`.
-//! * [`publish`] swaps the finished dump into place atomically.
+//! * [`publish`] swaps the finished dump into place atomically; [`retain`]
+//!   prunes dated archives past `<archive_days>`.
 //! * [`dump`] runs it all: starts the enumerations, totals, tables.xml,
 //!   publish, summary.
 //! * [`enumerate`] streams one enumeration's rows to its [`writer`]s
@@ -24,6 +25,7 @@ pub mod owners;
 pub mod publish;
 pub mod query;
 pub mod record;
+pub mod retain;
 pub mod snapshot;
 pub mod spec;
 pub mod totals;

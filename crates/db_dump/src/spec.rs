@@ -150,6 +150,10 @@ pub struct DumpSpec {
     pub output_dir: PathBuf,
     pub final_output_dir: PathBuf,
     pub archive_dir: Option<PathBuf>,
+    /// `<archive_days>`: dated archives older than this are pruned after a
+    /// successful publish (default 60; 0 keeps them forever). Ours, not
+    /// upstream's.
+    pub archive_days: u32,
     pub enumerations: Vec<Enumeration>,
 }
 
@@ -188,6 +192,14 @@ impl DumpSpec {
         let final_output_dir =
             dir("final_output_dir").ok_or_else(|| invalid("no <final_output_dir>".into()))?;
         let archive_dir = dir("archive_dir");
+        let archive_days = match root.child_text("archive_days") {
+            None => crate::retain::DEFAULT_ARCHIVE_DAYS,
+            Some(s) => s.parse::<u32>().map_err(|_| {
+                invalid(format!(
+                    "archive_days '{s}' is not a number of days (0 keeps archives forever)"
+                ))
+            })?,
+        };
         let mut enumerations = Vec::new();
         for (i, e) in root.children.iter().enumerate() {
             if e.name != "enumeration" {
@@ -253,6 +265,7 @@ impl DumpSpec {
             output_dir,
             final_output_dir,
             archive_dir,
+            archive_days,
             enumerations,
         };
         spec.check_names().map_err(invalid)?;
