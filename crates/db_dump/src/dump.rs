@@ -30,6 +30,7 @@ use crate::owners::{owner_map, Owners};
 use crate::publish;
 use crate::query;
 use crate::record::{self, Badge, Totals, UserFields};
+use crate::replica;
 use crate::retain;
 use crate::snapshot::Snapshot;
 use crate::spec::{DumpSpec, Enumeration, Table};
@@ -217,7 +218,7 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
     }
     // Every connection ends with the run, on errors too (a dropped one
     // would keep its transaction open until its runtime gets to it).
-    let (consent, apps, badges, subprojects) = match prelude(opts, &snap).await {
+    let (consent, apps, badges, subprojects, lag) = match prelude(opts, &snap).await {
         Ok(x) => x,
         Err(e) => {
             snap.close().await;
@@ -269,6 +270,10 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
     let (enumerations, mut totals) = r?;
     totals.credit_by_app = credit_by_app;
     let mut notes = Vec::new();
+    if let Some(l) = lag {
+        tracing::warn!("{l}");
+        notes.push(l);
+    }
     if let Some(why) = &ctx.snap.fallback {
         notes.push(format!(
             "consistent snapshot on one connection (enumerations ran one after another): {why}"
@@ -385,7 +390,13 @@ async fn run_enumerations(
     Ok((enumerations, totals))
 }
 
-type Prelude = (Option<i64>, Vec<Vec<u8>>, Vec<Badge>, Vec<SubProject>);
+type Prelude = (
+    Option<i64>,
+    Vec<Vec<u8>>,
+    Vec<Badge>,
+    Vec<SubProject>,
+    Option<String>,
+);
 
 /// What decides the run's files, read first on the snapshot: the consent
 /// filter, apps and badges (tables.xml), credit_by_app's sub-projects.
@@ -408,7 +419,19 @@ async fn prelude(opts: &Options, snap: &Snapshot) -> Result<Prelude, DumpError> 
         })?,
         None => subprojects_from_apps(&mut conn).await?,
     };
-    Ok((consent, apps, badges, subprojects))
+    // Reading from a replica: say when its data is old.
+    let lag = match opts.config.str("replica_db_host").filter(|h| !h.is_empty()) {
+        Some(host) => {
+            let max = opts
+                .config
+                .int(replica::MAX_LAG_KEY)
+                .unwrap_or(replica::DEFAULT_MAX_LAG);
+            let st = replica::state(&mut conn).await;
+            replica::note(host, &st, max)
+        }
+        None => None,
+    };
+    Ok((consent, apps, badges, subprojects, lag))
 }
 
 fn weight(t: Table) -> u8 {

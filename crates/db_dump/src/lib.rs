@@ -25,6 +25,7 @@ pub mod owners;
 pub mod publish;
 pub mod query;
 pub mod record;
+pub mod replica;
 pub mod retain;
 pub mod snapshot;
 pub mod spec;
