@@ -154,39 +154,46 @@ async fn optout_lists_only_exportable_users_and_hosts_of_visible_owners() {
 /// so its consent rows never decide the export.
 #[tokio::test]
 async fn statsexport_lookup_is_exact() {
-    let f = fixture().await;
-    let spec = f.standard_spec();
-    let mut c = f.db.conn().await;
-    for look_alike in [
-        "STATSEXPORT ",
-        "statsexport",
-        "STATSEXPÖRT",
-        "STATSEXPORT\u{200b}",
-    ] {
+    // Under every collation a project's consent_type.shortname may have.
+    for collation in boinc_db::testing::NAME_COLLATIONS {
+        let f = fixture().await;
+        f.db.collate_names(collation).await;
+        let spec = f.standard_spec();
+        let mut c = f.db.conn().await;
+        for look_alike in [
+            "STATSEXPORT ",
+            "statsexport",
+            "STATSEXPÖRT",
+            "STATSEXPORT\u{200b}",
+        ] {
+            c.exec_drop(
+                "UPDATE consent_type SET shortname = ?, enabled = 1 WHERE id = ?",
+                (look_alike, f.statsexport),
+            )
+            .await
+            .unwrap();
+            let s = f.dump(&spec, "").await.unwrap();
+            assert!(
+                !s.consent_filter,
+                "{collation}: {look_alike:?} taken for STATSEXPORT"
+            );
+            assert_eq!(
+                ids_of(&f, "user.gz", "users"),
+                vec![1, 2, 3, 4, 5, 9, 10, 11],
+                "{collation}: {look_alike:?}"
+            );
+            assert!(ids_of(&f, "user_optout.gz", "users_optout").is_empty());
+        }
         c.exec_drop(
-            "UPDATE consent_type SET shortname = ?, enabled = 1 WHERE id = ?",
-            (look_alike, f.statsexport),
+            "UPDATE consent_type SET shortname = 'STATSEXPORT' WHERE id = ?",
+            (f.statsexport,),
         )
         .await
         .unwrap();
         let s = f.dump(&spec, "").await.unwrap();
-        assert!(!s.consent_filter, "{look_alike:?} taken for STATSEXPORT");
-        assert_eq!(
-            ids_of(&f, "user.gz", "users"),
-            vec![1, 2, 3, 4, 5, 9, 10, 11],
-            "{look_alike:?}"
-        );
-        assert!(ids_of(&f, "user_optout.gz", "users_optout").is_empty());
+        assert!(s.consent_filter, "{collation}");
+        assert_eq!(ids_of(&f, "user.gz", "users"), vec![1, 5, 10]);
     }
-    c.exec_drop(
-        "UPDATE consent_type SET shortname = 'STATSEXPORT' WHERE id = ?",
-        (f.statsexport,),
-    )
-    .await
-    .unwrap();
-    let s = f.dump(&spec, "").await.unwrap();
-    assert!(s.consent_filter);
-    assert_eq!(ids_of(&f, "user.gz", "users"), vec![1, 5, 10]);
 }
 
 /// A consenting user with id 2,000,000,000 is exported like any other
