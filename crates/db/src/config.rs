@@ -495,9 +495,18 @@ mod tests {
         // Nothing anywhere: the error names every place looked at.
         let e = find_config_from(None, None, &tmp).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains(&tmp.join("config.xml").display().to_string()), "{msg}");
-        assert!(msg.contains(&tmp.join("../config.xml").display().to_string()), "{msg}");
-        assert!(msg.contains("--config") && msg.contains(PROJECT_DIR_ENV), "{msg}");
+        assert!(
+            msg.contains(&tmp.join("config.xml").display().to_string()),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&tmp.join("../config.xml").display().to_string()),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("--config") && msg.contains(PROJECT_DIR_ENV),
+            "{msg}"
+        );
         // ../config.xml from tmp_HOST (how BOINC starts daemons and tasks).
         std::fs::write(project.join("config.xml"), "<boinc><config/></boinc>").unwrap();
         assert_eq!(
@@ -506,12 +515,17 @@ mod tests {
         );
         // ./config.xml wins over ../config.xml.
         std::fs::write(tmp.join("config.xml"), "<boinc><config/></boinc>").unwrap();
-        assert_eq!(find_config_from(None, None, &tmp).unwrap(), tmp.join("config.xml"));
+        assert_eq!(
+            find_config_from(None, None, &tmp).unwrap(),
+            tmp.join("config.xml")
+        );
         // BOINC_PROJECT_DIR wins, and is the only place looked at when set.
         let other = root.path().join("other");
         std::fs::create_dir_all(&other).unwrap();
         let e = find_config_from(None, Some(other.clone().into()), &tmp).unwrap_err();
-        assert!(matches!(&e, ConfigError::NotFound { looked } if looked == &vec![other.join("config.xml")]));
+        assert!(
+            matches!(&e, ConfigError::NotFound { looked } if looked == &vec![other.join("config.xml")])
+        );
         std::fs::write(other.join("config.xml"), "<boinc><config/></boinc>").unwrap();
         assert_eq!(
             find_config_from(None, Some(other.clone().into()), &tmp).unwrap(),
@@ -524,7 +538,10 @@ mod tests {
         );
         // --config is taken as given.
         let explicit = Path::new("/elsewhere/config.xml");
-        assert_eq!(find_config_from(Some(explicit), None, &tmp).unwrap(), explicit);
+        assert_eq!(
+            find_config_from(Some(explicit), None, &tmp).unwrap(),
+            explicit
+        );
         // A loaded config's project folder is the one holding the file.
         std::fs::remove_file(tmp.join("config.xml")).unwrap();
         std::fs::write(project.join("stop_daemons"), "<stop/>").unwrap();
