@@ -156,7 +156,7 @@ fn main() -> ExitCode {
     // The server logs its requests and changes; CLI commands print their
     // own result, so they only log problems. RUST_LOG overrides either.
     let default_filter = if matches!(cli.cmd, Cmd::Serve { .. }) {
-        "warn,boinc_ops=info"
+        "warn,boinc_ops=info,boinc_daemon=info"
     } else {
         "warn"
     };

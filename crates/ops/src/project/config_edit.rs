@@ -25,6 +25,9 @@ pub struct Item {
     pub cmd: String,
     /// `<disabled>` content span and text, when written `<disabled>..</disabled>`.
     pub disabled: Option<(usize, usize, String)>,
+    /// `<output>` and `<period>` text, trimmed (tasks).
+    pub output: Option<String>,
+    pub period: Option<String>,
 }
 
 impl Item {
@@ -98,10 +101,12 @@ pub fn scan(text: &str) -> Result<Layout, EditError> {
                             end: before,
                             cmd: String::new(),
                             disabled: None,
+                            output: None,
+                            period: None,
                         })
                     }
                     (["boinc", "config"], _) => key_text.clear(),
-                    (["boinc", _, _], "cmd") => field_text.clear(),
+                    (["boinc", _, _], "cmd" | "output" | "period") => field_text.clear(),
                     (["boinc", _, _], "disabled") => {
                         field_text.clear();
                         disabled_open = after;
@@ -172,6 +177,16 @@ pub fn scan(text: &str) -> Result<Layout, EditError> {
                     (["boinc", _, _], "cmd") => {
                         if let Some(it) = item.as_mut() {
                             it.cmd = field_text.trim().to_owned();
+                        }
+                    }
+                    (["boinc", _, _], "output") => {
+                        if let Some(it) = item.as_mut() {
+                            it.output = Some(field_text.trim().to_owned());
+                        }
+                    }
+                    (["boinc", _, _], "period") => {
+                        if let Some(it) = item.as_mut() {
+                            it.period = Some(field_text.trim().to_owned());
                         }
                     }
                     (["boinc", _, _], "disabled") => {
