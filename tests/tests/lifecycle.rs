@@ -46,7 +46,11 @@ async fn daemons_and_tasks_under_start_and_stop() {
         .arg("--enable-db-dump")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let p = Project::new(&dir, &host);
     assert_eq!(
         p.daemon_cmds(),
@@ -65,17 +69,28 @@ async fn daemons_and_tasks_under_start_and_stop() {
     let start = Instant::now();
     loop {
         // The ops page asks for its login: it runs, behind basic auth.
-        if let Ok(r) = client.get(format!("http://127.0.0.1:{ops_port}/")).send().await {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{ops_port}/"))
+            .send()
+            .await
+        {
             assert_eq!(r.status(), 401);
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "ops page did not come up");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "ops page did not come up"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The daemons hold start's lock through the descriptor they inherited:
     // `start --cron` finds them running and starts no second copy.
     for d in &daemons {
-        assert!(p.lock_held(&d.program), "{} dropped start's lock", d.program);
+        assert!(
+            p.lock_held(&d.program),
+            "{} dropped start's lock",
+            d.program
+        );
     }
     for cmd in p.daemon_cmds() {
         assert!(p.start_daemon(&cmd).is_none(), "a second {cmd} was started");
@@ -100,17 +115,26 @@ async fn daemons_and_tasks_under_start_and_stop() {
         assert!(r.contains("<authenticator>"), "{r}");
     }
     // Only users with credit are exported (as upstream's db_dump does).
-    c.query_drop("UPDATE user SET total_credit = 10, expavg_credit = 1 WHERE email_addr LIKE 'early%'")
-        .await
-        .unwrap();
+    c.query_drop(
+        "UPDATE user SET total_credit = 10, expavg_credit = 1 WHERE email_addr LIKE 'early%'",
+    )
+    .await
+    .unwrap();
     let status = p.run_task("db_dump");
     assert!(status.success(), "{}", p.log("db_dump.out"));
     let stats = dir.join("html/stats");
     for f in ["tables.xml", "user.gz", "host.gz", "team.gz"] {
-        assert!(stats.join(f).is_file(), "{f} not published: {}", p.log("db_dump.out"));
+        assert!(
+            stats.join(f).is_file(),
+            "{f} not published: {}",
+            p.log("db_dump.out")
+        );
     }
     let tables = std::fs::read_to_string(stats.join("tables.xml")).unwrap();
-    assert!(tables.contains("<nusers_total>3</nusers_total>"), "{tables}");
+    assert!(
+        tables.contains("<nusers_total>3</nusers_total>"),
+        "{tables}"
+    );
     assert!(!dir.join("html/stats_tmp").exists());
     let mut users = String::new();
     std::io::Read::read_to_string(
@@ -186,19 +210,36 @@ async fn daemons_and_tasks_under_start_and_stop() {
     assert!(rpc_log.contains("Quitting due to SIGHUP"), "{rpc_log}");
     let ops_log = p.log("boinc-ops.log");
     assert!(ops_log.contains("Quitting due to SIGHUP"), "{ops_log}");
-    assert!(tokio::net::TcpStream::connect(("127.0.0.1", rpc_port)).await.is_err());
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", rpc_port))
+        .await
+        .is_err());
 
     // While stop_daemons is there, the db_dump task quits at once and
     // leaves the published dump alone.
-    let before: Vec<_> = std::fs::read_dir(&stats).unwrap().map(|e| e.unwrap().path()).collect();
-    let mtime = std::fs::metadata(stats.join("tables.xml")).unwrap().modified().unwrap();
+    let before: Vec<_> = std::fs::read_dir(&stats)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let mtime = std::fs::metadata(stats.join("tables.xml"))
+        .unwrap()
+        .modified()
+        .unwrap();
     let status = p.run_task("db_dump");
     assert_eq!(status.code(), Some(0));
     let out = p.log("db_dump.out");
     assert!(out.contains("Quitting because trigger file"), "{out}");
-    let after: Vec<_> = std::fs::read_dir(&stats).unwrap().map(|e| e.unwrap().path()).collect();
+    let after: Vec<_> = std::fs::read_dir(&stats)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(before, after);
-    assert_eq!(std::fs::metadata(stats.join("tables.xml")).unwrap().modified().unwrap(), mtime);
+    assert_eq!(
+        std::fs::metadata(stats.join("tables.xml"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        mtime
+    );
 
     // A daemon also stops by itself when stop_daemons appears (no signal).
     let mut daemons = p.start();
@@ -208,14 +249,22 @@ async fn daemons_and_tasks_under_start_and_stop() {
         let s = wait_exit(&mut d.child, Duration::from_secs(20));
         assert_eq!(s.code(), Some(0), "{}", d.program);
     }
-    assert!(p.log("boinc-rpc.log").contains("Quitting because trigger file"));
+    assert!(p
+        .log("boinc-rpc.log")
+        .contains("Quitting because trigger file"));
 
     // Logs are plain text: no escape bytes, a timestamp on every line.
     for (name, bytes) in p.logs() {
         assert!(!bytes.contains(&0x1b), "escape byte in {name}");
         let text = String::from_utf8(bytes).unwrap();
-        for line in text.lines().filter(|l| l.contains(" INFO ") || l.contains(" ERROR ")) {
-            assert!(line.as_bytes()[..4].iter().all(u8::is_ascii_digit), "{name}: {line}");
+        for line in text
+            .lines()
+            .filter(|l| l.contains(" INFO ") || l.contains(" ERROR "))
+        {
+            assert!(
+                line.as_bytes()[..4].iter().all(u8::is_ascii_digit),
+                "{name}: {line}"
+            );
         }
     }
     c.disconnect().await.ok();

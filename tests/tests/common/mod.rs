@@ -41,7 +41,14 @@ pub fn short_hostname() -> String {
 }
 
 pub fn no_proxy_env(cmd: &mut Command) {
-    for v in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"] {
+    for v in [
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ] {
         cmd.env_remove(v);
     }
     cmd.env("no_proxy", "127.0.0.1,localhost");
@@ -211,7 +218,11 @@ impl Project {
             .env_remove("NO_COLOR")
             .stdin(Stdio::null());
         no_proxy_env(&mut c);
-        let log = OpenOptions::new().create(true).append(true).open(out).unwrap();
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out)
+            .unwrap();
         c.stdout(log.try_clone().unwrap()).stderr(log);
         c
     }
@@ -284,7 +295,10 @@ impl Project {
             .output
             .clone()
             .unwrap_or_else(|| format!("{program}.out"));
-        let mut child = self.command(&task.cmd, &self.log_dir().join(out)).spawn().unwrap();
+        let mut child = self
+            .command(&task.cmd, &self.log_dir().join(out))
+            .spawn()
+            .unwrap();
         let start = Instant::now();
         loop {
             if let Some(s) = child.try_wait().unwrap() {
@@ -322,7 +336,10 @@ impl Project {
             .unwrap()
             .map(|e| {
                 let p = e.unwrap().path();
-                (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
             })
             .collect()
     }
@@ -357,7 +374,10 @@ pub async fn wait_http(url: &str) -> String {
                 return r.text().await.unwrap();
             }
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "{url} did not answer");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{url} did not answer"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
