@@ -114,7 +114,15 @@ impl Write for LogWriter {
 }
 
 fn main() {
-    let cli = Cli::parse_from(normalize_args(std::env::args()));
+    // Usage errors exit 1 as upstream's db_dump does (clap's default is 2);
+    // -h and -v print and exit 0.
+    let cli = match Cli::try_parse_from(normalize_args(std::env::args())) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     let progress = (!cli.no_progress && std::io::stderr().is_terminal()).then(MultiProgress::new);
     let level = match cli.debug_level {
         Some(0 | 1) => "warn",
