@@ -56,7 +56,10 @@ fn help_version_and_usage_errors() {
         let o = run(d.path(), &[flag]);
         assert_eq!(o.status.code(), Some(0), "{flag}");
         let t = text(&o);
-        assert!(t.contains("--dump_spec") && t.contains("--retry_period"), "{t}");
+        assert!(
+            t.contains("--dump_spec") && t.contains("--retry_period"),
+            "{t}"
+        );
     }
     for flag in ["-v", "--version"] {
         let o = run(d.path(), &[flag]);
@@ -76,9 +79,18 @@ fn no_config_lists_where_it_looked() {
     assert_eq!(o.status.code(), Some(1));
     let t = text(&o);
     let here = d.path().canonicalize().unwrap();
-    assert!(t.contains(&here.join("config.xml").display().to_string()), "{t}");
-    assert!(t.contains(&here.join("../config.xml").display().to_string()), "{t}");
-    assert!(!t.contains('\x1b'), "escape bytes in a log that is not a terminal: {t:?}");
+    assert!(
+        t.contains(&here.join("config.xml").display().to_string()),
+        "{t}"
+    );
+    assert!(
+        t.contains(&here.join("../config.xml").display().to_string()),
+        "{t}"
+    );
+    assert!(
+        !t.contains('\x1b'),
+        "escape bytes in a log that is not a terminal: {t:?}"
+    );
 }
 
 #[test]
@@ -86,9 +98,16 @@ fn stop_daemons_means_no_dump() {
     let p = project(1);
     std::fs::write(p.path().join("stop_daemons"), "<stop/>\n").unwrap();
     // Found as ../config.xml from tmp_HOST, as bin/start runs tasks.
-    let o = run(&p.path().join("tmp_h"), &["-d", "2", "--dump_spec", "../db_dump_spec.xml"]);
+    let o = run(
+        &p.path().join("tmp_h"),
+        &["-d", "2", "--dump_spec", "../db_dump_spec.xml"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("Quitting because trigger file"), "{}", text(&o));
+    assert!(
+        text(&o).contains("Quitting because trigger file"),
+        "{}",
+        text(&o)
+    );
     assert!(!p.path().join("html").exists());
 }
 
@@ -100,15 +119,28 @@ fn unreachable_database_fails_or_retries() {
     // Without --retry_period: one try, exit 1, nothing published.
     let o = run(&tmp, &["--dump_spec", "../db_dump_spec.xml"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains(&format!("127.0.0.1:{closed}")), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("127.0.0.1:{closed}")),
+        "{}",
+        text(&o)
+    );
     // --db_host replaces the host it reads from.
     let other = boinc_db::testing::free_port();
     let o = run(
         &tmp,
-        &["--dump_spec", "../db_dump_spec.xml", "--db_host", &format!("127.0.0.1:{other}")],
+        &[
+            "--dump_spec",
+            "../db_dump_spec.xml",
+            "--db_host",
+            &format!("127.0.0.1:{other}"),
+        ],
     );
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).contains(&format!("127.0.0.1:{other}")), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("127.0.0.1:{other}")),
+        "{}",
+        text(&o)
+    );
     // --retry_period 1: keeps retrying until stop_daemons appears, then
     // exits 0 without dumping.
     let mut child = Command::new(BIN)
@@ -121,7 +153,10 @@ fn unreachable_database_fails_or_retries() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(2500));
-    assert!(child.try_wait().unwrap().is_none(), "gave up instead of retrying");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "gave up instead of retrying"
+    );
     std::fs::write(p.path().join("stop_daemons"), "<stop/>\n").unwrap();
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {

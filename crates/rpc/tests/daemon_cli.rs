@@ -34,7 +34,9 @@ fn on_terminal(cwd: &Path, no_color: bool) -> String {
     if no_color {
         c.env("NO_COLOR", "1");
     }
-    let o = c.output().expect("util-linux `script` (Debian package bsdutils)");
+    let o = c
+        .output()
+        .expect("util-linux `script` (Debian package bsdutils)");
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -47,20 +49,35 @@ fn missing_config_error_and_colour_rules() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     let here = cwd.canonicalize().unwrap();
-    assert!(err.contains(&here.join("config.xml").display().to_string()), "{err}");
-    assert!(err.contains(&here.join("../config.xml").display().to_string()), "{err}");
+    assert!(
+        err.contains(&here.join("config.xml").display().to_string()),
+        "{err}"
+    );
+    assert!(
+        err.contains(&here.join("../config.xml").display().to_string()),
+        "{err}"
+    );
     // Not a terminal: plain, one line, with a timestamp.
     assert!(!err.contains('\x1b'), "{err:?}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.as_bytes()[..4].iter().all(u8::is_ascii_digit), "{err}");
     // $BOINC_PROJECT_DIR is the only place looked at when set.
-    let o = cmd(&cwd).env("BOINC_PROJECT_DIR", root.path().join("elsewhere")).output().unwrap();
+    let o = cmd(&cwd)
+        .env("BOINC_PROJECT_DIR", root.path().join("elsewhere"))
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("elsewhere/config.xml") && !err.contains("tmp_host"), "{err}");
+    assert!(
+        err.contains("elsewhere/config.xml") && !err.contains("tmp_host"),
+        "{err}"
+    );
     // On a terminal: colour, unless NO_COLOR is set.
     let shown = on_terminal(&cwd, false);
     assert!(shown.contains("no config.xml found"), "{shown}");
-    assert!(shown.contains('\x1b'), "terminal without NO_COLOR: {shown:?}");
+    assert!(
+        shown.contains('\x1b'),
+        "terminal without NO_COLOR: {shown:?}"
+    );
     let shown = on_terminal(&cwd, true);
     assert!(shown.contains("no config.xml found"), "{shown}");
     assert!(!shown.contains('\x1b'), "NO_COLOR: {shown:?}");
@@ -69,7 +86,10 @@ fn missing_config_error_and_colour_rules() {
 fn wait_up(port: u16) {
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "boinc-rpc did not come up");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "boinc-rpc did not come up"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

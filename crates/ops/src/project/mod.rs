@@ -185,7 +185,7 @@ fn project_name(args: &InstallArgs, cfg: &ProjectConfig) -> anyhow::Result<Strin
             .ok()
             .and_then(|u| {
                 u.path_segments()
-                    .and_then(|s| s.filter(|p| !p.is_empty()).next_back().map(str::to_owned))
+                    .and_then(|mut s| s.rfind(|p| !p.is_empty()).map(str::to_owned))
             })
             .context("can't tell the project's short name from <master_url>; pass --name")?,
     };
