@@ -127,7 +127,10 @@ async fn install_dry_run_idempotent_uninstall() {
     let o = ops(&["project", "install", "--project-dir", dir, "--from", from_s]);
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
-    assert!(out.contains("copy boinc-rpc") && out.contains("replace db_dump"), "{out}");
+    assert!(
+        out.contains("copy boinc-rpc") && out.contains("replace db_dump"),
+        "{out}"
+    );
     for b in ["boinc-rpc", "boinc-ops", "db_dump"] {
         assert_eq!(
             std::fs::read(project.join("bin").join(b)).unwrap(),
