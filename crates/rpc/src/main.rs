@@ -35,11 +35,20 @@ struct Args {
     /// Create the database and schema if missing (and upgrade it) first.
     #[arg(long)]
     init_db: bool,
+    /// Log verbosity as BOINC daemons take it: 1 errors, 2 normal (default),
+    /// 3 debug, 4 everything. RUST_LOG overrides it.
+    #[arg(short = 'd', long = "debug_level", value_name = "N")]
+    debug_level: Option<u8>,
 }
 
 fn main() -> ExitCode {
-    boinc_daemon::init_logging("info");
     let args = Args::parse();
+    boinc_daemon::init_logging(match args.debug_level {
+        Some(0 | 1) => "warn",
+        Some(2) | None => "info",
+        Some(3) => "debug",
+        Some(_) => "trace",
+    });
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

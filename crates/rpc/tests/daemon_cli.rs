@@ -149,11 +149,11 @@ async fn stops_on_sighup_sigterm_and_stop_daemons() {
     let o = cmd(&tmp).output().unwrap();
     assert_eq!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stderr).contains("Quitting because trigger file"));
-    // --listen wins over <rpc_listen>.
+    // --listen wins over <rpc_listen>; BOINC's `-d N` is taken.
     std::fs::remove_file(project.path().join("stop_daemons")).unwrap();
     let other = free_port();
     let mut child = cmd(&tmp)
-        .args(["--listen", &format!("127.0.0.1:{other}")])
+        .args(["-d", "3", "--listen", &format!("127.0.0.1:{other}")])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();

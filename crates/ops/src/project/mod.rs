@@ -304,6 +304,10 @@ async fn install(a: &InstallArgs) -> anyhow::Result<()> {
         }
     }
 
+    if !a.common.dry_run {
+        save_state(dir, &state)?;
+    }
+
     // 2. config.xml.
     steps.step(&format!("entries in {}", config_path.display()));
     let mut new = text.clone();
