@@ -60,9 +60,16 @@ fn start_apache(work: &Path, port: u16, includes: &[&Path]) -> Server {
     if unsafe { libc::getuid() } == 0 {
         conf.push_str("User www-data\nGroup www-data\n");
     }
+    // As on Debian: the project's includes sit at server level (in
+    // sites-enabled) beside the default site's <VirtualHost>, which takes
+    // every request; server-level Alias and ProxyPass rules apply inside it.
     for i in includes {
         conf.push_str(&format!("Include {}\n", i.display()));
     }
+    conf.push_str(&format!(
+        "<VirtualHost *:{port}>\n    DocumentRoot {w}\n</VirtualHost>\n",
+        w = work.display()
+    ));
     let path = work.join("apache2.conf");
     std::fs::write(&path, conf).unwrap();
     let child = Command::new("/usr/sbin/apache2")
