@@ -50,6 +50,10 @@ struct Cli {
     /// No progress display even on a terminal.
     #[arg(long)]
     no_progress: bool,
+    /// Dump nothing, change nothing: list the dated archives that the
+    /// next successful dump would prune (spec's <archive_days>).
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// BOINC's db_dump takes each flag with one or two dashes and underscores
@@ -164,6 +168,20 @@ fn chain(e: &anyhow::Error) -> String {
 }
 
 fn real_main(cli: Cli, progress: Option<MultiProgress>) -> anyhow::Result<()> {
+    if cli.dry_run {
+        // Needs no database (and no config.xml when --dump_spec is given).
+        let spec_path = match &cli.dump_spec {
+            Some(p) => p.clone(),
+            None => ProjectConfig::discover(cli.config.as_deref())?
+                .project_dir
+                .join("db_dump_spec.xml"),
+        };
+        let spec = DumpSpec::load(&spec_path)
+            .with_context(|| format!("loading {}", spec_path.display()))?;
+        let report = boinc_db_dump::retain::dry_run_report(&spec).context("listing archives")?;
+        let _ = std::io::stdout().write_all(report.as_bytes());
+        return Ok(());
+    }
     let mut config = ProjectConfig::discover(cli.config.as_deref())?;
     // As BOINC's db_dump: `bin/stop` wrote stop_daemons, so don't start.
     if let Some(reason) = boinc_daemon::stop_file_present(config.stop_daemons_file().as_deref()) {
@@ -284,6 +302,10 @@ fn print_summary(s: &Summary) {
         out.push_str(&format!(" hosts_optout {n}"));
     }
     out.push('\n');
+    for note in &s.notes {
+        out.push_str(note);
+        out.push('\n');
+    }
     tracing::info!(
         "dump done: {} enumerations in {:.1}s",
         s.enumerations.len(),
