@@ -15,6 +15,14 @@ use quick_xml::Reader;
 /// for every binary: `mysql://user:pass@host:port/db`.
 pub const DATABASE_URL_ENV: &str = "BOINC_DATABASE_URL";
 
+/// Environment variable naming the project folder (as BOINC's own programs
+/// read it): config.xml is looked for there first.
+pub const PROJECT_DIR_ENV: &str = "BOINC_PROJECT_DIR";
+
+/// File whose presence in the project folder tells daemons to stop
+/// (written by BOINC's `bin/stop`).
+pub const STOP_DAEMONS_FILE: &str = "stop_daemons";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -28,6 +36,49 @@ pub enum ConfigError {
     NoConfigSection { path: PathBuf },
     #[error("{0}")]
     Invalid(String),
+    #[error(
+        "no config.xml found; looked for {}. Pass --config PATH, set {PROJECT_DIR_ENV}, \
+         or run from the project folder or one below it (e.g. tmp_HOST)",
+        looked_list(.looked)
+    )]
+    NotFound { looked: Vec<PathBuf> },
+}
+
+fn looked_list(looked: &[PathBuf]) -> String {
+    looked
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Where a BOINC program looks for config.xml when not told: in
+/// `$BOINC_PROJECT_DIR` if that is set (and only there, as BOINC's own
+/// programs do: a wrong variable must not silently pick another project),
+/// else `./config.xml`, else `../config.xml` (BOINC runs daemons and tasks
+/// in `PROJECT/tmp_HOST`). `explicit` (`--config`) wins over all of them.
+pub fn find_config(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    find_config_from(explicit, std::env::var_os(PROJECT_DIR_ENV), &cwd)
+}
+
+/// [`find_config`] with the environment and working folder given.
+pub fn find_config_from(
+    explicit: Option<&Path>,
+    project_dir_env: Option<std::ffi::OsString>,
+    cwd: &Path,
+) -> Result<PathBuf, ConfigError> {
+    if let Some(p) = explicit {
+        return Ok(p.to_owned());
+    }
+    let candidates: Vec<PathBuf> = match project_dir_env {
+        Some(d) if !d.is_empty() => vec![cwd.join(d).join("config.xml")],
+        _ => vec![cwd.join("config.xml"), cwd.join("..").join("config.xml")],
+    };
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    Err(ConfigError::NotFound { looked: candidates })
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +117,12 @@ impl ProjectConfig {
             project_dir,
             values,
         })
+    }
+
+    /// Load `explicit`, or find config.xml as BOINC's programs do
+    /// ([`find_config`]).
+    pub fn discover(explicit: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load(&find_config(explicit)?)
     }
 
     /// A config built from key/value pairs (tests, tools).
@@ -139,6 +196,13 @@ impl ProjectConfig {
 
     pub fn sched_stopped(&self) -> bool {
         self.project_dir.join("stop_sched").exists()
+    }
+
+    /// `PROJECT/stop_daemons` if it exists: BOINC's `bin/stop` wrote it, so
+    /// daemons and tasks must not start (or must stop).
+    pub fn stop_daemons_file(&self) -> Option<PathBuf> {
+        let p = self.project_dir.join(STOP_DAEMONS_FILE);
+        p.exists().then_some(p)
     }
 
     /// Database settings: `BOINC_DATABASE_URL` if set, else config.xml.
@@ -304,6 +368,11 @@ fn parse_config_section(text: &str) -> Result<BTreeMap<String, String>, ParseFai
                 let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
                 values.insert(name, String::new());
             }
+            Event::Empty(e)
+                if path.len() == 1 && path[0] == "boinc" && e.name().as_ref() == b"config" =>
+            {
+                seen_config = true;
+            }
             Event::Text(t) => {
                 if let Some((_, buf)) = current.as_mut() {
                     if path.len() == 3 {
@@ -415,6 +484,69 @@ mod tests {
             ProjectConfig::load(&p),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn config_discovery_order_and_error() {
+        let root = tempfile::tempdir().unwrap();
+        let project = root.path().join("proj");
+        let tmp = project.join("tmp_host");
+        std::fs::create_dir_all(&tmp).unwrap();
+        // Nothing anywhere: the error names every place looked at.
+        let e = find_config_from(None, None, &tmp).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&tmp.join("config.xml").display().to_string()),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&tmp.join("../config.xml").display().to_string()),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("--config") && msg.contains(PROJECT_DIR_ENV),
+            "{msg}"
+        );
+        // ../config.xml from tmp_HOST (how BOINC starts daemons and tasks).
+        std::fs::write(project.join("config.xml"), "<boinc><config/></boinc>").unwrap();
+        assert_eq!(
+            find_config_from(None, None, &tmp).unwrap(),
+            tmp.join("../config.xml")
+        );
+        // ./config.xml wins over ../config.xml.
+        std::fs::write(tmp.join("config.xml"), "<boinc><config/></boinc>").unwrap();
+        assert_eq!(
+            find_config_from(None, None, &tmp).unwrap(),
+            tmp.join("config.xml")
+        );
+        // BOINC_PROJECT_DIR wins, and is the only place looked at when set.
+        let other = root.path().join("other");
+        std::fs::create_dir_all(&other).unwrap();
+        let e = find_config_from(None, Some(other.clone().into()), &tmp).unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::NotFound { looked } if looked == &vec![other.join("config.xml")])
+        );
+        std::fs::write(other.join("config.xml"), "<boinc><config/></boinc>").unwrap();
+        assert_eq!(
+            find_config_from(None, Some(other.clone().into()), &tmp).unwrap(),
+            other.join("config.xml")
+        );
+        // An empty variable counts as unset.
+        assert_eq!(
+            find_config_from(None, Some("".into()), &tmp).unwrap(),
+            tmp.join("config.xml")
+        );
+        // --config is taken as given.
+        let explicit = Path::new("/elsewhere/config.xml");
+        assert_eq!(
+            find_config_from(Some(explicit), None, &tmp).unwrap(),
+            explicit
+        );
+        // A loaded config's project folder is the one holding the file.
+        std::fs::remove_file(tmp.join("config.xml")).unwrap();
+        std::fs::write(project.join("stop_daemons"), "<stop/>").unwrap();
+        let c = ProjectConfig::load(&find_config_from(None, None, &tmp).unwrap()).unwrap();
+        assert_eq!(c.stop_daemons_file(), Some(tmp.join("../stop_daemons")));
     }
 
     #[test]

@@ -101,6 +101,147 @@ impl TestDb {
     }
 }
 
+/// A project folder laid out as BOINC's `make_project` lays it out (for
+/// install and lifecycle tests): `config.xml` as its Python writer formats
+/// it (4-space indent, upstream's default daemons and tasks, the db_dump
+/// task disabled), `db_dump_spec.xml` at the root (upstream's, writing to
+/// `../html/stats`), `html/{user,ops,stats}`, `bin/` with a stand-in for
+/// BOINC's own db_dump, `cgi-bin/`, and `tmp_HOST`, `log_HOST`, `pid_HOST`.
+/// `short` is the project's short name (master_url `http://127.0.0.1/SHORT/`).
+pub fn write_made_project(dir: &Path, settings: &DbSettings, short: &str, host: &str) -> PathBuf {
+    for d in [
+        "bin",
+        "cgi-bin",
+        "html/user",
+        "html/ops",
+        "html/stats",
+        "html/inc",
+        "download",
+        "upload",
+        "keys",
+        "templates",
+    ] {
+        std::fs::create_dir_all(dir.join(d)).expect("project dirs");
+    }
+    for d in ["tmp_", "log_", "pid_"] {
+        std::fs::create_dir_all(dir.join(format!("{d}{host}"))).expect("host dirs");
+    }
+    let root = dir.display();
+    let s = settings;
+    let xml = format!(
+        r#"<?xml version="1.0" ?>
+<boinc>
+    <config>
+        <upload_dir>{root}/upload</upload_dir>
+        <send_result_abort>1</send_result_abort>
+        <long_name>{short}</long_name>
+        <sched_debug_level>3</sched_debug_level>
+        <cache_md5_info>1</cache_md5_info>
+        <upload_url>http://127.0.0.1/{short}_cgi/file_upload_handler</upload_url>
+        <disable_account_creation>0</disable_account_creation>
+        <uldl_dir_fanout>1024</uldl_dir_fanout>
+        <download_url>http://127.0.0.1/{short}/download</download_url>
+        <db_user>{user}</db_user>
+        <log_dir>{root}/log_{host}</log_dir>
+        <app_dir>{root}/apps</app_dir>
+        <download_dir>{root}/download</download_dir>
+        <fuh_debug_level>3</fuh_debug_level>
+        <master_url>http://127.0.0.1/{short}/</master_url>
+        <host>{host}</host>
+        <db_name>{name}</db_name>
+        <shmem_key>0x1111abcd</shmem_key>
+        <show_results>1</show_results>
+        <key_dir>{root}/keys/</key_dir>
+        <dont_generate_upload_certificates>1</dont_generate_upload_certificates>
+        <enable_delete_account>0</enable_delete_account>
+        <ignore_upload_certificates>1</ignore_upload_certificates>
+        <db_passwd>{passwd}</db_passwd>
+        <min_sendwork_interval>6</min_sendwork_interval>
+        <one_result_per_user_per_wu>0</one_result_per_user_per_wu>
+        <db_host>{dbhost}:{port}</db_host>
+    </config>
+    <tasks>
+        <task>
+            <cmd>antique_file_deleter -d 2</cmd>
+            <period>24 hours</period>
+            <disabled>0</disabled>
+            <output>antique_file_deleter.out</output>
+        </task>
+        <task>
+            <cmd>db_dump -d 2 --dump_spec ../db_dump_spec.xml</cmd>
+            <period>24 hours</period>
+            <disabled>1</disabled>
+            <output>db_dump.out</output>
+        </task>
+        <task>
+            <cmd>run_in_ops ./update_uotd.php</cmd>
+            <period>1 days</period>
+            <disabled>0</disabled>
+            <output>update_uotd.out</output>
+        </task>
+        <task>
+            <cmd>update_stats</cmd>
+            <period>1 days</period>
+            <disabled>0</disabled>
+            <output>update_stats.out</output>
+        </task>
+    </tasks>
+    <daemons>
+        <daemon>
+            <cmd>feeder -d 3 </cmd>
+        </daemon>
+        <daemon>
+            <cmd>transitioner -d 3 </cmd>
+        </daemon>
+        <daemon>
+            <cmd>file_deleter -d 3 </cmd>
+        </daemon>
+    </daemons>
+</boinc>
+"#,
+        user = s.user,
+        name = s.name,
+        passwd = s.passwd,
+        dbhost = s.host,
+        port = s.port,
+    );
+    let path = dir.join("config.xml");
+    std::fs::write(&path, xml).expect("write config.xml");
+    let mut spec = String::from(
+        "<boinc_db_dump_spec>\n    <output_dir>../html/stats_tmp</output_dir>\n    \
+         <final_output_dir>../html/stats</final_output_dir>\n",
+    );
+    for (table, file, detail) in [
+        ("user", "user", false),
+        ("user_deleted", "user_deleted", false),
+        ("host", "host", true),
+        ("host_deleted", "host_deleted", false),
+        ("team", "team", false),
+    ] {
+        spec.push_str(&format!(
+            "    <enumeration>\n        <table>{table}</table>\n        <filename>{file}</filename>\n        \
+             <output>\n            <compression>gzip</compression>\n{}        </output>\n    </enumeration>\n",
+            if detail { "            <detail/>\n" } else { "" }
+        ));
+    }
+    spec.push_str("</boinc_db_dump_spec>\n");
+    std::fs::write(dir.join("db_dump_spec.xml"), spec).expect("write db_dump_spec.xml");
+    // Stand-in for BOINC's C++ db_dump, which install must keep aside.
+    let upstream = dir.join("bin/db_dump");
+    std::fs::write(&upstream, "#!/bin/sh\necho upstream db_dump\n").expect("bin/db_dump");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&upstream, std::fs::Permissions::from_mode(0o755));
+    }
+    std::fs::write(
+        dir.join("html/user/index.php"),
+        "<?php echo 'BOINC home';\n",
+    )
+    .expect("index");
+    path
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         // Drop is sync and may run inside a runtime: use a thread of its own.

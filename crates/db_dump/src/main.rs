@@ -4,6 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
+use boinc_db::config::STOP_DAEMONS_FILE;
 use boinc_db::ProjectConfig;
 use boinc_db_dump::{DumpSpec, Options, Summary};
 use clap::Parser;
@@ -12,19 +13,34 @@ use indicatif::MultiProgress;
 #[derive(Parser, Debug)]
 #[command(
     name = "db_dump",
+    version,
     about = "Write the project's statistics files (BOINC db_dump format), leaving out users \
-             who did not consent to statistics export"
+             who did not consent to statistics export",
+    after_help = "BOINC's own spellings work too: -d N / --debug_level N, --dump_spec F \
+                  (or -dump_spec F), --retry_period N, --db_host H, -h, -v. Without --config, \
+                  config.xml is looked for in $BOINC_PROJECT_DIR, then ./, then ../ (BOINC \
+                  runs tasks in PROJECT/tmp_HOST). Relative directories in the spec resolve \
+                  against the working directory, as BOINC's db_dump does."
 )]
 struct Cli {
-    /// Project config.xml (database, user_country, user_url).
-    #[arg(long, default_value = "config/config.xml")]
-    config: PathBuf,
-    /// BOINC db_dump_spec.xml (also accepted as -dump_spec / --dump_spec).
-    #[arg(long = "dump-spec", default_value = "config/db_dump_spec.xml")]
-    dump_spec: PathBuf,
+    /// Project config.xml (database, user_country, user_url)
+    /// [default: $BOINC_PROJECT_DIR/config.xml, else ./config.xml, else ../config.xml].
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// BOINC db_dump_spec.xml [default: db_dump_spec.xml beside config.xml].
+    #[arg(long = "dump-spec")]
+    dump_spec: Option<PathBuf>,
     /// BOINC debug level: 1 errors, 2 normal, 3 debug, 4 also SQL.
     #[arg(short = 'd', long = "debug-level")]
     debug_level: Option<u8>,
+    /// When the database can't be reached, retry every N seconds instead of
+    /// exiting (0: exit at once, as without it).
+    #[arg(long = "retry-period", value_name = "N", default_value_t = 0)]
+    retry_period: u64,
+    /// Read from this database host (`host` or `host:port`) instead of
+    /// <replica_db_host> / <db_host>, with config.xml's other db settings.
+    #[arg(long = "db-host", value_name = "H")]
+    db_host: Option<String>,
     /// Deflate level for gzip/zip outputs (0-9).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
     compression_level: u32,
@@ -40,22 +56,54 @@ struct Cli {
     dry_run: bool,
 }
 
-/// BOINC spells its flags `-dump_spec FILE` and `-d N`; clap wants
-/// `--dump-spec`. Map the upstream spellings so cron lines keep working.
-fn normalize_args() -> Vec<String> {
-    std::env::args()
-        .map(|a| match a.as_str() {
-            "-dump_spec" | "--dump_spec" => "--dump-spec".to_owned(),
-            "-debug_level" | "--debug_level" => "--debug-level".to_owned(),
-            "-config" => "--config".to_owned(),
-            _ => a,
-        })
-        .collect()
+/// BOINC's db_dump takes each flag with one or two dashes and underscores
+/// (`-dump_spec F`, `--debug_level N`, `-v`); clap wants `--dump-spec`.
+/// Map flag positions only, so a value that looks like a flag (a spec file
+/// named `-d`) passes through untouched.
+fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut args = args.into_iter();
+    if let Some(program) = args.next() {
+        out.push(program);
+    }
+    while let Some(a) = args.next() {
+        let bare = a
+            .strip_prefix("--")
+            .or_else(|| a.strip_prefix('-'))
+            .unwrap_or("");
+        let (flag, takes_value) = match bare {
+            "dump_spec" | "dump-spec" => ("--dump-spec", true),
+            "debug_level" | "debug-level" | "d" => ("--debug-level", true),
+            "retry_period" | "retry-period" => ("--retry-period", true),
+            "db_host" | "db-host" => ("--db-host", true),
+            "config" => ("--config", true),
+            "h" | "help" => ("--help", false),
+            "v" | "version" => ("--version", false),
+            _ => {
+                out.push(a);
+                continue;
+            }
+        };
+        out.push(flag.to_owned());
+        if takes_value {
+            if let Some(v) = args.next() {
+                out.push(v);
+            }
+        }
+    }
+    out
 }
 
 /// Log lines go through the progress display so they don't tear it.
 #[derive(Clone)]
 struct LogWriter(Option<MultiProgress>);
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
 
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -70,7 +118,15 @@ impl Write for LogWriter {
 }
 
 fn main() {
-    let cli = Cli::parse_from(normalize_args());
+    // Usage errors exit 1 as upstream's db_dump does (clap's default is 2);
+    // -h and -v print and exit 0.
+    let cli = match Cli::try_parse_from(normalize_args(std::env::args())) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     let progress = (!cli.no_progress && std::io::stderr().is_terminal()).then(MultiProgress::new);
     let level = match cli.debug_level {
         Some(0 | 1) => "warn",
@@ -78,14 +134,11 @@ fn main() {
         Some(3) => "debug",
         Some(_) => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{level},mysql_async=warn"))
-    });
-    let writer = LogWriter(progress.clone());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(move || writer.clone())
-        .init();
+    boinc_daemon::init_logging_to(
+        &format!("{level},mysql_async=warn"),
+        LogWriter(progress.clone()),
+        boinc_daemon::use_color(std::io::stderr().is_terminal()),
+    );
     match real_main(cli, progress) {
         Ok(()) => {}
         Err(e) => {
@@ -116,17 +169,34 @@ fn chain(e: &anyhow::Error) -> String {
 
 fn real_main(cli: Cli, progress: Option<MultiProgress>) -> anyhow::Result<()> {
     if cli.dry_run {
-        // Needs neither config.xml nor the database.
-        let spec = DumpSpec::load(&cli.dump_spec)
-            .with_context(|| format!("loading {}", cli.dump_spec.display()))?;
+        // Needs no database (and no config.xml when --dump_spec is given).
+        let spec_path = match &cli.dump_spec {
+            Some(p) => p.clone(),
+            None => ProjectConfig::discover(cli.config.as_deref())?
+                .project_dir
+                .join("db_dump_spec.xml"),
+        };
+        let spec = DumpSpec::load(&spec_path)
+            .with_context(|| format!("loading {}", spec_path.display()))?;
         let report = boinc_db_dump::retain::dry_run_report(&spec).context("listing archives")?;
         let _ = std::io::stdout().write_all(report.as_bytes());
         return Ok(());
     }
-    let config = ProjectConfig::load(&cli.config)
-        .with_context(|| format!("loading {}", cli.config.display()))?;
-    let spec = DumpSpec::load(&cli.dump_spec)
-        .with_context(|| format!("loading {}", cli.dump_spec.display()))?;
+    let mut config = ProjectConfig::discover(cli.config.as_deref())?;
+    // As BOINC's db_dump: `bin/stop` wrote stop_daemons, so don't start.
+    if let Some(reason) = boinc_daemon::stop_file_present(config.stop_daemons_file().as_deref()) {
+        reason.log();
+        return Ok(());
+    }
+    if let Some(host) = &cli.db_host {
+        config.set("replica_db_host", host);
+    }
+    let spec_path = cli
+        .dump_spec
+        .clone()
+        .unwrap_or_else(|| config.project_dir.join("db_dump_spec.xml"));
+    let spec =
+        DumpSpec::load(&spec_path).with_context(|| format!("loading {}", spec_path.display()))?;
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -136,6 +206,10 @@ fn real_main(cli: Cli, progress: Option<MultiProgress>) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting runtime")?;
+    let stop_file = config.project_dir.join(STOP_DAEMONS_FILE);
+    if !rt.block_on(wait_for_database(&config, cli.retry_period, &stop_file))? {
+        return Ok(());
+    }
     let summary = rt
         .block_on(boinc_db_dump::run(Options {
             config,
@@ -150,6 +224,39 @@ fn real_main(cli: Cli, progress: Option<MultiProgress>) -> anyhow::Result<()> {
     }
     print_summary(&summary);
     Ok(())
+}
+
+/// Upstream's `--retry_period`: until the database answers, log and retry
+/// every `period` seconds (0: fail at once). Checks `stop_daemons` every
+/// second while waiting; false means it appeared (stop quietly).
+async fn wait_for_database(
+    config: &ProjectConfig,
+    period: u64,
+    stop_file: &std::path::Path,
+) -> anyhow::Result<bool> {
+    let settings = config.replica_database()?;
+    let period = period.min(1_000_000);
+    loop {
+        match boinc_db::mysql_async::Conn::new(settings.opts()).await {
+            Ok(conn) => {
+                conn.disconnect().await.ok();
+                return Ok(true);
+            }
+            Err(e) if period == 0 => {
+                return Err(e).with_context(|| format!("can't open database {settings:?}"))
+            }
+            Err(e) => tracing::error!(
+                "can't open database {settings:?}: {e}; retrying in {period} s (--retry_period)"
+            ),
+        }
+        for _ in 0..period {
+            if let Some(reason) = boinc_daemon::stop_file_present(Some(stop_file)) {
+                reason.log();
+                return Ok(false);
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
 }
 
 fn print_summary(s: &Summary) {
@@ -205,4 +312,73 @@ fn print_summary(s: &Summary) {
         s.wall.as_secs_f64()
     );
     let _ = std::io::stdout().write_all(out.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        let v: Vec<String> = std::iter::once("db_dump")
+            .chain(args.iter().copied())
+            .map(str::to_owned)
+            .collect();
+        Cli::try_parse_from(normalize_args(v)).expect("parses")
+    }
+
+    #[test]
+    fn upstream_command_lines() {
+        // make_project's task line.
+        let c = parse(&["-d", "2", "--dump_spec", "../db_dump_spec.xml"]);
+        assert_eq!(c.debug_level, Some(2));
+        assert_eq!(c.dump_spec, Some(PathBuf::from("../db_dump_spec.xml")));
+        // Single-dash forms and the rest of upstream's flags.
+        let c = parse(&[
+            "-dump_spec",
+            "s.xml",
+            "-debug_level",
+            "4",
+            "-retry_period",
+            "60",
+            "-db_host",
+            "replica:3307",
+        ]);
+        assert_eq!(c.debug_level, Some(4));
+        assert_eq!(c.retry_period, 60);
+        assert_eq!(c.db_host.as_deref(), Some("replica:3307"));
+        let c = parse(&[
+            "--debug_level",
+            "3",
+            "--retry_period",
+            "5",
+            "--db_host",
+            "h",
+        ]);
+        assert_eq!((c.debug_level, c.retry_period), (Some(3), 5));
+        // Our own spellings still work, and values are never rewritten.
+        let c = parse(&[
+            "--dump-spec",
+            "s.xml",
+            "--config",
+            "c.xml",
+            "--debug-level",
+            "1",
+        ]);
+        assert_eq!(c.dump_spec, Some(PathBuf::from("s.xml")));
+        assert_eq!(c.config, Some(PathBuf::from("c.xml")));
+        let v = ["db_dump", "--dump_spec", "-d", "-config", "-v"].map(str::to_owned);
+        assert_eq!(
+            normalize_args(v),
+            ["db_dump", "--dump-spec", "-d", "--config", "-v"]
+        );
+        // Unknown flags are refused, as upstream does.
+        let v = ["db_dump", "--bogus"].map(str::to_owned);
+        assert!(Cli::try_parse_from(normalize_args(v)).is_err());
+        // -h and -v: help and version, both successful exits.
+        for flag in ["-h", "--help", "-help", "-v", "--version", "-version"] {
+            let v = ["db_dump", flag].map(str::to_owned);
+            let e = Cli::try_parse_from(normalize_args(v)).unwrap_err();
+            assert_eq!(e.exit_code(), 0, "{flag}");
+        }
+    }
 }

@@ -8,6 +8,7 @@
 
 pub mod consent_records;
 pub mod ops;
+pub mod project;
 pub mod web;
 
 pub use consent_records::{ConsentReport, RecordsError, SubjectHistory, UserRef};
@@ -15,4 +16,4 @@ pub use ops::{
     validate_description, validate_shortname, Change, ConsentOps, OpsError, DELETE_EXPLANATION,
     DESCRIPTION_MAX, SHORTNAME_MAX,
 };
-pub use web::{serve, Credentials, ServeError, ServeOptions};
+pub use web::{serve, serve_until, Credentials, ServeError, ServeOptions};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use boinc_db::config::DATABASE_URL_ENV;
+use boinc_db::config::{DATABASE_URL_ENV, STOP_DAEMONS_FILE};
 use boinc_db::{schema, ProjectConfig};
 use boinc_ops::consent_records::{utc, RecordsError, UserRef};
 use boinc_ops::web::Credentials;
@@ -20,9 +20,10 @@ use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
     about = "BOINC project ops: database schema and consent types"
 )]
 struct Cli {
-    /// The project's config.xml (BOINC_DATABASE_URL overrides its db_* settings).
-    #[arg(long, global = true, default_value = "config/config.xml")]
-    config: PathBuf,
+    /// The project's config.xml (BOINC_DATABASE_URL overrides its db_* settings)
+    /// [default: $BOINC_PROJECT_DIR/config.xml, else ./config.xml, else ../config.xml].
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -40,14 +41,18 @@ enum Cmd {
     Consent(ConsentCmd),
     /// Serve the ops web page (admin only: needs <ops_user> and <ops_password_hash>).
     Serve {
-        #[arg(long, default_value = "127.0.0.1:8081")]
-        listen: SocketAddr,
+        /// [default: <ops_listen> in config.xml, else 127.0.0.1:8081]
+        #[arg(long)]
+        listen: Option<SocketAddr>,
         /// Show the table and history without any form; refuse every change.
         #[arg(long)]
         read_only: bool,
     },
     /// Print a bcrypt hash of a password read from stdin, for <ops_password_hash>.
     HashPassword,
+    /// Install into (or remove from) a BOINC project made by make_project.
+    #[command(subcommand)]
+    Project(boinc_ops::project::ProjectCmd),
 }
 
 #[derive(Subcommand)]
@@ -151,17 +156,11 @@ fn main() -> ExitCode {
     // The server logs its requests and changes; CLI commands print their
     // own result, so they only log problems. RUST_LOG overrides either.
     let default_filter = if matches!(cli.cmd, Cmd::Serve { .. }) {
-        "warn,boinc_ops=info"
+        "warn,boinc_ops=info,boinc_daemon=info"
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    boinc_daemon::init_logging(default_filter);
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -188,13 +187,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// config.xml; without one, BOINC_DATABASE_URL alone is enough for the
-/// database commands (containers, CI).
-fn load_config(path: &Path, need_file: bool) -> anyhow::Result<ProjectConfig> {
-    if !need_file && !path.exists() && std::env::var_os(DATABASE_URL_ENV).is_some() {
-        return Ok(ProjectConfig::from_pairs(PathBuf::from("."), &[]));
+/// config.xml (`--config`, else found as BOINC's programs find it); without
+/// one, BOINC_DATABASE_URL alone is enough for the database commands
+/// (containers, CI). The flag says whether a file was read.
+fn load_config(path: Option<&Path>, need_file: bool) -> anyhow::Result<(ProjectConfig, bool)> {
+    let found = boinc_db::config::find_config(path);
+    let missing = match &found {
+        Ok(p) => !p.exists(),
+        Err(_) => true,
+    };
+    if !need_file && missing && std::env::var_os(DATABASE_URL_ENV).is_some() {
+        return Ok((ProjectConfig::from_pairs(PathBuf::from("."), &[]), false));
     }
-    ProjectConfig::load(path).with_context(|| format!("loading {}", path.display()))
+    let path = found?;
+    let cfg = ProjectConfig::load(&path).with_context(|| format!("loading {}", path.display()))?;
+    Ok((cfg, true))
 }
 
 fn actor() -> String {
@@ -215,6 +222,7 @@ fn yes_no(v: i64) -> &'static str {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
+        Cmd::Project(cmd) => boinc_ops::project::run(cmd).await,
         Cmd::HashPassword => {
             let pass = read_password()?;
             let h = bcrypt::hash_with_result(pass, 12)?;
@@ -222,7 +230,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Db(cmd) => {
-            let cfg = load_config(&cli.config, false)?;
+            let (cfg, _) = load_config(cli.config.as_deref(), false)?;
             let settings = cfg.database()?;
             let report = match cmd {
                 DbCmd::Init => schema::init(&settings).await?,
@@ -266,7 +274,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(EXIT_REFUSED))
         }
         Cmd::ConsentType(cmd) => {
-            let cfg = load_config(&cli.config, false)?;
+            let (cfg, _) = load_config(cli.config.as_deref(), false)?;
             let pool = boinc_db::pool(&cfg.database()?);
             let ops = ConsentOps::new(pool.clone());
             let r = consent_type(&ops, cmd).await;
@@ -274,12 +282,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             r
         }
         Cmd::Consent(cmd) => {
-            let cfg = load_config(&cli.config, false)?;
+            let (cfg, from_file) = load_config(cli.config.as_deref(), false)?;
             let pool = boinc_db::pool(&cfg.database()?);
             let mut ops = ConsentOps::new(pool.clone());
             // Without a config file there is no project directory to find
             // the terms in (BOINC_DATABASE_URL alone).
-            if cli.config.exists() {
+            if from_file {
                 ops = ops.with_terms_file(cfg.terms_of_use_path());
             }
             let r = consent_records(&ops, cmd).await;
@@ -287,7 +295,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             r
         }
         Cmd::Serve { listen, read_only } => {
-            let cfg = load_config(&cli.config, true)?;
+            // First, so a SIGHUP from here on stops gracefully (BOINC daemon).
+            let stop = boinc_daemon::StopSignal::install(None)?;
+            let (cfg, _) = load_config(cli.config.as_deref(), true)?;
+            if let Some(r) = boinc_daemon::stop_file_present(cfg.stop_daemons_file().as_deref()) {
+                r.log();
+                return Ok(ExitCode::SUCCESS);
+            }
+            let stop = stop.with_stop_file(cfg.project_dir.join(STOP_DAEMONS_FILE));
+            let listen: SocketAddr = match listen {
+                Some(l) => l,
+                None => cfg
+                    .str("ops_listen")
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or("127.0.0.1:8081")
+                    .parse()
+                    .context("<ops_listen> is not an address like 127.0.0.1:8081")?,
+            };
             let creds = Credentials::from_config(&cfg)?;
             let pool = boinc_db::pool(&cfg.database()?);
             let listener = tokio::net::TcpListener::bind(listen)
@@ -299,15 +323,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 if read_only { "read-only" } else { "read-write" },
                 creds.user()
             );
-            boinc_ops::serve(
-                listener,
-                ConsentOps::new(pool).with_terms_file(cfg.terms_of_use_path()),
-                ServeOptions {
-                    read_only,
-                    credentials: Some(creds),
-                },
+            let ops = ConsentOps::new(pool).with_terms_file(cfg.terms_of_use_path());
+            let opts = ServeOptions {
+                read_only,
+                credentials: Some(creds),
+            };
+            boinc_daemon::run_until_stopped(
+                move |shutdown| boinc_ops::serve_until(listener, ops, opts, shutdown),
+                stop,
+                std::time::Duration::from_secs(30),
             )
-            .await?;
+            .await??;
+            tracing::info!("stopped");
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -164,6 +164,16 @@ pub async fn serve(
     ops: ConsentOps,
     opts: ServeOptions,
 ) -> Result<(), ServeError> {
+    serve_until(listener, ops, opts, std::future::pending()).await
+}
+
+/// [`serve`] until `shutdown` resolves, then finish in-flight requests.
+pub async fn serve_until(
+    listener: TcpListener,
+    ops: ConsentOps,
+    opts: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let read_only = opts.read_only;
     let app = router(ops, opts)?;
     if let Ok(addr) = listener.local_addr() {
@@ -173,6 +183,7 @@ pub async fn serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
+    .with_graceful_shutdown(shutdown)
     .await?;
     Ok(())
 }
