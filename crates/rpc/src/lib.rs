@@ -7,10 +7,12 @@
 //! every reply body is built in `reply`.
 
 pub mod error;
+pub mod hashing;
 pub mod limits;
 pub mod params;
 pub mod reply;
 mod rpc;
+pub mod settings;
 pub mod state;
 pub mod validate;
 
@@ -27,7 +29,8 @@ use tokio::net::TcpListener;
 
 pub use error::RpcError;
 pub use params::Params;
-pub use state::{AppState, Options};
+pub use settings::Options;
+pub use state::AppState;
 
 /// The five RPCs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +105,7 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Reques
     if rpc == Rpc::GetProjectConfig {
         // The hot path: a pre-rendered reply, no parsing, no database.
         tracing::debug!(rpc = rpc.name(), "ok");
-        let mut r = (StatusCode::OK, state.project_config_bytes()).into_response();
+        let mut r = (StatusCode::OK, rpc::get_project_config::bytes(&state)).into_response();
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             header::HeaderValue::from_static(reply::CONTENT_TYPE),
@@ -113,7 +116,8 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Reques
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let ip = state.limits.client_ip(
+    let ip = limits::client_ip(
+        &state.limits,
         peer,
         req.headers()
             .get("x-forwarded-for")
@@ -191,7 +195,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    state.refresh_project().await;
+    hashing::init_hash_pool(state.options.hash_threads);
+    rpc::get_project_config::refresh(&state).await;
     // Two loops, so a hanging database never delays terms-file updates.
     let terms = tokio::spawn(refresh_loop(state.clone(), false));
     let db = tokio::spawn(refresh_loop(state.clone(), true));
@@ -210,9 +215,9 @@ async fn refresh_loop(state: Arc<AppState>, db: bool) {
     loop {
         tick.tick().await;
         if db {
-            state.refresh_db().await;
+            rpc::get_project_config::refresh_db(&state).await;
         } else {
-            state.refresh_terms();
+            rpc::get_project_config::refresh_terms(&state);
         }
     }
 }

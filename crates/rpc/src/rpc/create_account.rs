@@ -91,7 +91,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     }
 
     // A new account: within this address's hourly budget.
-    state.limits.check_create(req.ip)?;
+    crate::limits::check_create(state, req.ip)?;
     let enroll = queries::consent_type_by_name(&mut conn, CONSENT_ENROLL)
         .await?
         .filter(|t| t.is_enabled());
@@ -183,7 +183,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
 
     match written {
         Ok(userid) => {
-            state.limits.record_create(req.ip);
+            crate::limits::record_create(state, req.ip);
             tracing::info!(
                 userid,
                 consent = consent.map(|c| c.1),
