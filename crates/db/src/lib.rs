@@ -8,6 +8,7 @@ pub mod consent_types;
 pub mod models;
 pub mod password;
 pub mod queries;
+pub mod rate_limit;
 pub mod schema;
 pub mod terms;
 pub mod testing;
