@@ -200,13 +200,25 @@ pub async fn serve(
     // Two loops, so a hanging database never delays terms-file updates.
     let terms = tokio::spawn(refresh_loop(state.clone(), false));
     let db = tokio::spawn(refresh_loop(state.clone(), true));
+    let purge = tokio::spawn(purge_loop(state.clone()));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     terms.abort();
     db.abort();
+    purge.abort();
     result
+}
+
+/// Expired per-client counters go from the shared table once a minute.
+async fn purge_loop(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        limits::purge_expired(&state).await;
+    }
 }
 
 async fn refresh_loop(state: Arc<AppState>, db: bool) {

@@ -1,13 +1,19 @@
 //! Per-client abuse limits: which address a request counts against (the
 //! peer, or the client named by a trusted proxy), and the per-address
-//! budgets for failed logins and account creation. Uses the shared state;
-//! the rules themselves come from config.xml (`crate::settings`).
+//! budgets for failed logins and account creation, kept in the project
+//! database so they hold across instances and restarts. Uses the shared
+//! state; the rules come from config.xml (`crate::settings`).
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use boinc_db::rate_limit::{self, Key, Kind};
+use mysql_async::Conn;
 
 use crate::error::RpcError;
 use crate::settings::Limits;
-use crate::state::AppState;
+use crate::state::{AppState, FullCounters};
 
 /// The address limits apply to: the peer, or the last hop of
 /// `X-Forwarded-For` when the peer is a trusted proxy. None when exempt.
@@ -24,20 +30,230 @@ pub fn client_ip(l: &Limits, peer: Option<IpAddr>, forwarded_for: Option<&str>) 
     (!l.exempt.contains(&ip)).then_some(ip)
 }
 
-/// create_account's per-address budget.
-pub fn check_create(state: &AppState, ip: Option<IpAddr>) -> Result<(), RpcError> {
-    if state.limits.create_per_ip_per_hour == 0 {
-        return Ok(());
-    }
-    state.creations.check(ip).map_err(|e| match e {
-        RpcError::RateLimited(s) => RpcError::TooManyAccounts(s),
-        e => e,
-    })
+/// How long this process refuses a counter the database reported full
+/// without asking again: a flood costs one query per client per period,
+/// and a slot given back elsewhere is seen within it.
+const REMEMBER_FULL_FOR: Duration = Duration::from_secs(2);
+
+/// A per-client budget of one request: failed logins or account
+/// creations of the request's address, counted in the project database
+/// (`boinc_db::rate_limit`), so the limit holds across every boinc-rpc
+/// instance and restart. Inert (everything allowed) for exempt or unknown
+/// addresses and when the limit is off.
+pub struct Budget<'a> {
+    state: &'a AppState,
+    counter: Option<Counter>,
 }
 
-pub fn record_create(state: &AppState, ip: Option<IpAddr>) {
-    if state.limits.create_per_ip_per_hour > 0 {
-        state.creations.record_failure(ip);
+#[derive(Clone, Copy)]
+struct Counter {
+    key: Key,
+    limit: u32,
+    window_secs: u32,
+}
+
+/// Failed logins (lookup_account, create_account on an existing email with
+/// another password, am_get_info / am_set_info with an unknown key).
+pub fn failed_logins(state: &AppState, ip: Option<IpAddr>) -> Budget<'_> {
+    let o = &state.options;
+    Budget {
+        state,
+        counter: ip.map(|ip| Counter {
+            key: Key::new(Kind::FailedLogin, ip),
+            limit: o.fail_limit.max(1),
+            window_secs: window_secs(o.fail_window),
+        }),
+    }
+}
+
+/// New accounts per hour.
+pub fn account_creations(state: &AppState, ip: Option<IpAddr>) -> Budget<'_> {
+    let limit = state.limits.create_per_ip_per_hour;
+    Budget {
+        state,
+        counter: ip.filter(|_| limit > 0).map(|ip| Counter {
+            key: Key::new(Kind::AccountCreation, ip),
+            limit,
+            window_secs: 3600,
+        }),
+    }
+}
+
+fn window_secs(d: Duration) -> u32 {
+    u32::try_from(d.as_secs() + u64::from(d.subsec_nanos() > 0))
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
+impl Budget<'_> {
+    fn refusal(&self, c: &Counter, secs: u64) -> RpcError {
+        let secs = secs.clamp(1, u64::from(c.window_secs));
+        match c.key.kind() {
+            Kind::FailedLogin => RpcError::RateLimited(secs),
+            Kind::AccountCreation => RpcError::TooManyAccounts(secs),
+        }
+    }
+
+    /// Refuse at once, without the database, when this process saw the
+    /// counter full in its current window.
+    pub fn check_local(&self) -> Result<(), RpcError> {
+        let Some(c) = &self.counter else {
+            return Ok(());
+        };
+        match self.state.full_counters.full_for(&c.key) {
+            Some(left) => Err(self.refusal(c, left.as_secs() + 1)),
+            None => Ok(()),
+        }
+    }
+
+    fn remember_full(&self, c: &Counter, secs: u64) {
+        // Briefly: a full counter may hold slots of attempts in progress
+        // (here or in another instance) that are about to be given back.
+        let left = Duration::from_secs(secs.clamp(1, u64::from(c.window_secs)));
+        self.state
+            .full_counters
+            .mark_full(c.key, left.min(REMEMBER_FULL_FOR));
+    }
+
+    /// Take a slot before doing the work; refused when the budget is used
+    /// up (attempts in progress hold slots too). The slot counts unless it
+    /// is released: `keep` it when the attempt is one the rule counts.
+    pub async fn reserve(&self, conn: &mut Conn) -> Result<Slot, RpcError> {
+        self.check_local()?;
+        let Some(c) = self.counter else {
+            return Ok(Slot::inert());
+        };
+        let r = rate_limit::reserve(conn, &c.key, c.limit, c.window_secs).await?;
+        if !r.granted {
+            let secs = u64::try_from(r.window_end - boinc_db::now()).unwrap_or(1);
+            self.remember_full(&c, secs);
+            return Err(self.refusal(&c, secs));
+        }
+        Ok(Slot {
+            held: Some(Held {
+                key: c.key,
+                window_end: r.window_end,
+                pool: self.state.pool.clone(),
+                db_timeout: self.state.options.db_timeout,
+                full_counters: self.state.full_counters.clone(),
+            }),
+        })
+    }
+
+    /// Count an attempt that failed: Ok when it fitted in the budget (the
+    /// caller answers with the failure), else the refusal to answer with
+    /// instead. For work cheap enough to do before counting (one indexed
+    /// lookup): at most `limit` failures are ever reported per window.
+    pub async fn count_failure(&self, conn: &mut Conn) -> Result<(), RpcError> {
+        self.reserve(conn).await.map(Slot::keep)
+    }
+
+    /// Before answering a success of such cheap work: refuse while the
+    /// budget is used up, as a failure would be (otherwise a client past
+    /// its limit could still tell right guesses from wrong ones).
+    pub async fn admit(&self, conn: &mut Conn) -> Result<(), RpcError> {
+        self.check_local()?;
+        let Some(c) = self.counter else {
+            return Ok(());
+        };
+        match rate_limit::usage(conn, &c.key).await? {
+            Some(u) if u.used >= c.limit => {
+                let secs = u64::try_from(u.secs_left).unwrap_or(1);
+                self.remember_full(&c, secs);
+                Err(self.refusal(&c, secs))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A reserved slot. Dropped without `keep` or `release` (an error, a
+/// cancelled request) it is given back in the background.
+#[must_use = "keep() the slot if the attempt counts, else release() it"]
+pub struct Slot {
+    held: Option<Held>,
+}
+
+struct Held {
+    key: Key,
+    window_end: i64,
+    pool: mysql_async::Pool,
+    db_timeout: Duration,
+    full_counters: Arc<FullCounters>,
+}
+
+impl Held {
+    async fn give_back(self, conn: Option<&mut Conn>) {
+        // A slot is free again: no longer known to be full.
+        self.full_counters.forget(&self.key);
+        let result = match conn {
+            Some(c) => rate_limit::release(c, &self.key, self.window_end).await,
+            None => {
+                let release = async {
+                    let mut c = self.pool.get_conn().await?;
+                    rate_limit::release(&mut c, &self.key, self.window_end).await
+                };
+                tokio::time::timeout(self.db_timeout, release)
+                    .await
+                    .unwrap_or(Err(boinc_db::DbError::Missing("connection in time")))
+            }
+        };
+        if let Err(e) = result {
+            // The slot then counts until its window ends: stricter, never looser.
+            tracing::warn!(error = %e, "could not give back a per-client limit slot");
+        }
+    }
+}
+
+impl Slot {
+    fn inert() -> Self {
+        Self { held: None }
+    }
+
+    /// The attempt counts: the slot stays used until its window ends.
+    pub fn keep(mut self) {
+        self.held = None;
+    }
+
+    /// The attempt does not count (a success, or a failure of another
+    /// kind). `conn`: the caller's connection if it holds one, so a
+    /// request never waits for a second pooled connection.
+    pub async fn release(mut self, conn: Option<&mut Conn>) {
+        if let Some(h) = self.held.take() {
+            h.give_back(conn).await;
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(h) = self.held.take() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(h.give_back(None));
+            }
+        }
+    }
+}
+
+/// Delete expired counters from the shared table (every instance does
+/// this now and then; small batches), and forget finished local windows.
+pub async fn purge_expired(state: &AppState) {
+    const BATCH: u32 = 1000;
+    state.full_counters.prune();
+    let Ok(mut conn) = state.conn().await else {
+        return;
+    };
+    // At most 100 batches per call: a backlog is worked off over several
+    // calls instead of one long burst of deletes.
+    for _ in 0..100 {
+        match rate_limit::purge_expired(&mut conn, BATCH).await {
+            Ok(n) if n < u64::from(BATCH) => break,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not purge expired rpc_limit rows");
+                break;
+            }
+        }
     }
 }
 

@@ -4,11 +4,11 @@
 //! them.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use boinc_db::models::Platform;
+use boinc_db::rate_limit::Key;
 use boinc_db::ProjectConfig;
 
 use crate::error::RpcError;
@@ -19,10 +19,8 @@ pub struct AppState {
     pub pool: mysql_async::Pool,
     pub options: Options,
     pub project: ProjectCache,
-    /// Failed logins per address (applied by `crate::limits`).
-    pub limiter: FailureLimiter,
-    /// Accounts created per address (applied by `crate::limits`).
-    pub creations: FailureLimiter,
+    /// Per-client counters known to be full (see `crate::limits`).
+    pub full_counters: Arc<FullCounters>,
     /// Abuse rules from config.xml.
     pub limits: Limits,
     /// Path of master_url (e.g. "/myproject/"): RPCs are served below it
@@ -46,11 +44,7 @@ impl AppState {
         options.apply_config(&config);
         let limits = Limits::from_config(&config);
         Ok(Arc::new(Self {
-            limiter: FailureLimiter::new(options.fail_limit, options.fail_window),
-            creations: FailureLimiter::new(
-                limits.create_per_ip_per_hour.max(1),
-                Duration::from_secs(3600),
-            ),
+            full_counters: Arc::default(),
             config,
             pool,
             options,
@@ -157,59 +151,71 @@ impl ProjectCache {
     }
 }
 
-/// Counts failed logins per IP address in fixed windows. Upstream sleeps
-/// 5 s on each failure, which ties up a worker; refusing further attempts
-/// costs the guesser instead.
-pub struct FailureLimiter {
-    limit: u32,
-    window: Duration,
-    map: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+/// This process's memory of per-client counters the shared table
+/// (`boinc_db::rate_limit`) reported full, until their window ends, so
+/// further attempts are refused without a database round trip. Only ever
+/// refuses what the database refused, so it never loosens a limit.
+#[derive(Default)]
+pub struct FullCounters {
+    map: Mutex<HashMap<Key, Instant>>,
 }
 
-impl FailureLimiter {
-    pub fn new(limit: u32, window: Duration) -> Self {
-        Self {
-            limit,
-            window,
-            map: Mutex::new(HashMap::new()),
+/// Entries kept at most; past that, new ones are simply not remembered
+/// (the database still refuses them).
+const FULL_COUNTERS_MAX: usize = 100_000;
+
+impl FullCounters {
+    /// Time left while `key` is known to be full.
+    pub fn full_for(&self, key: &Key) -> Option<Duration> {
+        let mut map = self.map.lock().ok()?;
+        let until = *map.get(key)?;
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            map.remove(key);
+            return None;
         }
+        Some(left)
     }
 
-    /// Refuse if this address used up its failures for the window.
-    pub fn check(&self, ip: Option<IpAddr>) -> Result<(), RpcError> {
-        let Some(ip) = ip else { return Ok(()) };
-        let Ok(map) = self.map.lock() else {
-            return Ok(());
-        };
-        match map.get(&ip) {
-            Some((start, n)) if *n >= self.limit && start.elapsed() < self.window => {
-                let left = self.window.saturating_sub(start.elapsed()).as_secs().max(1);
-                Err(RpcError::RateLimited(left))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    pub fn record_failure(&self, ip: Option<IpAddr>) {
-        let Some(ip) = ip else { return };
+    pub fn mark_full(&self, key: Key, left: Duration) {
         let Ok(mut map) = self.map.lock() else { return };
         let now = Instant::now();
-        if map.len() > 100_000 {
-            // Bound memory under a wide scan: forget finished windows.
-            let window = self.window;
-            map.retain(|_, (start, _)| now.duration_since(*start) < window);
+        if map.len() >= FULL_COUNTERS_MAX {
+            map.retain(|_, until| *until > now);
+            if map.len() >= FULL_COUNTERS_MAX {
+                return;
+            }
         }
-        let e = map.entry(ip).or_insert((now, 0));
-        if now.duration_since(e.0) >= self.window {
-            *e = (now, 0);
+        map.insert(key, now + left);
+    }
+
+    pub fn forget(&self, key: &Key) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(key);
         }
-        e.1 += 1;
+    }
+
+    /// Forget windows that are over.
+    pub fn prune(&self) {
+        if let Ok(mut map) = self.map.lock() {
+            let now = Instant::now();
+            map.retain(|_, until| *until > now);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use boinc_db::rate_limit::Kind;
 
     #[test]
     fn master_url_path() {
@@ -220,13 +226,14 @@ mod tests {
     }
 
     #[test]
-    fn limiter_refuses_after_limit() {
-        let l = FailureLimiter::new(2, Duration::from_secs(60));
-        let ip = Some("10.0.0.1".parse().unwrap());
-        l.check(ip).unwrap();
-        l.record_failure(ip);
-        l.record_failure(ip);
-        assert!(matches!(l.check(ip), Err(RpcError::RateLimited(_))));
-        l.check(Some("10.0.0.2".parse().unwrap())).unwrap();
+    fn full_counters_expire() {
+        let c = FullCounters::default();
+        let k = Key::new(Kind::FailedLogin, "10.0.0.1".parse().unwrap());
+        assert!(c.full_for(&k).is_none());
+        c.mark_full(k, Duration::from_millis(50));
+        assert!(c.full_for(&k).is_some());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(c.full_for(&k).is_none());
+        assert!(c.is_empty());
     }
 }

@@ -25,8 +25,12 @@ impl LookupAccount {
 pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError> {
     state.check_web_running()?;
     let la = LookupAccount::parse(&req.params())?;
-    state.limiter.check(req.ip)?;
+    let failures = crate::limits::failed_logins(state, req.ip);
+    failures.check_local()?;
     let mut conn = state.conn().await?;
+    // A slot before the work (lookup and bcrypt), so a burst of guesses
+    // gets at most the limit's worth of answers, whatever its timing.
+    let slot = failures.reserve(&mut conn).await?;
     // The column's collation matches case-insensitively; the lower-case
     // retry covers databases with a binary collation.
     let mut user = queries::user_by_email(&mut conn, &la.email_addr).await?;
@@ -34,21 +38,23 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     if user.is_none() && lower != la.email_addr {
         user = queries::user_by_email(&mut conn, &lower).await?;
     }
-    drop(conn);
     let Some(user) = user else {
-        state.limiter.record_failure(req.ip);
+        slot.keep();
         return Err(RpcError::NotFound);
     };
     let Some(sent) = la.passwd_hash else {
+        slot.release(Some(&mut conn)).await;
         return Ok(reply::lookup_account_exists());
     };
+    drop(conn);
     let auth_hash = password::md5_hex(&format!("{}{}", user.authenticator(), user.email_addr));
     let ok = super::verify_password(&sent, &user.passwd_hash).await?
         || password::constant_time_eq(auth_hash.as_bytes(), sent.as_bytes());
     if ok {
+        slot.release(None).await;
         Ok(reply::lookup_account(user.authenticator()))
     } else {
-        state.limiter.record_failure(req.ip);
+        slot.keep();
         Err(RpcError::BadPassword)
     }
 }
