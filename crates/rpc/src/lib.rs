@@ -116,13 +116,13 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Reques
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let ip = limits::client_ip(
-        &state.limits,
-        peer,
-        req.headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok()),
-    );
+    let forwarded: Vec<&[u8]> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    let ip = limits::client_ip(&state.limits, peer, &forwarded);
     let query = Params::parse(req.uri().query().unwrap_or("").as_bytes());
     let is_form = req
         .headers()

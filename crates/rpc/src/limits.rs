@@ -15,19 +15,55 @@ use crate::error::RpcError;
 use crate::settings::Limits;
 use crate::state::{AppState, FullCounters};
 
-/// The address limits apply to: the peer, or the last hop of
-/// `X-Forwarded-For` when the peer is a trusted proxy. None when exempt.
-pub fn client_ip(l: &Limits, peer: Option<IpAddr>, forwarded_for: Option<&str>) -> Option<IpAddr> {
-    let mut ip = peer?;
-    if l.trusted_proxies.contains(&ip) {
-        if let Some(fwd) = forwarded_for
-            .and_then(|f| f.rsplit(',').next())
-            .and_then(|s| s.trim().parse().ok())
-        {
-            ip = fwd;
+/// The address limits apply to: the peer, or, when the peer is a trusted
+/// proxy, the client it names in `X-Forwarded-For`. None when exempt.
+///
+/// All header lines count, as one comma-separated list in order (RFC 9110
+/// section 5.3; a proxy such as HAProxy adds its own line rather than
+/// extending the client's). Each proxy appends the address it received
+/// the request from, so the right-most entry that is not one of our
+/// trusted proxies is the client; anything left of it is what the client
+/// itself sent and is never believed.
+pub fn client_ip(l: &Limits, peer: Option<IpAddr>, forwarded_for: &[&[u8]]) -> Option<IpAddr> {
+    let peer = peer?.to_canonical();
+    let mut ip = peer;
+    if l.trusted_proxies.contains(&peer) {
+        let entries = forwarded_for
+            .iter()
+            .flat_map(|line| line.split(|b| *b == b','))
+            .rev();
+        for entry in entries {
+            let entry = entry.trim_ascii();
+            if entry.is_empty() {
+                continue; // empty list elements are allowed
+            }
+            match hop(entry) {
+                Some(h) if l.trusted_proxies.contains(&h) => continue,
+                Some(h) => {
+                    ip = h;
+                    break;
+                }
+                // Unreadable where the client should be: a proxy that does
+                // not append; count it against the proxy, never guess.
+                None => break,
+            }
         }
     }
     (!l.exempt.contains(&ip)).then_some(ip)
+}
+
+/// One `X-Forwarded-For` entry: an address, optionally with a port
+/// (`192.0.2.1:4711`, `[2001:db8::1]:4711`, `[2001:db8::1]`).
+fn hop(entry: &[u8]) -> Option<IpAddr> {
+    let s = std::str::from_utf8(entry).ok()?;
+    let ip = match s.parse::<IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) => match s.parse::<std::net::SocketAddr>() {
+            Ok(sa) => sa.ip(),
+            Err(_) => s.strip_prefix('[')?.strip_suffix(']')?.parse().ok()?,
+        },
+    };
+    Some(ip.to_canonical())
 }
 
 /// How long this process refuses a counter the database reported full
@@ -266,20 +302,74 @@ mod tests {
         Limits::from_config(&ProjectConfig::from_pairs(".".into(), pairs))
     }
 
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn forwarded_for_only_from_trusted_proxies() {
         let l = limits(&[
             ("rpc_trusted_proxies", "127.0.0.1"),
             ("rpc_rate_limit_exempt", "10.9.9.9"),
         ]);
-        let lo: IpAddr = "127.0.0.1".parse().unwrap();
-        let other: IpAddr = "192.0.2.1".parse().unwrap();
+        let lo = Some(ip("127.0.0.1"));
+        let other = ip("192.0.2.1");
         assert_eq!(
-            client_ip(&l, Some(lo), Some("1.2.3.4, 192.0.2.7")),
-            Some("192.0.2.7".parse().unwrap())
+            client_ip(&l, lo, &[b"1.2.3.4, 192.0.2.7"]),
+            Some(ip("192.0.2.7"))
         );
-        assert_eq!(client_ip(&l, Some(other), Some("1.2.3.4")), Some(other));
-        assert_eq!(client_ip(&l, Some(lo), Some("10.9.9.9")), None);
-        assert_eq!(client_ip(&l, Some(lo), Some("garbage")), Some(lo));
+        assert_eq!(client_ip(&l, Some(other), &[b"1.2.3.4"]), Some(other));
+        assert_eq!(client_ip(&l, lo, &[b"10.9.9.9"]), None);
+        assert_eq!(client_ip(&l, lo, &[b"garbage"]), lo);
+        assert_eq!(client_ip(&l, lo, &[]), lo);
+        assert_eq!(client_ip(&l, Some(ip("10.9.9.9")), &[]), None);
+    }
+
+    #[test]
+    fn repeated_forwarded_for_lines_are_one_list() {
+        let l = limits(&[
+            ("rpc_trusted_proxies", "127.0.0.1 10.0.0.2 2001:db8::2"),
+            ("rpc_rate_limit_exempt", "198.51.100.7"),
+        ]);
+        let lo = Some(ip("127.0.0.1"));
+        // The client's own line first, the proxy's appended line last:
+        // the proxy's entry wins, the client cannot pick an exempt address.
+        assert_eq!(
+            client_ip(&l, lo, &[b"198.51.100.7", b"203.0.113.9"]),
+            Some(ip("203.0.113.9"))
+        );
+        assert_eq!(
+            client_ip(&l, lo, &[b"198.51.100.7, 1.1.1.1", b"203.0.113.9"]),
+            Some(ip("203.0.113.9"))
+        );
+        // Our own proxies further right are skipped, in any line.
+        assert_eq!(
+            client_ip(
+                &l,
+                lo,
+                &[b"6.6.6.6", b"203.0.113.9, 10.0.0.2", b"2001:db8::2"]
+            ),
+            Some(ip("203.0.113.9"))
+        );
+        // Ports, brackets, blanks, empty elements and IPv4-mapped forms.
+        assert_eq!(
+            client_ip(&l, lo, &[b"  203.0.113.9:4711 ,, ", b""]),
+            Some(ip("203.0.113.9"))
+        );
+        assert_eq!(
+            client_ip(&l, lo, &[b"[2001:db8:9::1]:80"]),
+            Some(ip("2001:db8:9::1"))
+        );
+        assert_eq!(
+            client_ip(&l, lo, &[b"::ffff:203.0.113.9"]),
+            Some(ip("203.0.113.9"))
+        );
+        assert_eq!(client_ip(&l, lo, &[b"1.2.3.4", b"198.51.100.7"]), None);
+        // Unreadable right-most entry: the proxy itself, not the entry
+        // left of it that the client wrote.
+        assert_eq!(client_ip(&l, lo, &[b"1.2.3.4", b"unknown"]), lo);
+        assert_eq!(client_ip(&l, lo, &[b"1.2.3.4, \xff"]), lo);
+        // All entries are our proxies: the peer.
+        assert_eq!(client_ip(&l, lo, &[b"10.0.0.2", b"127.0.0.1"]), lo);
     }
 }

@@ -1,6 +1,7 @@
-//! Per-IP limits under concurrent bursts against the real server: a slot is
-//! reserved atomically before the work, so however the requests interleave
-//! no address gets more answers than its limit allows.
+//! Per-IP limits against the real server: under concurrent bursts (a slot
+//! is reserved atomically before the work, so however the requests
+//! interleave no address gets more answers than its limit allows), and
+//! with forged client addresses in repeated `X-Forwarded-For` lines.
 
 mod common;
 
@@ -394,4 +395,79 @@ async fn concurrent_sign_ups_for_one_email_use_one_creation() {
     )
     .await;
     assert!(b[0].contains("<authenticator>"), "{}", b[0]);
+}
+
+/// Raw request with the given header lines (reqwest would do, but this
+/// shows exactly what goes on the wire).
+async fn with_header_lines(h: &Harness, target: &str, lines: &[&str]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut req = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for l in lines {
+        req.push_str(l);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    let mut s = tokio::net::TcpStream::connect(h.server.addr).await.unwrap();
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+#[tokio::test]
+async fn a_client_cannot_choose_its_address_with_an_extra_forwarded_for_line() {
+    // Behind HAProxy with `option forwardfor`: the client's own header
+    // line arrives first, the proxy's line (the real address) last.
+    let h = Harness::new(
+        &format!(
+            "{PROXIED}<rpc_create_account_per_ip_per_hour>1</rpc_create_account_per_ip_per_hour>\
+             <rpc_rate_limit_exempt>198.51.100.7</rpc_rate_limit_exempt>"
+        ),
+        None,
+    )
+    .await;
+    let create = |i: usize| {
+        let email = format!("xff{i}@example.com");
+        format!(
+            "/create_account.php?email_addr={}&passwd_hash={}&user_name=Xff{i}",
+            email.replace('@', "%40"),
+            passwd_hash("pw", &email)
+        )
+    };
+    let forged = [
+        "X-Forwarded-For: 198.51.100.7",
+        "X-Forwarded-For: 203.0.113.40",
+    ];
+    let b = with_header_lines(&h, &create(0), &forged).await;
+    assert!(b.contains("<authenticator>"), "{b}");
+    // The exempt address in the first line does not lift the limit of the
+    // address the proxy saw.
+    let b = with_header_lines(&h, &create(1), &forged).await;
+    assert_eq!(outcome(&b), "limited", "{b}");
+    // Nor do several lines, ports or a second copy of our proxy.
+    let b = with_header_lines(
+        &h,
+        &create(2),
+        &[
+            "X-Forwarded-For: 198.51.100.7, 198.51.100.7",
+            "X-Forwarded-For: 203.0.113.40:5555",
+            "x-forwarded-for: 127.0.0.1",
+        ],
+    )
+    .await;
+    assert_eq!(outcome(&b), "limited", "{b}");
+    // A real exempt client (named by the proxy's line) stays exempt, and
+    // another client has its own budget.
+    for (i, addr) in [
+        (3, "198.51.100.7"),
+        (4, "198.51.100.7"),
+        (5, "203.0.113.41"),
+    ] {
+        let line = format!("X-Forwarded-For: {addr}");
+        let b = with_header_lines(&h, &create(i), &["X-Forwarded-For: 10.1.1.1", &line]).await;
+        assert!(b.contains("<authenticator>"), "{addr}: {b}");
+    }
+    assert_eq!(h.user_count().await, 4);
 }
