@@ -6,6 +6,7 @@
 //! Each RPC lives in its own file under `rpc/` (parse -> apply -> render);
 //! every reply body is built in `reply`.
 
+pub mod connections;
 pub mod error;
 pub mod hashing;
 pub mod limits;
@@ -188,8 +189,9 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Reques
     }
 }
 
-/// Serve on `listener` until `shutdown` resolves. Keeps the cached project
-/// facts fresh in the background meanwhile.
+/// Serve on `listener` until `shutdown` resolves (see `connections` for
+/// the connection rules). Keeps the cached project facts fresh and purges
+/// expired limit counters in the background meanwhile.
 pub async fn serve(
     state: Arc<AppState>,
     listener: TcpListener,
@@ -201,10 +203,16 @@ pub async fn serve(
     let terms = tokio::spawn(refresh_loop(state.clone(), false));
     let db = tokio::spawn(refresh_loop(state.clone(), true));
     let purge = tokio::spawn(purge_loop(state.clone()));
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let rules = connections::Rules {
+        header_read_timeout: state.options.header_read_timeout,
+        idle_timeout: state.options.idle_timeout,
+        max_connections: state
+            .options
+            .max_connections
+            .unwrap_or_else(connections::default_max_connections),
+    };
+    tracing::debug!(?rules, "connection rules");
+    let result = connections::serve(listener, router(state), rules, shutdown).await;
     terms.abort();
     db.abort();
     purge.abort();
