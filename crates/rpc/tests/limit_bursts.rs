@@ -471,3 +471,44 @@ async fn a_client_cannot_choose_its_address_with_an_extra_forwarded_for_line() {
     }
     assert_eq!(h.user_count().await, 4);
 }
+
+#[tokio::test]
+async fn without_the_limit_table_limited_rpcs_fail_closed() {
+    // A binary upgraded without `boinc-ops db upgrade`: limits are never
+    // silently off; the RPCs that need them say "database error".
+    let h = Harness::new(PROXIED, None).await;
+    let key = h.new_account("t@example.com", "T", &[]).await;
+    let mut c = h.conn().await;
+    c.query_drop("DROP TABLE rpc_limit").await.unwrap();
+    let right = passwd_hash("secret", "t@example.com");
+    let b = burst(
+        &h,
+        "192.0.2.90",
+        vec![
+            (
+                "lookup_account.php",
+                owned(&[("email_addr", "t@example.com"), ("passwd_hash", &right)]),
+            ),
+            ("am_get_info.php", owned(&[("account_key", &key)])),
+            (
+                "create_account.php",
+                owned(&[
+                    ("email_addr", "n@example.com"),
+                    ("passwd_hash", &passwd_hash("pw", "n@example.com")),
+                    ("user_name", "N"),
+                ]),
+            ),
+        ],
+    )
+    .await;
+    for body in &b {
+        assert_error(body, -1);
+        assert!(body.contains("database error"), "{body}");
+    }
+    assert_eq!(h.user_count().await, 1);
+    // get_project_config is unaffected.
+    assert!(h
+        .get("get_project_config.php")
+        .await
+        .contains("<project_config>"));
+}
