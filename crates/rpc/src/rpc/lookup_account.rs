@@ -28,9 +28,6 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     let failures = crate::limits::failed_logins(state, req.ip);
     failures.check_local()?;
     let mut conn = state.conn().await?;
-    // A slot before the work (lookup and bcrypt), so a burst of guesses
-    // gets at most the limit's worth of answers, whatever its timing.
-    let slot = failures.reserve(&mut conn).await?;
     // The column's collation matches case-insensitively; the lower-case
     // retry covers databases with a binary collation.
     let mut user = queries::user_by_email(&mut conn, &la.email_addr).await?;
@@ -38,14 +35,22 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     if user.is_none() && lower != la.email_addr {
         user = queries::user_by_email(&mut conn, &lower).await?;
     }
+    // The lookup is cheap: an unknown email is counted after it (one
+    // atomic step; refused past the limit), a known one is answered only
+    // while the address is under the limit, so the answers cannot be
+    // used to test more addresses than the limit allows.
     let Some(user) = user else {
-        slot.keep();
+        failures.count_failure(&mut conn).await?;
         return Err(RpcError::NotFound);
     };
     let Some(sent) = la.passwd_hash else {
-        slot.release(Some(&mut conn)).await;
+        failures.admit(&mut conn).await?;
         return Ok(reply::lookup_account_exists());
     };
+    // The password check is not: a slot before the bcrypt work, so a
+    // burst of guesses gets at most the limit's worth of answers (and of
+    // CPU), whatever its timing.
+    let slot = failures.reserve(&mut conn).await?;
     drop(conn);
     let auth_hash = password::md5_hex(&format!("{}{}", user.authenticator(), user.email_addr));
     let ok = super::verify_password(&sent, &user.passwd_hash).await?
