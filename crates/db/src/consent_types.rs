@@ -11,15 +11,18 @@ use crate::DbError;
 const COLUMNS: &str = "id, shortname, description, enabled, project_specific, privacypref";
 
 /// Lock a type's row for the rest of the transaction (read-modify-write).
+/// Exact name, byte for byte, as `queries::consent_type_by_name`.
 pub async fn by_name_for_update<Q: Queryable>(
     q: &mut Q,
     shortname: &str,
 ) -> Result<Option<ConsentType>, DbError> {
-    Ok(q.exec_first(
-        format!("SELECT {COLUMNS} FROM consent_type WHERE shortname = ? FOR UPDATE"),
-        (shortname,),
-    )
-    .await?)
+    let rows: Vec<ConsentType> = q
+        .exec(
+            format!("SELECT {COLUMNS} FROM consent_type WHERE shortname = ? FOR UPDATE"),
+            (shortname,),
+        )
+        .await?;
+    Ok(crate::queries::exact_type(rows, shortname))
 }
 
 pub async fn by_id<Q: Queryable>(q: &mut Q, id: i64) -> Result<Option<ConsentType>, DbError> {
@@ -109,7 +112,9 @@ pub async fn insert_audit<Q: Queryable>(q: &mut Q, a: &NewAudit<'_>) -> Result<(
 const AUDIT_COLUMNS: &str =
     "id, change_time, actor, consent_type_id, shortname, action, old_value, new_value";
 
-/// Newest first; `shortname` limits it to one type, `limit` caps the rows.
+/// Newest first; `shortname` limits it to one type (exact name: the
+/// collation match finds candidates through the index, the binary
+/// comparison drops look-alikes), `limit` caps the rows.
 pub async fn audit_history<Q: Queryable>(
     q: &mut Q,
     shortname: Option<&str>,
@@ -120,9 +125,9 @@ pub async fn audit_history<Q: Queryable>(
             q.exec(
                 format!(
                     "SELECT {AUDIT_COLUMNS} FROM consent_type_audit WHERE shortname = ? \
-                     ORDER BY id DESC LIMIT ?"
+                     AND CAST(shortname AS BINARY) = CAST(? AS BINARY) ORDER BY id DESC LIMIT ?"
                 ),
-                (name, limit),
+                (name, name, limit),
             )
             .await?
         }

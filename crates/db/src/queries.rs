@@ -22,21 +22,57 @@ async fn user_where<Q: Queryable>(
     Ok(q.exec_first(sql, params).await?)
 }
 
-/// Email match is case-insensitive through the column's collation.
-pub async fn user_by_email<Q: Queryable>(q: &mut Q, email: &str) -> Result<Option<User>, DbError> {
-    user_where(q, "email_addr = ?", (email,)).await
+/// An email address as people type it, in the form create_account stores
+/// it: ASCII lower-case (PHP's strtolower), nothing else. No Unicode case
+/// mapping: it would turn look-alikes such as the Kelvin sign into ASCII.
+pub fn normalise_email(given: &str) -> String {
+    given.to_ascii_lowercase()
 }
 
+/// Does a stored address select the account for an address a person gave?
+/// Byte for byte after ASCII lower-casing both: never a collation-equal
+/// look-alike (trailing space, accent, zero-width or full-width character,
+/// non-ASCII case variant), so one person's account is never handed to
+/// another whatever the column's collation considers equal.
+pub fn same_email(stored: &str, given: &str) -> bool {
+    stored.eq_ignore_ascii_case(given)
+}
+
+/// The account whose current address is `email` (see `same_email`). The
+/// column's collation finds the candidates through its index; the exact
+/// comparison picks among them.
+pub async fn user_by_email<Q: Queryable>(q: &mut Q, email: &str) -> Result<Option<User>, DbError> {
+    let email = normalise_email(email);
+    let rows: Vec<User> = q
+        .exec(
+            format!("SELECT {USER_COLUMNS} FROM user WHERE email_addr = ?"),
+            (&email,),
+        )
+        .await?;
+    Ok(rows.into_iter().find(|u| same_email(&u.email_addr, &email)))
+}
+
+/// An account that used `email` before an email change (see `same_email`).
 pub async fn user_by_previous_email<Q: Queryable>(
     q: &mut Q,
     email: &str,
 ) -> Result<Option<User>, DbError> {
-    user_where(
-        q,
-        "previous_email_addr = ? AND previous_email_addr <> ''",
-        (email,),
-    )
-    .await
+    let email = normalise_email(email);
+    if email.is_empty() {
+        return Ok(None);
+    }
+    let rows: Vec<User> = q
+        .exec(
+            format!(
+                "SELECT {USER_COLUMNS} FROM user \
+                 WHERE previous_email_addr = ? AND previous_email_addr <> '' ORDER BY id"
+            ),
+            (&email,),
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .find(|u| same_email(&u.previous_email_addr, &email)))
 }
 
 pub async fn user_by_authenticator<Q: Queryable>(
@@ -46,7 +82,11 @@ pub async fn user_by_authenticator<Q: Queryable>(
     if auth.is_empty() {
         return Ok(None);
     }
-    user_where(q, "authenticator = ?", (auth,)).await
+    // Exact: the collation would also accept case and trailing-space
+    // variants of the key.
+    Ok(user_where(q, "authenticator = ?", (auth,))
+        .await?
+        .filter(|u| u.authenticator.as_deref() == Some(auth)))
 }
 
 pub async fn user_by_id<Q: Queryable>(q: &mut Q, id: i64) -> Result<Option<User>, DbError> {
@@ -169,15 +209,25 @@ pub async fn consent_types<Q: Queryable>(q: &mut Q) -> Result<Vec<ConsentType>, 
     .await?)
 }
 
+/// The consent type named exactly `shortname`, byte for byte. The column's
+/// collation (case-, accent- and trailing-space-insensitive) only finds
+/// candidates; a look-alike such as `ENROLL ` or `enroll` is no type.
 pub async fn consent_type_by_name<Q: Queryable>(
     q: &mut Q,
     shortname: &str,
 ) -> Result<Option<ConsentType>, DbError> {
-    Ok(q.exec_first(
-        format!("SELECT {CONSENT_TYPE_COLUMNS} FROM consent_type WHERE shortname = ?"),
-        (shortname,),
-    )
-    .await?)
+    let rows: Vec<ConsentType> = q
+        .exec(
+            format!("SELECT {CONSENT_TYPE_COLUMNS} FROM consent_type WHERE shortname = ?"),
+            (shortname,),
+        )
+        .await?;
+    Ok(exact_type(rows, shortname))
+}
+
+/// The row named exactly `shortname` among collation-equal candidates.
+pub(crate) fn exact_type(rows: Vec<ConsentType>, shortname: &str) -> Option<ConsentType> {
+    rows.into_iter().find(|t| t.shortname == shortname)
 }
 
 const CONSENT_COLUMNS: &str =

@@ -21,8 +21,22 @@ pub fn sha256_hex(text: &str) -> String {
 pub fn read_terms_file(path: &std::path::Path) -> Option<String> {
     let bytes = std::fs::read(path).ok()?;
     let text = String::from_utf8_lossy(&bytes);
-    let t = text.trim_matches([' ', '\t', '\n', '\r', '\0', '\x0B']);
+    let t = trim_terms(&text);
     (!t.is_empty()).then(|| t.to_owned())
+}
+
+/// PHP's trim() set: space, tab, LF, CR, NUL, vertical tab.
+fn trim_terms(text: &str) -> &str {
+    text.trim_matches([' ', '\t', '\n', '\r', '\0', '\x0B'])
+}
+
+/// The terms a project asks volunteers to accept, or None: the served text
+/// (see `read_terms_file`), only while it is non-empty after trimming and
+/// the ENROLL consent type is enabled. The one rule behind both
+/// get_project_config showing `<terms_of_use>` and create_account recording
+/// an ENROLL consent, so consent is never recorded to a text not shown.
+pub fn offered_terms<T: AsRef<str>>(served: Option<T>, enroll_enabled: bool) -> Option<T> {
+    served.filter(|t| enroll_enabled && !trim_terms(t.as_ref()).is_empty())
 }
 
 /// The id of this terms text, storing it on first sight. One statement,
@@ -204,4 +218,19 @@ pub async fn user_history<Q: Queryable>(
         (userid,),
     )
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_are_offered_only_with_text_and_enroll() {
+        assert_eq!(offered_terms(Some("Be nice."), true), Some("Be nice."));
+        assert_eq!(offered_terms(Some("Be nice."), false), None);
+        for blank in ["", " ", "\n\t\r\n", "\0\x0B "] {
+            assert_eq!(offered_terms(Some(blank), true), None, "{blank:?}");
+        }
+        assert_eq!(offered_terms(None::<&str>, true), None);
+    }
 }

@@ -230,3 +230,84 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("free port on 127.0.0.1")
 }
+
+/// Collations a BOINC database's text columns may have: the test
+/// database's default first, then others `TestDb::collate_names` sets.
+pub const NAME_COLLATIONS: &[&str] = &["utf8mb4_unicode_ci", "utf8mb4_general_ci", "utf8mb4_bin"];
+
+impl TestDb {
+    /// Give the columns names and addresses are looked up by
+    /// (`consent_type.shortname`, `consent_type_audit.shortname`,
+    /// `user.email_addr`, `user.previous_email_addr`) this collation, as an
+    /// existing project's database might have them.
+    pub async fn collate_names(&self, collation: &str) {
+        let mut c = self.conn().await;
+        let cs = format!("CHARACTER SET utf8mb4 COLLATE {collation}");
+        for sql in [
+            format!("ALTER TABLE consent_type MODIFY shortname varchar(191) {cs} NOT NULL"),
+            format!("ALTER TABLE consent_type_audit MODIFY shortname varchar(191) {cs} NOT NULL"),
+            format!(
+                "ALTER TABLE user MODIFY email_addr varchar(191) {cs} NOT NULL, \
+                 MODIFY previous_email_addr varchar(254) {cs} NOT NULL DEFAULT ''"
+            ),
+        ] {
+            c.query_drop(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        c.disconnect().await.ok();
+    }
+}
+
+/// Strings a person might take for `s` (an ASCII name or address):
+/// leading/trailing white space, a non-breaking space, zero-width and
+/// full-width characters, a soft hyphen, an accent, a NUL, and for names
+/// without `@` other letter case (consent-type names are case-sensitive;
+/// emails ignore ASCII case, so for them case is combined with a space).
+/// Several equal `s` under one collation or another; none is `s`.
+pub fn look_alikes(s: &str) -> Vec<String> {
+    let mut chars = s.chars();
+    let head = chars.next().expect("non-empty");
+    let rest: String = chars.collect();
+    let accented = match head {
+        'E' => 'É',
+        'S' => 'Ś',
+        'n' => 'ñ',
+        'a' => 'á',
+        'u' => 'ü',
+        c => c,
+    };
+    let fullwidth = char::from_u32(head as u32 - 0x21 + 0xFF01).expect("ASCII head");
+    let flipped: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_uppercase() {
+                c.to_ascii_lowercase()
+            } else {
+                c.to_ascii_uppercase()
+            }
+        })
+        .collect();
+    let mut v = vec![
+        format!("{s} "),
+        format!("{s}  "),
+        format!(" {s}"),
+        format!("{s}\t"),
+        format!("{s}\u{a0}"),
+        format!("{s}\u{200b}"),
+        format!("{s}\u{200d}"),
+        format!("{head}\u{200b}{rest}"),
+        format!("{head}\u{200c}{rest}"),
+        format!("{head}\u{ad}{rest}"),
+        format!("{accented}{rest}"),
+        format!("{fullwidth}{rest}"),
+        format!("{s}\u{0}"),
+        format!("{flipped} "),
+    ];
+    if !s.contains('@') {
+        v.push(flipped);
+        v.push(format!("{}{rest}", head.to_ascii_lowercase()));
+    }
+    v.retain(|x| x != s);
+    v
+}

@@ -15,7 +15,10 @@ pub const SHORT_SHA: usize = 12;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordsError {
-    #[error("no account has that email address")]
+    #[error(
+        "no account has that email address (addresses match exactly, ignoring only the case \
+         of ASCII letters)"
+    )]
     UnknownEmail,
     #[error(
         "no account has that email address as its current one; account {0} had it \
@@ -355,7 +358,9 @@ pub async fn user_history(pool: &Pool, who: &UserRef) -> Result<SubjectHistory, 
             .await?
             .ok_or(RecordsError::UnknownUser(*id))?,
         UserRef::Email(email) => {
-            let email = email.trim();
+            // Exact after ASCII lower-casing, nothing trimmed: this export
+            // must never hand one person's record to a look-alike address.
+            let email = email.as_str();
             match queries::user_by_email(&mut conn, email).await? {
                 Some(u) if !email.is_empty() => u,
                 _ => {

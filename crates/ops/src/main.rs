@@ -109,7 +109,7 @@ enum ConsentCmd {
     /// (with the full text of every terms version accepted) for a data request.
     #[command(group(ArgGroup::new("who").required(true).args(["email", "user"])))]
     History {
-        /// The account's current email address (case-insensitive).
+        /// The account's current email address (exact; only ASCII letter case is ignored).
         #[arg(long)]
         email: Option<String>,
         /// The account's user id.

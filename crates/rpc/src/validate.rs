@@ -1,10 +1,85 @@
-//! Input rules shared by the RPCs (user names, email syntax, prefs).
+//! Input rules shared by the RPCs (lengths, user names, email syntax,
+//! countries, prefs).
+
+use boinc_db::columns::{self, Column};
 
 use crate::error::RpcError;
+use crate::params::Params;
 
 /// Longest value the `user.name` / `user.email_addr` columns hold.
-const MAX_NAME_CHARS: usize = 191;
-const MAX_EMAIL_CHARS: usize = 191;
+const MAX_NAME_CHARS: usize = columns::USER_NAME.max;
+const MAX_EMAIL_CHARS: usize = columns::USER_EMAIL_ADDR.max;
+
+/// The error an over-long value gets: the RPC's own number where BOINC has
+/// one for the field, else -1.
+#[derive(Debug, Clone, Copy)]
+enum TooLong {
+    Generic,
+    UserName,
+    Email,
+}
+
+/// Every RPC parameter whose value is stored, with the column it is stored
+/// in: the one place the RPCs' length limits come from (the columns' sizes
+/// come from `boinc_db::columns`, checked against the schema).
+const STORED: &[(&str, Column, TooLong)] = &[
+    ("email_addr", columns::USER_EMAIL_ADDR, TooLong::Email),
+    ("user_name", columns::USER_NAME, TooLong::UserName),
+    ("name", columns::USER_NAME, TooLong::UserName),
+    ("country", columns::USER_COUNTRY, TooLong::Generic),
+    ("postal_code", columns::USER_POSTAL_CODE, TooLong::Generic),
+    ("url", columns::USER_URL, TooLong::Generic),
+    ("venue", columns::USER_VENUE, TooLong::Generic),
+    ("global_prefs", columns::USER_GLOBAL_PREFS, TooLong::Generic),
+    (
+        "project_prefs",
+        columns::USER_PROJECT_PREFS,
+        TooLong::Generic,
+    ),
+    ("source", columns::CONSENT_SOURCE, TooLong::Generic),
+    ("consent_source", columns::CONSENT_SOURCE, TooLong::Generic),
+];
+
+/// Refuse `value` of parameter `name` if its column cannot hold it, with a
+/// message naming the parameter. Parameters that are not stored pass.
+pub fn fits(name: &str, value: &str) -> Result<(), RpcError> {
+    let Some((_, col, kind)) = STORED.iter().find(|(n, _, _)| *n == name) else {
+        return Ok(());
+    };
+    if col.fits(value) {
+        return Ok(());
+    }
+    let msg = format!(
+        "{name} is too long ({} {unit} given, at most {} {unit})",
+        col.len_of(value),
+        col.max,
+        unit = col.unit_name()
+    );
+    Err(match kind {
+        TooLong::Generic => RpcError::Generic(msg),
+        TooLong::UserName => RpcError::BadUserName(msg),
+        TooLong::Email => RpcError::BadEmail(Some(msg)),
+    })
+}
+
+/// `fits` for each of `names` that `p` carries (in the order given).
+pub fn lengths(p: &Params, names: &[&str]) -> Result<(), RpcError> {
+    for name in names {
+        if let Some(v) = p.get(name) {
+            fits(name, v)?;
+        }
+    }
+    Ok(())
+}
+
+/// A country from BOINC's list, or empty; else upstream's -1.
+pub fn country(name: &str) -> Result<(), RpcError> {
+    if boinc_db::countries::is_valid(name) {
+        Ok(())
+    } else {
+        Err(RpcError::generic("invalid country"))
+    }
+}
 
 /// BOINC's user-name rules, each with its own message (-188).
 pub fn user_name(name: &str) -> Result<(), RpcError> {
@@ -166,6 +241,61 @@ mod tests {
         ] {
             assert!(!email_syntax(s), "{s}");
         }
+    }
+
+    #[test]
+    fn stored_lengths_name_the_field() {
+        assert!(fits("postal_code", &"é".repeat(254)).is_ok());
+        let e = fits("postal_code", &"é".repeat(255)).unwrap_err();
+        assert_eq!(e.error_num(), -1);
+        assert_eq!(
+            e.to_string(),
+            "postal_code is too long (255 characters given, at most 254 characters)"
+        );
+        assert_eq!(
+            fits("name", &"n".repeat(192)).unwrap_err().error_num(),
+            -188
+        );
+        assert_eq!(
+            fits("email_addr", &"e".repeat(192))
+                .unwrap_err()
+                .error_num(),
+            -205
+        );
+        let prefs = "x".repeat(65535);
+        assert!(fits("global_prefs", &prefs).is_ok());
+        let e = fits("global_prefs", &"é".repeat(32768)).unwrap_err();
+        assert!(e.to_string().contains("65536 bytes given"), "{e}");
+        // Not stored: no limit here.
+        assert!(fits("team_name", &"t".repeat(10_000)).is_ok());
+    }
+
+    #[test]
+    fn emails_with_space_control_or_non_ascii_are_refused() {
+        for s in [
+            " a@b.co",
+            "a@b.co ",
+            "a@b.co\t",
+            "a@b.co\u{a0}",
+            "a@b.co\u{200b}",
+            "a\u{200d}@b.co",
+            "a\u{0}@b.co",
+            "\u{212a}@b.co",
+            "á@b.co",
+        ] {
+            assert!(!email_syntax(s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn countries() {
+        assert!(country("Germany").is_ok());
+        assert!(country("").is_ok());
+        let e = country("Not A Country <b>").unwrap_err();
+        assert_eq!(
+            (e.error_num(), e.to_string().as_str()),
+            (-1, "invalid country")
+        );
     }
 
     #[test]

@@ -422,17 +422,20 @@ async fn post_body_wins_over_query() {
     let (h, auth, id) = stats_project().await;
     // account_key in the body: the query's consent params are ignored.
     let url = "am_set_info.php?consent_name=STATSEXPORT&consent_flag=1&consent_not_required=0\
-               &consent_source=AM&country=Query";
+               &consent_source=AM&country=Peru";
     let body = h
-        .post(url, &[("account_key", auth.as_str()), ("country", "Body")])
+        .post(
+            url,
+            &[("account_key", auth.as_str()), ("country", "Norway")],
+        )
         .await;
     assert!(body.contains("<success/>"), "{body}");
     assert!(h.consents(id).await.is_empty());
-    assert_eq!(h.user("u@example.com").await.unwrap().country, "Body");
+    assert_eq!(h.user("u@example.com").await.unwrap().country, "Norway");
     // account_key only in the query: everything comes from the query.
-    let url = format!("am_set_info.php?account_key={auth}&country=Query");
-    h.post(&url, &[("country", "Body")]).await;
-    assert_eq!(h.user("u@example.com").await.unwrap().country, "Query");
+    let url = format!("am_set_info.php?account_key={auth}&country=Peru");
+    h.post(&url, &[("country", "Norway")]).await;
+    assert_eq!(h.user("u@example.com").await.unwrap().country, "Peru");
 }
 
 #[tokio::test]

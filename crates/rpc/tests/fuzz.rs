@@ -373,6 +373,396 @@ fn arbitrary_parameters_at_every_rpc() {
     });
 }
 
+// ------------------------------------------------------------------------
+// Look-alike names and addresses, over-long values (issue 9). Separate
+// strategies and tests, each with its own property.
+
+/// Characters that make a string look (or collate) like another: white
+/// space of several kinds, zero-width and invisible characters, a
+/// combining accent, an ideographic space.
+const CONFUSABLE: &[&str] = &[
+    " ", "  ", "\t", "\u{a0}", "\u{200b}", "\u{200c}", "\u{200d}", "\u{2060}", "\u{feff}",
+    "\u{ad}", "\u{301}", "\u{3000}", "\u{0}",
+];
+
+/// A stand-in for ASCII letter `c`: full-width, mathematical bold (a
+/// supplementary character: utf8mb4_general_ci equates them all), or a
+/// Cyrillic/Greek homoglyph where one exists.
+fn variant(c: char, which: usize) -> Option<char> {
+    if !c.is_ascii_alphanumeric() && !"@.".contains(c) {
+        return None;
+    }
+    let homoglyph = match c {
+        'A' => 'А',
+        'E' => 'Е',
+        'O' => 'О',
+        'T' => 'Т',
+        'X' => 'Х',
+        'P' => 'Р',
+        'L' => 'Ⅼ',
+        'a' => 'а',
+        'e' => 'е',
+        'o' => 'о',
+        'x' => 'х',
+        'c' => 'с',
+        'p' => 'р',
+        'u' => 'υ',
+        _ => char::from_u32(c as u32 + 0xFEE0)?,
+    };
+    match which % 3 {
+        0 => char::from_u32(c as u32 + 0xFEE0),
+        1 if c.is_ascii_uppercase() => char::from_u32(c as u32 - 'A' as u32 + 0x1D400),
+        1 if c.is_ascii_lowercase() => char::from_u32(c as u32 - 'a' as u32 + 0x1D41A),
+        _ => Some(homoglyph),
+    }
+}
+
+/// A string that is not `base` (nor, with `case_folds`, an ASCII-case
+/// variant of it) but looks or collates like it.
+fn look_alike(base: &'static str, case_folds: bool) -> impl Strategy<Value = String> {
+    let fixed = boinc_db::testing::look_alikes(base);
+    let n = base.chars().count();
+    prop_oneof![
+        2 => proptest::sample::select(fixed),
+        3 => proptest::collection::vec((0..=n, proptest::sample::select(CONFUSABLE)), 1..3)
+            .prop_map(move |ins| {
+                let mut cs: Vec<String> = base.chars().map(String::from).collect();
+                for (i, c) in ins {
+                    cs.insert(i.min(cs.len()), c.to_owned());
+                }
+                cs.concat()
+            }),
+        3 => (0..n, any::<usize>(), any::<bool>()).prop_map(move |(i, which, flip)| {
+            base.chars()
+                .enumerate()
+                .map(|(j, c)| match (j == i, variant(c, which)) {
+                    (true, Some(v)) => v,
+                    _ if flip && j != i => c.to_ascii_lowercase(),
+                    _ => c,
+                })
+                .collect()
+        }),
+    ]
+    .prop_filter("must differ from the real name", move |s| {
+        if case_folds {
+            !s.eq_ignore_ascii_case(base)
+        } else {
+            s != base
+        }
+    })
+}
+
+fn runner(default_cases: u32) -> (tokio::runtime::Runtime, TestRunner) {
+    let cases: u32 = std::env::var("RPC_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_cases);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        max_shrink_iters: 200,
+        ..Config::default()
+    });
+    (rt, runner)
+}
+
+const OWNER: &str = "fuzz@example.com";
+
+/// A project with ENROLL and STATSEXPORT enabled and one consenting
+/// owner; (harness, owner's authenticator).
+async fn owner_project(extra: &str) -> (Harness, String) {
+    let h = Harness::consent_project(&format!(
+        "<rpc_failed_logins_per_ip>1000000</rpc_failed_logins_per_ip>\
+         <rpc_create_account_per_ip_per_hour>0</rpc_create_account_per_ip_per_hour>{extra}"
+    ))
+    .await;
+    h.set_type_enabled("STATSEXPORT", true).await;
+    let key = h
+        .new_account(OWNER, "Owner", &[("consent_flag", "1"), ("source", "fuzz")])
+        .await;
+    (h, key)
+}
+
+#[derive(Debug, Clone)]
+enum LookAlike {
+    /// am_set_info consent_name (flag, post)
+    ConsentName(String, bool, bool),
+    /// lookup_account email_addr (with the owner's hash?)
+    Lookup(String, bool),
+    /// create_account email_addr with the owner's password
+    Create(String),
+}
+
+fn look_alike_case() -> impl Strategy<Value = LookAlike> {
+    prop_oneof![
+        (
+            prop_oneof![
+                look_alike("ENROLL", false),
+                look_alike("STATSEXPORT", false)
+            ],
+            any::<bool>(),
+            any::<bool>()
+        )
+            .prop_map(|(n, f, p)| LookAlike::ConsentName(n, f, p)),
+        (look_alike(OWNER, true), any::<bool>()).prop_map(|(e, h)| LookAlike::Lookup(e, h)),
+        look_alike(OWNER, true).prop_map(LookAlike::Create),
+    ]
+}
+
+/// Whatever a look-alike name or address is sent, it selects nothing: a
+/// consent name is an unknown type (warning, no row), an email finds no
+/// account and never yields the owner's authenticator.
+#[test]
+fn look_alike_names_and_emails_select_nothing() {
+    let (rt, mut runner) = runner(300);
+    let (h, key) = rt.block_on(owner_project(""));
+    let hash = common::passwd_hash("secret", OWNER);
+    let result = runner.run(&look_alike_case(), |c| {
+        rt.block_on(async {
+            let mut conn = h.conn().await;
+            let before = robust::fingerprint(&mut conn).await;
+            let body = match &c {
+                LookAlike::ConsentName(name, flag, post) => {
+                    let f = if *flag { "1" } else { "0" };
+                    let p = [
+                        ("account_key", key.as_str()),
+                        ("consent_name", name.as_str()),
+                        ("consent_flag", f),
+                        ("consent_not_required", "0"),
+                        ("consent_source", "x"),
+                    ];
+                    let body = if *post {
+                        h.post("am_set_info.php", &p).await
+                    } else {
+                        h.call("am_set_info.php", &p).await
+                    };
+                    prop_assert!(body.contains("<success/>"), "{name:?}: {body}");
+                    let w = common::tag(&body, "consent_warning").unwrap_or_default();
+                    prop_assert!(w.contains("does not exist"), "{name:?}: {body}");
+                    body
+                }
+                LookAlike::Lookup(email, with_hash) => {
+                    let mut p = vec![("email_addr", email.as_str())];
+                    if *with_hash {
+                        p.push(("passwd_hash", hash.as_str()));
+                    }
+                    let body = h.post("lookup_account.php", &p).await;
+                    prop_assert_eq!(
+                        common::error_num(&body),
+                        Some(-136),
+                        "{:?}: {}",
+                        email,
+                        body
+                    );
+                    body
+                }
+                LookAlike::Create(email) => {
+                    let p = [
+                        ("email_addr", email.as_str()),
+                        ("passwd_hash", hash.as_str()),
+                        ("user_name", "Look Alike"),
+                    ];
+                    let body = h.post("create_account.php", &p).await;
+                    prop_assert_eq!(
+                        common::error_num(&body),
+                        Some(-205),
+                        "{:?}: {}",
+                        email,
+                        body
+                    );
+                    body
+                }
+            };
+            prop_assert!(
+                !body.contains(&key),
+                "owner's key handed out: {c:?}: {body}"
+            );
+            prop_assert!(robust::well_formed(&body).is_ok(), "{body:?}");
+            let after = robust::fingerprint(&mut conn).await;
+            prop_assert_eq!(&before, &after, "rows changed by {:?}", c);
+            conn.disconnect().await.ok();
+            Ok(())
+        })
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// (parameter, RPC, column size, counts bytes?)
+const STORED: &[(&str, &str, usize, bool)] = &[
+    ("postal_code", "am_set_info", 254, false),
+    ("url", "am_set_info", 254, false),
+    ("venue", "am_set_info", 254, false),
+    ("country", "am_set_info", 254, false),
+    ("name", "am_set_info", 191, false),
+    ("email_addr", "am_set_info", 191, false),
+    ("consent_source", "am_set_info", 255, false),
+    ("global_prefs", "am_set_info", 65535, true),
+    ("project_prefs", "am_set_info", 65535, true),
+    ("source", "create_account", 255, false),
+    ("user_name", "create_account", 191, false),
+    ("email_addr", "create_account", 191, false),
+];
+
+#[derive(Debug, Clone)]
+struct Long {
+    field: usize,
+    /// Characters (or bytes) beyond the column's size; 0 = exactly full.
+    over: usize,
+    /// The repeated character: 1 to 4 bytes in UTF-8.
+    fill: char,
+    post: bool,
+    word: String,
+}
+
+fn long_case() -> impl Strategy<Value = Long> {
+    (
+        0..STORED.len(),
+        prop_oneof![1 => Just(0usize), 3 => 1usize..64],
+        proptest::sample::select(vec!['a', 'é', '日', '😀']),
+        any::<bool>(),
+        "[a-z]{10}",
+    )
+        .prop_map(|(field, over, fill, post, word)| Long {
+            field,
+            over,
+            fill,
+            post,
+            word,
+        })
+}
+
+/// The value of `field` of `len` units, valid for it apart from length.
+fn long_value(field: &str, len: usize, fill: char, word: &str) -> String {
+    match field {
+        "global_prefs" | "project_prefs" => {
+            let tag = if field == "global_prefs" {
+                "global_preferences"
+            } else {
+                "project_preferences"
+            };
+            let (open, close) = (format!("<{tag}>\n"), format!("</{tag}>"));
+            let pad = len.saturating_sub(open.len() + close.len());
+            format!("{open}{}{close}", "x".repeat(pad))
+        }
+        // A valid address: word@ + labels of at most 63 + ".org".
+        "email_addr" => {
+            let mut labels: Vec<String> = Vec::new();
+            let mut rest = len - word.len() - 5;
+            while rest > 0 {
+                let dot = usize::from(!labels.is_empty());
+                let mut l = (rest - dot).min(63);
+                if rest - dot - l == 1 {
+                    l -= 1;
+                }
+                labels.push("d".repeat(l));
+                rest -= dot + l;
+            }
+            format!("{word}@{}.org", labels.join("."))
+        }
+        // Unique per case, never numeric, no surrounding space.
+        "name" | "user_name" => {
+            let head = format!("N{word}");
+            head.clone() + &fill.to_string().repeat(len - head.chars().count())
+        }
+        _ => fill.to_string().repeat(len),
+    }
+}
+
+/// An over-long value of any stored parameter is refused before the
+/// database sees it, with a message naming the parameter, and nothing is
+/// written (also not the call's other, valid fields); a value that just
+/// fits is accepted. Never the generic "database error".
+#[test]
+fn over_long_values_are_refused_by_name_and_write_nothing() {
+    let (rt, mut runner) = runner(200);
+    let (h, key) = rt.block_on(owner_project(
+        "<rpc_max_param_bytes>300000</rpc_max_param_bytes>",
+    ));
+    let tally = std::sync::Mutex::new((0u32, 0u32));
+    let result = runner.run(&long_case(), |c| {
+        let (field, rpc, max, bytes) = STORED[c.field];
+        let len = max + c.over;
+        let value = long_value(field, len, c.fill, &c.word);
+        let units = if bytes {
+            value.len()
+        } else {
+            value.chars().count()
+        };
+        prop_assert_eq!(units, len, "generator: {} {:?}", field, c);
+        rt.block_on(async {
+            let mut conn = h.conn().await;
+            let before = robust::fingerprint(&mut conn).await;
+            let email = format!("{}@ex.test", c.word);
+            let user_name = format!("Long {}", c.word);
+            let mut p: Vec<(&str, &str)> = match rpc {
+                "create_account" => vec![
+                    ("email_addr", email.as_str()),
+                    ("passwd_hash", "0123456789abcdef0123456789abcdef"),
+                    ("user_name", &user_name),
+                    ("consent_flag", "1"),
+                    ("source", "fuzz"),
+                ],
+                _ => vec![
+                    ("account_key", key.as_str()),
+                    ("consent_name", "STATSEXPORT"),
+                    ("consent_flag", "1"),
+                    ("consent_not_required", "0"),
+                    ("consent_source", "fuzz"),
+                    ("venue", "fuzz"),
+                ],
+            };
+            p.retain(|(k, _)| *k != field);
+            p.push((field, value.as_str()));
+            // Big prefs only fit a POST body (a GET would exceed the URI limit).
+            let body = if c.post || bytes {
+                h.post(&format!("{rpc}.php"), &p).await
+            } else {
+                h.call(&format!("{rpc}.php"), &p).await
+            };
+            prop_assert!(robust::well_formed(&body).is_ok(), "{body:?}");
+            prop_assert!(!body.contains("database error"), "{field}: {body}");
+            let msg = common::tag(&body, "error_msg").unwrap_or_default();
+            if c.over > 0 {
+                prop_assert!(
+                    msg.starts_with(&format!("{field} is too long")),
+                    "{field} +{}: {body}",
+                    c.over
+                );
+                let after = robust::fingerprint(&mut conn).await;
+                prop_assert_eq!(&before, &after, "{} +{} wrote", field, c.over);
+                tally.lock().unwrap().0 += 1;
+            } else {
+                // Exactly full: no length error. (A full-size country is
+                // not on BOINC's list; this project refuses email changes
+                // through am_set_info.)
+                prop_assert!(!msg.contains("too long"), "{field} at {max}: {body}");
+                if field != "country" && !(field == "email_addr" && rpc == "am_set_info") {
+                    prop_assert!(!body.contains("<error>"), "{field} at {max}: {body}");
+                }
+                tally.lock().unwrap().1 += 1;
+            }
+            conn.disconnect().await.ok();
+            Ok(())
+        })
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    let (over, full) = *tally.lock().unwrap();
+    eprintln!("over-long refused: {over}, full accepted: {full}");
+    assert!(
+        over > 0 && full > 0,
+        "both outcomes exercised: {over} {full}"
+    );
+}
+
 // ---------------------------------------------------------------------
 // Repeated and malformed `X-Forwarded-For` lines (behind a trusted proxy).
 // Each case is one failed login (lookup_account, unknown email) whose

@@ -52,12 +52,14 @@ fn zero_one(p: &Params, name: &'static str) -> Result<Option<i64>, RpcError> {
         .transpose()
 }
 
-/// Prefs as BOINC normalises them (CRLF -> LF), checked for their tags.
+/// Prefs as BOINC normalises them (CRLF -> LF), checked for their tags
+/// and (normalised) for their column's size.
 fn prefs(p: &Params, name: &str, tag: &str) -> Result<Option<String>, RpcError> {
     let Some(v) = p.nonempty(name) else {
         return Ok(None);
     };
     let v = v.replace("\r\n", "\n");
+    validate::fits(name, &v)?;
     if let Some(why) = validate::prefs_problem(&v, &format!("<{tag}>"), &format!("</{tag}>")) {
         let what = if tag == "global_preferences" {
             "global"
@@ -82,8 +84,25 @@ impl AmSetInfo {
         }
     }
 
-    pub fn parse(p: &Params) -> Result<Self, RpcError> {
+    /// `user_country` / `user_url` off (config.xml): that field is ignored,
+    /// as upstream does, so it is neither checked nor stored.
+    pub fn parse(p: &Params, user_country: bool, user_url: bool) -> Result<Self, RpcError> {
         let account_key = p.required("account_key")?.to_owned();
+        // Every stored value fits its column (prefs: after normalising).
+        let mut stored = vec![
+            "name",
+            "email_addr",
+            "consent_source",
+            "postal_code",
+            "venue",
+        ];
+        stored.extend(user_country.then_some("country"));
+        stored.extend(user_url.then_some("url"));
+        validate::lengths(p, &stored)?;
+        let country = p.nonempty("country").filter(|_| user_country);
+        if let Some(c) = country {
+            validate::country(c)?;
+        }
         let name = p.nonempty("name").map(str::to_owned);
         if let Some(n) = &name {
             validate::user_name(n)?;
@@ -111,28 +130,19 @@ impl AmSetInfo {
             }),
             _ => None,
         };
-        if let Some(c) = &consent {
-            if c.name.eq_ignore_ascii_case(CONSENT_ENROLL) && !c.flag {
-                return Err(RpcError::generic(
-                    "Withdrawing consent to the project's terms of use (ENROLL) is not possible \
-                     through am_set_info: leaving the terms means deleting the account, which \
-                     is done on the project's web site.",
-                ));
-            }
-        }
         Ok(Self {
             account_key,
             name,
-            country: p.nonempty("country").map(str::to_owned),
+            country: country.map(str::to_owned),
             postal_code: p.nonempty("postal_code").map(str::to_owned),
             global_prefs: prefs(p, "global_prefs", "global_preferences")?,
             project_prefs: prefs(p, "project_prefs", "project_preferences")?,
-            url: p.nonempty("url").map(str::to_owned),
+            url: p.nonempty("url").filter(|_| user_url).map(str::to_owned),
             send_email: zero_one(p, "send_email")?,
             show_hosts: zero_one(p, "show_hosts")?,
             teamid,
             venue: p.nonempty("venue").map(str::to_owned),
-            email_addr: p.nonempty("email_addr").map(str::to_lowercase),
+            email_addr: p.nonempty("email_addr").map(queries::normalise_email),
             password_hash: p.nonempty("password_hash").map(str::to_owned),
             consent,
         })
@@ -170,7 +180,11 @@ fn find_ci(hay: &str, needle: &str) -> Option<usize> {
 
 pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError> {
     state.check_web_running()?;
-    let r = AmSetInfo::parse(AmSetInfo::source(req))?;
+    let r = AmSetInfo::parse(
+        AmSetInfo::source(req),
+        state.config_default_on("user_country"),
+        state.config_default_on("user_url"),
+    )?;
     let allow_credentials = state.config.bool("am_set_info_allow_credentials");
 
     // Unknown keys count as failed logins per address (key guessing).
@@ -186,7 +200,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     // Credentials. Re-sending the current email or password is harmless
     // (account managers send whole profiles); changing them needs opt-in.
     let email_change = match &r.email_addr {
-        Some(e) if !e.eq_ignore_ascii_case(&user.email_addr) => {
+        Some(e) if !queries::same_email(&user.email_addr, e) => {
             if !allow_credentials {
                 return Err(RpcError::generic(
                     "This project does not allow changing the email address through \
@@ -229,6 +243,37 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
         let Some(cur) = queries::user_by_id(&mut tx, user.id).await? else {
             return Ok(Err(RpcError::NotFound));
         };
+        // The consent type, by its exact name; what may be done is decided
+        // on the type found, never on the text sent.
+        let consent = match &r.consent {
+            Some(c) => match queries::consent_type_by_name(&mut tx, &c.name).await? {
+                Some(t) if t.shortname == CONSENT_ENROLL && !c.flag => {
+                    return Ok(Err(RpcError::generic(
+                        "Withdrawing consent to the project's terms of use (ENROLL) is not \
+                         possible through am_set_info: leaving the terms means deleting the \
+                         account, which is done on the project's web site.",
+                    )));
+                }
+                Some(t) if t.is_enabled() => Some((c, t)),
+                Some(t) => {
+                    warning = Some(format!(
+                        "consent type '{}' is not enabled on this project; nothing recorded",
+                        t.shortname
+                    ));
+                    None
+                }
+                None => {
+                    // Quoted with escapes: a look-alike shows as one (in
+                    // the reply and in the log, which it cannot forge lines in).
+                    warning = Some(format!(
+                        "consent type {:?} does not exist (names are exact); nothing recorded",
+                        c.name
+                    ));
+                    None
+                }
+            },
+            None => None,
+        };
         let mut upd = UserUpdate::default();
         if let Some(name) = &r.name {
             if name != cur.name() {
@@ -240,22 +285,23 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
                 upd.name = Some(name.clone());
             }
         }
-        if state.config_default_on("user_country") {
-            upd.country = r.country.clone();
-        }
+        upd.country = r.country.clone();
         upd.postal_code = r.postal_code.clone();
         upd.global_prefs = r.global_prefs.clone();
-        upd.project_prefs = r.project_prefs.clone().map(|p| {
+        if let Some(p) = &r.project_prefs {
             let old = cur
                 .project_prefs
                 .as_deref()
                 .map(String::from_utf8_lossy)
                 .unwrap_or_default();
-            keep_project_specific(p, &old)
-        });
-        if state.config_default_on("user_url") {
-            upd.url = r.url.clone();
+            let merged = keep_project_specific(p.clone(), &old);
+            // The kept block may push it past the column's size.
+            if let Err(e) = validate::fits("project_prefs", &merged) {
+                return Ok(Err(e));
+            }
+            upd.project_prefs = Some(merged);
         }
+        upd.url = r.url.clone();
         upd.send_email = r.send_email;
         upd.show_hosts = r.show_hosts;
         upd.venue = r.venue.clone();
@@ -302,39 +348,23 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
         }
 
         let mut recorded = false;
-        if let Some(c) = &r.consent {
-            match queries::consent_type_by_name(&mut tx, &c.name).await? {
-                None => {
-                    warning = Some(format!(
-                        "consent type '{}' does not exist; nothing recorded",
-                        c.name
-                    ))
-                }
-                Some(t) if !t.is_enabled() => {
-                    warning = Some(format!(
-                        "consent type '{}' is not enabled on this project; nothing recorded",
-                        t.shortname
-                    ))
-                }
-                Some(t) => {
-                    let latest = queries::latest_consent(&mut tx, cur.id, t.id).await?;
-                    if latest.is_none_or(|l| (l.consent_flag != 0) != c.flag) {
-                        queries::insert_consent(
-                            &mut tx,
-                            &NewConsent {
-                                userid: cur.id,
-                                consent_type_id: t.id,
-                                // The server's clock; the caller has no say.
-                                consent_time: now,
-                                consent_flag: c.flag,
-                                consent_not_required: c.not_required,
-                                source: &c.source,
-                            },
-                        )
-                        .await?;
-                        recorded = true;
-                    }
-                }
+        if let Some((c, t)) = consent {
+            let latest = queries::latest_consent(&mut tx, cur.id, t.id).await?;
+            if latest.is_none_or(|l| (l.consent_flag != 0) != c.flag) {
+                queries::insert_consent(
+                    &mut tx,
+                    &NewConsent {
+                        userid: cur.id,
+                        consent_type_id: t.id,
+                        // The server's clock; the caller has no say.
+                        consent_time: now,
+                        consent_flag: c.flag,
+                        consent_not_required: c.not_required,
+                        source: &c.source,
+                    },
+                )
+                .await?;
+                recorded = true;
             }
         }
         tx.commit().await?;

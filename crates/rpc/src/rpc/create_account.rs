@@ -31,7 +31,13 @@ impl CreateAccount {
         let email = p.required("email_addr")?;
         let passwd_hash = p.required("passwd_hash")?;
         let user_name = p.required("user_name")?;
-        let email_addr = email.to_lowercase();
+        // Every stored value fits its column before anything else is
+        // looked at (-205 / -188 / -1 naming the field).
+        validate::lengths(p, &["email_addr", "user_name", "source"])?;
+        // As stored and matched (ASCII lower-case). The syntax check refuses
+        // white space, control and non-ASCII characters, so no look-alike
+        // of an existing address (`a@x.org `, zero-width, accents) gets in.
+        let email_addr = queries::normalise_email(email);
         if !validate::email_syntax(&email_addr) {
             return Err(RpcError::BadEmail(None));
         }
@@ -96,12 +102,15 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     let enroll = queries::consent_type_by_name(&mut conn, CONSENT_ENROLL)
         .await?
         .filter(|t| t.is_enabled());
-    let terms_exist = cfg.terms_of_use_path().exists();
+    // The terms get_project_config shows (same rule, same cached text),
+    // i.e. exactly what the client showed its user: None when the file is
+    // missing or blank or ENROLL is off.
+    let offered = terms::offered_terms(state.project.terms(), enroll.is_some());
     if cfg.bool("account_creation_rpc_require_consent") {
-        if !terms_exist {
+        if state.project.terms().is_none() {
             tracing::warn!(
                 path = %cfg.terms_of_use_path().display(),
-                "configuration: account_creation_rpc_require_consent is set but the terms of use file is missing"
+                "configuration: account_creation_rpc_require_consent is set but the terms of use file is missing or empty"
             );
         }
         if enroll.is_none() {
@@ -122,15 +131,15 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
             .filter(|t| t.joinable != 0),
         None => None,
     };
-    // ENROLL consent is recorded only when the project asks for it (type
-    // enabled, terms published) and the client answered explicitly.
-    let consent = match (&enroll, terms_exist, ca.consent_flag, &ca.source) {
-        (Some(t), true, Some(flag), Some(source)) => Some((t.id, flag, source.as_str())),
-        _ => None,
+    // ENROLL consent is recorded only when the project asks for it (terms
+    // offered) and the client answered explicitly; it is linked to the
+    // text offered.
+    let (consent, terms_text) = match (&enroll, offered, ca.consent_flag, &ca.source) {
+        (Some(t), Some(text), Some(flag), Some(source)) => {
+            (Some((t.id, flag, source.as_str())), Some(text))
+        }
+        _ => (None, None),
     };
-    // Link the consent to the text get_project_config is serving right now
-    // (the cached copy), i.e. exactly what the client showed its user.
-    let terms_text = consent.and_then(|_| state.project.terms());
 
     // A new account: a slot of this address's hourly budget before the
     // work, so a burst of sign-ups cannot overshoot it.

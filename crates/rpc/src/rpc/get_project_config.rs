@@ -81,10 +81,9 @@ pub async fn refresh_db(state: &AppState) {
 pub fn render(state: &AppState) -> Xml {
     let cfg = &state.config;
     let facts = state.project.db();
-    let terms = state.project.terms();
-    // The consent design's rule: terms only while ENROLL is enabled (and
-    // the file exists and is non-empty, which `terms` already says).
-    let terms = terms.filter(|_| facts.enroll_enabled);
+    // The consent design's rule (shared with create_account): terms only
+    // while ENROLL is enabled and the file holds text.
+    let terms = boinc_db::terms::offered_terms(state.project.terms(), facts.enroll_enabled);
     let mut base = cfg.master_url().to_owned();
     if !base.is_empty() && !base.ends_with('/') {
         base.push('/');

@@ -28,13 +28,9 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     let failures = crate::limits::failed_logins(state, req.ip);
     failures.check_local()?;
     let mut conn = state.conn().await?;
-    // The column's collation matches case-insensitively; the lower-case
-    // retry covers databases with a binary collation.
-    let mut user = queries::user_by_email(&mut conn, &la.email_addr).await?;
-    let lower = la.email_addr.to_lowercase();
-    if user.is_none() && lower != la.email_addr {
-        user = queries::user_by_email(&mut conn, &lower).await?;
-    }
+    // Exact after ASCII lower-casing: a collation-equal look-alike of an
+    // address is no account (see `queries::same_email`).
+    let user = queries::user_by_email(&mut conn, &la.email_addr).await?;
     // The lookup is cheap: an unknown email is counted after it (one
     // atomic step; refused past the limit), a known one is answered only
     // while the address is under the limit, so the answers cannot be

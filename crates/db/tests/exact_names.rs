@@ -1,0 +1,166 @@
+//! Names and addresses select rows exactly, whatever the column's
+//! collation considers equal; the length table matches the live schema.
+
+use boinc_db::columns::{self, Unit};
+use boinc_db::consent_types::{self, NewAudit};
+use boinc_db::mysql_async::prelude::*;
+use boinc_db::mysql_async::TxOpts;
+use boinc_db::queries::{self, NewUser};
+use boinc_db::testing::{look_alikes, TestDb, NAME_COLLATIONS};
+
+#[tokio::test]
+async fn column_limits_match_the_schema() {
+    let db = TestDb::new().await;
+    let mut c = db.conn().await;
+    for col in columns::ALL {
+        let row: Option<(String, Option<i64>)> = c
+            .exec_first(
+                "SELECT DATA_TYPE, CHARACTER_MAXIMUM_LENGTH FROM information_schema.columns \
+                 WHERE table_schema = DATABASE() AND table_name = ? AND column_name = ?",
+                (col.table, col.column),
+            )
+            .await
+            .unwrap();
+        let (ty, max) = row.unwrap_or_else(|| panic!("{}.{} missing", col.table, col.column));
+        let want_ty = match col.unit {
+            Unit::Chars => "varchar",
+            Unit::Bytes => "blob",
+        };
+        assert_eq!(ty, want_ty, "{}.{}", col.table, col.column);
+        assert_eq!(
+            max,
+            Some(col.max as i64),
+            "{}.{}: schema and boinc_db::columns disagree",
+            col.table,
+            col.column
+        );
+    }
+}
+
+#[tokio::test]
+async fn consent_type_lookups_are_exact_under_every_collation() {
+    let db = TestDb::new().await;
+    let mut c = db.conn().await;
+    for name in ["ENROLL", "STATSEXPORT"] {
+        let t = queries::consent_type_by_name(&mut c, name)
+            .await
+            .unwrap()
+            .unwrap();
+        consent_types::insert_audit(
+            &mut c,
+            &NewAudit {
+                change_time: 1,
+                actor: "t",
+                consent_type_id: t.id,
+                shortname: name,
+                action: "enable",
+                old_value: "0",
+                new_value: "1",
+            },
+        )
+        .await
+        .unwrap();
+    }
+    for coll in NAME_COLLATIONS {
+        db.collate_names(coll).await;
+        for name in ["ENROLL", "STATSEXPORT"] {
+            let t = queries::consent_type_by_name(&mut c, name)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{coll}: {name} not found"));
+            assert_eq!(t.shortname, name);
+            assert_eq!(
+                consent_types::audit_history(&mut c, Some(name), 10)
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
+            for probe in look_alikes(name) {
+                let found = queries::consent_type_by_name(&mut c, &probe).await.unwrap();
+                assert!(found.is_none(), "{coll}: {probe:?} -> {found:?}");
+                let mut tx = c.start_transaction(TxOpts::default()).await.unwrap();
+                let locked = consent_types::by_name_for_update(&mut tx, &probe)
+                    .await
+                    .unwrap();
+                assert!(locked.is_none(), "{coll}: {probe:?} -> {locked:?}");
+                tx.rollback().await.unwrap();
+                let audit = consent_types::audit_history(&mut c, Some(&probe), 10)
+                    .await
+                    .unwrap();
+                assert!(audit.is_empty(), "{coll}: {probe:?} -> {audit:?}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn email_and_key_lookups_are_exact_under_every_collation() {
+    let db = TestDb::new().await;
+    let mut c = db.conn().await;
+    let auth = "0123456789abcdef0123456789abcdef";
+    let id = queries::insert_user(
+        &mut c,
+        &NewUser {
+            create_time: 1,
+            email_addr: "nk@x.org",
+            name: "Owner",
+            authenticator: auth,
+            cross_project_id: "c",
+            passwd_hash: "h",
+            country: "",
+            show_hosts: 1,
+            teamid: 0,
+        },
+    )
+    .await
+    .unwrap();
+    c.exec_drop(
+        "UPDATE user SET previous_email_addr = 'old@x.org' WHERE id = ?",
+        (id,),
+    )
+    .await
+    .unwrap();
+    for coll in NAME_COLLATIONS {
+        db.collate_names(coll).await;
+        // ASCII case is ignored (as create_account lower-cases), nothing else.
+        for same in ["nk@x.org", "NK@X.ORG", "Nk@x.Org"] {
+            let u = queries::user_by_email(&mut c, same).await.unwrap();
+            assert_eq!(u.map(|u| u.id), Some(id), "{coll}: {same}");
+        }
+        let u = queries::user_by_previous_email(&mut c, "OLD@x.org")
+            .await
+            .unwrap();
+        assert_eq!(u.map(|u| u.id), Some(id), "{coll}");
+        let mut probes = look_alikes("nk@x.org");
+        // The Kelvin sign lower-cases to `k` under Unicode rules.
+        probes.push("n\u{212a}@x.org".into());
+        probes.push("N\u{212a}@X.ORG".into());
+        for probe in &probes {
+            let u = queries::user_by_email(&mut c, probe).await.unwrap();
+            assert!(u.is_none(), "{coll}: {probe:?} selected account {id}");
+        }
+        for probe in look_alikes("old@x.org") {
+            let u = queries::user_by_previous_email(&mut c, &probe)
+                .await
+                .unwrap();
+            assert!(u.is_none(), "{coll}: previous {probe:?}");
+        }
+        assert!(queries::user_by_previous_email(&mut c, "")
+            .await
+            .unwrap()
+            .is_none());
+    }
+    let u = queries::user_by_authenticator(&mut c, auth).await.unwrap();
+    assert_eq!(u.map(|u| u.id), Some(id));
+    for probe in [
+        auth.to_ascii_uppercase(),
+        format!("{auth} "),
+        format!("{auth}\u{200b}"),
+    ] {
+        let u = queries::user_by_authenticator(&mut c, &probe)
+            .await
+            .unwrap();
+        assert!(u.is_none(), "{probe:?}");
+    }
+}
