@@ -11,8 +11,11 @@ use std::sync::Arc;
 use common::*;
 use mysql_async::prelude::*;
 
-/// Every test is many clients behind a (trusted) local proxy.
-const PROXIED: &str = "<rpc_trusted_proxies>127.0.0.1</rpc_trusted_proxies>";
+/// Every test is many clients behind a (trusted) local proxy. The request
+/// timeout is generous: these tests count answers, and bcrypt on a busy
+/// machine must not turn them into -138.
+const PROXIED: &str =
+    "<rpc_trusted_proxies>127.0.0.1</rpc_trusted_proxies><rpc_request_timeout>60</rpc_request_timeout>";
 
 /// Send all requests at once (one connection each, released together by a
 /// barrier); the reply bodies in request order.

@@ -193,7 +193,8 @@ async fn limits_hold_across_two_instances_behind_haproxy_and_a_restart() {
     let config = db.write_project(
         dir.path(),
         &format!(
-            "<rpc_trusted_proxies>127.0.0.1</rpc_trusted_proxies>\
+            "<rpc_request_timeout>60</rpc_request_timeout>\
+             <rpc_trusted_proxies>127.0.0.1</rpc_trusted_proxies>\
              <rpc_rate_limit_exempt>{EXEMPT}</rpc_rate_limit_exempt>\
              <rpc_failed_logins_per_ip>5</rpc_failed_logins_per_ip>\
              <rpc_failed_login_window>600</rpc_failed_login_window>\
@@ -231,6 +232,8 @@ async fn limits_hold_across_two_instances_behind_haproxy_and_a_restart() {
     assert!(made[0].contains("<authenticator>"), "{}", made[0]);
 
     // Failed-login burst: 40 wrong guesses at once from 127.0.0.5.
+    // (A generous request timeout: bcrypt on a busy machine must not turn
+    // answers into -138; this counts answers, not speed.)
     let bodies = burst(
         lb,
         "127.0.0.5",
