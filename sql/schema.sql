@@ -53,6 +53,61 @@ create table if not exists app_version (
     primary key (id)
 ) engine=InnoDB;
 
+-- Badges and per-application credit (BOINC's columns). db_dump exports
+-- badge_user/badge_team when `badge` has rows, and user_work/team_work
+-- from credit_user/credit_team with <credit_by_app/>.
+create table if not exists badge (
+    id                      bigint unsigned not null auto_increment,
+    create_time             double          not null,
+    type                    tinyint         not null,
+    name                    varchar(255)    not null,
+    title                   varchar(255)    not null,
+    description             varchar(255)    not null,
+    image_url               varchar(255)    not null,
+    level                   varchar(255)    not null,
+    tags                    varchar(255)    not null,
+    sql_rule                varchar(255)    not null,
+    primary key (id)
+) engine=InnoDB;
+
+create table if not exists badge_user (
+    badge_id                integer         not null,
+    user_id                 integer         not null,
+    create_time             double          not null,
+    reassign_time           double          not null,
+    unique key badge_user_unique (user_id, badge_id)
+) engine=InnoDB;
+
+create table if not exists badge_team (
+    badge_id                integer         not null,
+    team_id                 integer         not null,
+    create_time             double          not null,
+    reassign_time           double          not null,
+    unique key badge_team_unique (team_id, badge_id)
+) engine=InnoDB;
+
+create table if not exists credit_user (
+    userid                  integer         not null,
+    appid                   integer         not null,
+    njobs                   integer         not null,
+    total                   double          not null,
+    expavg                  double          not null,
+    expavg_time             double          not null,
+    credit_type             integer         not null,
+    primary key (userid, appid, credit_type)
+) engine=InnoDB;
+
+create table if not exists credit_team (
+    teamid                  integer         not null,
+    appid                   integer         not null,
+    njobs                   integer         not null,
+    total                   double          not null,
+    expavg                  double          not null,
+    expavg_time             double          not null,
+    credit_type             integer         not null,
+    primary key (teamid, appid, credit_type)
+) engine=InnoDB;
+
 create table if not exists user (
     id                      integer         not null auto_increment,
     create_time             integer         not null,

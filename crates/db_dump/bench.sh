@@ -8,8 +8,11 @@
 #   crates/db_dump/bench.sh 1m         # one size
 #   REGEN=1 crates/db_dump/bench.sh    # drop and regenerate the databases
 #
-# Server: BENCH_MYSQL (default mysql://root@127.0.0.1:3306). The test suite
-# never uses these databases.
+# Server: BENCH_MYSQL (default mysql://root@127.0.0.1:3306); databases are
+# named BENCH_DB_PREFIX_SIZE (default boinc_bench_100k / boinc_bench_1m). The
+# test suite never uses these databases. The config enables <credit_by_app/>
+# so user_work/team_work are measured too (badge files are written because
+# the generator adds badges).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 server="${BENCH_MYSQL:-mysql://root@127.0.0.1:3306}"
@@ -28,7 +31,7 @@ for size in "${sizes[@]}"; do
     1m) users=1000000 ;;
     *) echo "unknown size $size (100k|1m)"; exit 2 ;;
   esac
-  db="boinc_bench_$size"
+  db="${BENCH_DB_PREFIX:-boinc_bench}_$size"
   have=$(mariadb -h "${hostport%:*}" -P "${hostport#*:}" -uroot -N -e \
     "SELECT COUNT(*) FROM $db.user" 2>/dev/null || echo 0)
   if [ "${REGEN:-0}" = 1 ] || [ "$have" != "$users" ]; then
@@ -40,7 +43,7 @@ for size in "${sizes[@]}"; do
   rm -rf "$dir"; mkdir -p "$dir/html"
   cat > "$dir/config.xml" <<XML
 <boinc><config><db_name>$db</db_name><db_host>$hostport</db_host><db_user>root</db_user>
-<user_country/><user_url/></config></boinc>
+<user_country/><user_url/><credit_by_app/></config></boinc>
 XML
   sed "s#html/#$PWD/$dir/html/#" config/db_dump_spec.xml > "$dir/spec.xml"
   echo "== db_dump on $db; load before: $(cut -d' ' -f1-3 /proc/loadavg)"

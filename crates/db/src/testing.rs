@@ -134,11 +134,19 @@ pub struct PrivateMariaDb {
     dir: tempfile::TempDir,
     pub port: u16,
     child: Option<std::process::Child>,
+    /// Server options beyond the defaults (e.g. binlog and server id for
+    /// replication tests); a `--log-bin...` here replaces `--skip-log-bin`.
+    extra: Vec<String>,
 }
 
 impl PrivateMariaDb {
     /// Install a datadir and start the server; waits until it answers.
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// As [`PrivateMariaDb::start`], with extra `mariadbd` options.
+    pub async fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir for private mariadb");
         let data = dir.path().join("data");
         let out = std::process::Command::new("mariadb-install-db")
@@ -157,6 +165,7 @@ impl PrivateMariaDb {
             dir,
             port,
             child: None,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         s.resume().await;
         s
@@ -194,8 +203,13 @@ impl PrivateMariaDb {
                 "--socket={}",
                 self.dir.path().join("sock").display()
             ))
-            .args(["--bind-address=127.0.0.1", "--user=root", "--skip-log-bin"])
+            .args(["--bind-address=127.0.0.1", "--user=root"])
+            .args(
+                (!self.extra.iter().any(|a| a.starts_with("--log-bin")))
+                    .then_some("--skip-log-bin"),
+            )
             .args(["--innodb-buffer-pool-size=32M", "--skip-name-resolve"])
+            .args(&self.extra)
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()

@@ -1,8 +1,9 @@
 //! Test data: fills a BOINC database with `users` users, 2x hosts, users/50
 //! teams, realistic credits (many zero), names with non-ASCII and
 //! XML-special characters, STATSEXPORT histories (consented, withdrawn,
-//! same-second ties, never asked) and deleted users/hosts with their
-//! user_deleted/host_deleted rows.
+//! same-second ties, never asked), deleted users/hosts with their
+//! user_deleted/host_deleted rows, badges (badge, badge_user, badge_team)
+//! and per-application credit (credit_user, credit_team).
 //!
 //! Every property of a row is a pure function of (seed, id), so the three
 //! streams (users, hosts, consent) run on their own connections in parallel
@@ -45,6 +46,10 @@ pub struct GenStats {
     pub consent_rows: u64,
     pub users_deleted: u64,
     pub hosts_deleted: u64,
+    pub badge_users: u64,
+    pub badge_teams: u64,
+    pub credit_users: u64,
+    pub credit_teams: u64,
 }
 
 /// splitmix64: a well-mixed 64-bit value per (seed, id, salt).
@@ -202,6 +207,29 @@ pub async fn generate(
         )
         .await?;
     }
+    let app_ids: Vec<i64> = conn.query("SELECT id FROM app ORDER BY id").await?;
+    let badges: i64 = conn
+        .query_first("SELECT COUNT(*) FROM badge")
+        .await?
+        .unwrap_or(0);
+    if badges == 0 {
+        conn.query_drop(
+            "INSERT INTO badge (create_time, type, name, title, description, image_url, level, \
+             tags, sql_rule) VALUES \
+             (1, 0, 'bronze', 'Bronze & <co>', '', 'img/bronze.png', '', '', ''), \
+             (1, 0, 'silver', 'Silver', '', 'img/silver.png', '', '', ''), \
+             (1, 0, 'gold', 'Gold', '', 'img/gold.png', '', '', ''), \
+             (1, 1, 'team_bronze', 'Team Bronze', '', 'img/tbronze.png', '', '', ''), \
+             (1, 1, 'team_gold', 'Team Gold', '', 'img/tgold.png', '', '', '')",
+        )
+        .await?;
+    }
+    let user_badges: Vec<i64> = conn
+        .query("SELECT id FROM badge WHERE type = 0 ORDER BY id")
+        .await?;
+    let team_badges: Vec<i64> = conn
+        .query("SELECT id FROM badge WHERE type = 1 ORDER BY id")
+        .await?;
     let base: u64 = conn
         .query_first::<Option<u64>, _>("SELECT MAX(id) FROM user")
         .await?
@@ -226,13 +254,17 @@ pub async fn generate(
         nteams,
         statsexport,
         enroll,
+        app_ids,
+        user_badges,
+        team_badges,
     };
     g.teams(&mut conn).await?;
     let _ = conn.disconnect().await;
-    let (u, h, c) = tokio::try_join!(
+    let (u, h, c, extras) = tokio::try_join!(
         g.users(settings, progress),
         g.hosts(settings),
-        g.consent(settings)
+        g.consent(settings),
+        g.extras(settings)
     )?;
     Ok(GenStats {
         users: o.users,
@@ -241,6 +273,10 @@ pub async fn generate(
         consent_rows: c,
         users_deleted: u,
         hosts_deleted: h,
+        badge_users: extras.badge_users,
+        badge_teams: extras.badge_teams,
+        credit_users: extras.credit_users,
+        credit_teams: extras.credit_teams,
     })
 }
 
@@ -252,6 +288,9 @@ struct Gen {
     nteams: u64,
     statsexport: i64,
     enroll: i64,
+    app_ids: Vec<i64>,
+    user_badges: Vec<i64>,
+    team_badges: Vec<i64>,
 }
 
 /// Collects VALUES tuples and sends one multi-row INSERT per batch, in
@@ -564,6 +603,105 @@ impl Gen {
         ins.finish().await?;
         del.finish().await?;
         Ok(ndel)
+    }
+
+    /// Badges of users and teams, and credit per application: each user
+    /// and team with credit splits it over the apps (credit_type 0).
+    async fn extras(&self, settings: &DbSettings) -> Result<GenStats, mysql_async::Error> {
+        let s = self.o.seed;
+        let per = self.o.rows_per_insert;
+        let mut bu = Inserter::new(
+            settings,
+            "INSERT INTO badge_user (badge_id, user_id, create_time, reassign_time)",
+            per,
+        )
+        .await?;
+        let mut cu = Inserter::new(
+            settings,
+            "INSERT INTO credit_user (userid, appid, njobs, total, expavg, expavg_time, credit_type)",
+            per,
+        )
+        .await?;
+        let mut st = GenStats::default();
+        let t = self.o.now - 86400;
+        for n in 0..self.o.users {
+            let id = self.uid(n);
+            let tc = user_credit(s, id);
+            if tc > 0.0 && unit(s, id, 80) < 0.3 && !self.user_badges.is_empty() {
+                let b = self.user_badges[(mix(s, id, 81) % self.user_badges.len() as u64) as usize];
+                bu.row(&format!(
+                    "{b},{id},{},0",
+                    t - (mix(s, id, 82) % 86400) as i64
+                ))
+                .await?;
+                st.badge_users += 1;
+            }
+            st.credit_users += self.credit_rows(&mut cu, id, tc, 83).await?;
+        }
+        bu.finish().await?;
+        cu.finish().await?;
+        let mut bt = Inserter::new(
+            settings,
+            "INSERT INTO badge_team (badge_id, team_id, create_time, reassign_time)",
+            per,
+        )
+        .await?;
+        let mut ct = Inserter::new(
+            settings,
+            "INSERT INTO credit_team (teamid, appid, njobs, total, expavg, expavg_time, credit_type)",
+            per,
+        )
+        .await?;
+        for n in 0..self.nteams {
+            let id = self.tbase + 1 + n;
+            let tc = credit(s, id, 26, 0.2);
+            if unit(s, id, 90) < 0.4 && !self.team_badges.is_empty() {
+                let b = self.team_badges[(mix(s, id, 91) % self.team_badges.len() as u64) as usize];
+                bt.row(&format!("{b},{id},{t},0")).await?;
+                st.badge_teams += 1;
+            }
+            st.credit_teams += self.credit_rows(&mut ct, id, tc, 93).await?;
+        }
+        bt.finish().await?;
+        ct.finish().await?;
+        Ok(st)
+    }
+
+    /// One row per app for `id`'s credit `tc` (shares by a pure function).
+    async fn credit_rows(
+        &self,
+        ins: &mut Inserter,
+        id: u64,
+        tc: f64,
+        salt: u64,
+    ) -> Result<u64, mysql_async::Error> {
+        if tc <= 0.0 || self.app_ids.is_empty() {
+            return Ok(0);
+        }
+        let s = self.o.seed;
+        let napps = self.app_ids.len();
+        let first = unit(s, id, salt);
+        let mut rows = 0;
+        for (i, app) in self.app_ids.iter().enumerate() {
+            let share = match (napps, i) {
+                (1, _) => 1.0,
+                (_, 0) => first,
+                _ => (1.0 - first) / (napps - 1) as f64,
+            };
+            let total = (tc * share * 100.0).round() / 100.0;
+            if total <= 0.0 {
+                continue;
+            }
+            let njobs = 1 + (total / 50.0) as u64;
+            ins.row(&format!(
+                "{id},{app},{njobs},{total},{},{},0",
+                total / 20.0,
+                self.o.now - 3600
+            ))
+            .await?;
+            rows += 1;
+        }
+        Ok(rows)
     }
 
     /// Consent histories (STATSEXPORT) and ENROLL rows.

@@ -4,17 +4,34 @@
 //! * [`query`] holds the streaming SQL (JOINs, tie-safe latest consent).
 //! * [`record`] writes every byte of the XML records (layout, escaping).
 //! * [`output`] writes plain/gzip/zip files, split by `recs_per_file`.
-//! * [`publish`] swaps the finished dump into place atomically.
-//! * [`dump`] runs it all: parallel enumerations, totals, summary.
+//! * [`publish`] swaps the finished dump into place atomically; [`retain`]
+//!   prunes dated archives past `<archive_days>`.
+//! * [`dump`] runs it all: starts the enumerations, totals, tables.xml,
+//!   publish, summary.
+//! * [`enumerate`] streams one enumeration's rows to its [`writer`]s
+//!   (one thread per output).
+//! * [`owners`] is the per-user consent/show_hosts map, [`optout`] the
+//!   recent withdrawals, [`totals`] tables.xml's counts, apps and badges.
 //! * [`gen`] fills a database with realistic test data.
 
+pub mod credit_by_app;
 pub mod dump;
+pub mod enumerate;
+pub mod error;
 pub mod gen;
+pub mod optout;
 pub mod output;
+pub mod owners;
 pub mod publish;
 pub mod query;
 pub mod record;
+pub mod replica;
+pub mod retain;
+pub mod snapshot;
 pub mod spec;
+pub mod totals;
+pub mod writer;
 
-pub use dump::{run, DumpError, Options, Summary};
+pub use dump::{run, Options, Summary};
+pub use error::DumpError;
 pub use spec::DumpSpec;

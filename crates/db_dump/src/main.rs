@@ -34,6 +34,10 @@ struct Cli {
     /// No progress display even on a terminal.
     #[arg(long)]
     no_progress: bool,
+    /// Dump nothing, change nothing: list the dated archives that the
+    /// next successful dump would prune (spec's <archive_days>).
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// BOINC spells its flags `-dump_spec FILE` and `-d N`; clap wants
@@ -111,6 +115,14 @@ fn chain(e: &anyhow::Error) -> String {
 }
 
 fn real_main(cli: Cli, progress: Option<MultiProgress>) -> anyhow::Result<()> {
+    if cli.dry_run {
+        // Needs neither config.xml nor the database.
+        let spec = DumpSpec::load(&cli.dump_spec)
+            .with_context(|| format!("loading {}", cli.dump_spec.display()))?;
+        let report = boinc_db_dump::retain::dry_run_report(&spec).context("listing archives")?;
+        let _ = std::io::stdout().write_all(report.as_bytes());
+        return Ok(());
+    }
     let config = ProjectConfig::load(&cli.config)
         .with_context(|| format!("loading {}", cli.config.display()))?;
     let spec = DumpSpec::load(&cli.dump_spec)
@@ -183,6 +195,10 @@ fn print_summary(s: &Summary) {
         out.push_str(&format!(" hosts_optout {n}"));
     }
     out.push('\n');
+    for note in &s.notes {
+        out.push_str(note);
+        out.push('\n');
+    }
     tracing::info!(
         "dump done: {} enumerations in {:.1}s",
         s.enumerations.len(),

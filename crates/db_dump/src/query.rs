@@ -188,7 +188,7 @@ pub fn team(r: &Row) -> Team<'_> {
         id: int(r, b),
         team_type: int(r, b + 1),
         name: bytes(r, b + 2),
-        userid: int(r, b + 3),
+        userid: Some(int(r, b + 3)),
         total_credit: dbl(r, b + 4),
         expavg_credit: dbl(r, b + 5),
         expavg_time: dbl(r, b + 6),
@@ -206,25 +206,31 @@ pub const USERS_DELETED: &str =
 pub const HOSTS_DELETED: &str =
     "SELECT hostid, public_cross_project_id FROM host_deleted ORDER BY hostid";
 
-/// Consent history of every user with a STATSEXPORT refusal since
-/// `since`: the only users who can have withdrawn within the window.
-/// Ordered so one pass decides each user (see `optout::Tracker`).
+/// Consent history of every exportable user with a STATSEXPORT refusal
+/// (any flag but 1) since `since`: the only users who can have withdrawn
+/// within the window. Ordered so one pass decides each user (see
+/// `optout::Tracker`).
 pub fn optout_candidates(type_id: i64, since: i64) -> String {
     format!(
-        "SELECT c.userid, c.consent_time, c.consent_flag, u.cross_project_id, u.email_addr \
+        "SELECT c.userid, c.consent_time, c.consent_flag, u.cross_project_id, u.email_addr, \
+         u.show_hosts \
          FROM consent c JOIN user u ON u.id = c.userid \
-         WHERE c.consent_type_id = {type_id} AND c.userid IN \
+         WHERE c.consent_type_id = {type_id} AND {} AND c.userid IN \
            (SELECT userid FROM consent WHERE consent_type_id = {type_id} \
-              AND consent_flag = 0 AND consent_time >= {since}) \
-         ORDER BY c.userid, c.consent_time, c.id"
+              AND consent_flag <> 1 AND consent_time >= {since}) \
+         ORDER BY c.userid, c.consent_time, c.id",
+        user_exportable("u")
     )
 }
 
-/// Every host, sequentially; the reader keeps those of optout users
-/// (an in-memory set) that are not deleted.
-pub const OPTOUT_HOSTS: &str =
-    "SELECT h.id, h.host_cpid, h.userid FROM host h WHERE h.userid <> 0 \
-     AND NOT (h.domain_name <=> 'deleted') ORDER BY h.id";
+/// Every exportable host, sequentially (before the consent filter: the
+/// reader keeps those of optout users who show their hosts).
+pub fn optout_hosts() -> String {
+    format!(
+        "SELECT h.id, h.host_cpid, h.userid FROM host h WHERE {} ORDER BY h.id",
+        host_exportable("h")
+    )
+}
 
 pub fn count_users() -> String {
     format!(
@@ -236,6 +242,20 @@ pub fn count_users() -> String {
 pub const COUNT_TEAMS: &str = "SELECT COUNT(*) FROM team WHERE total_credit > 0";
 pub const COUNT_USERS_DELETED: &str = "SELECT COUNT(*) FROM user_deleted";
 pub const COUNT_HOSTS_DELETED: &str = "SELECT COUNT(*) FROM host_deleted";
+/// credit_by_app: every credit_user row in primary-key order (merged
+/// with the owner map), and every team with credit with its credit_team
+/// rows (a team without rows gives one row of NULLs).
+pub const CREDIT_USERS: &str = "SELECT userid, appid, njobs, total, expavg FROM credit_user \
+    ORDER BY userid, appid, credit_type";
+pub const CREDIT_TEAMS: &str = "SELECT t.id, c.appid, c.njobs, c.total, c.expavg FROM team t \
+    LEFT JOIN credit_team c ON c.teamid = t.id WHERE t.total_credit > 0 \
+    ORDER BY t.id, c.appid, c.credit_type";
+/// Badges of users (kept when the user file lists the user) and of teams
+/// the team file lists.
+pub const BADGE_USERS: &str =
+    "SELECT user_id, badge_id, create_time FROM badge_user ORDER BY user_id, badge_id";
+pub const BADGE_TEAMS: &str = "SELECT b.team_id, b.badge_id, b.create_time FROM badge_team b \
+    JOIN team t ON t.id = b.team_id WHERE t.total_credit > 0 ORDER BY b.team_id, b.badge_id";
 pub const APPS: &str = "SELECT user_friendly_name FROM app ORDER BY id";
 pub const BADGES: &str = "SELECT id, name, title, image_url FROM badge ORDER BY id";
 

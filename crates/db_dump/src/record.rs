@@ -67,11 +67,15 @@ pub struct Team<'a> {
     pub id: i64,
     pub team_type: i64,
     pub name: &'a [u8],
-    pub userid: i64,
+    /// The founder; None when the founder would not be exported (did not
+    /// consent while the consent filter is on): then neither userid nor
+    /// founder_name is written.
+    pub userid: Option<i64>,
     pub total_credit: f64,
     pub expavg_credit: f64,
     pub expavg_time: f64,
-    /// None when the founder's user row is missing (upstream then omits it).
+    /// None when the founder's user row is missing (upstream then omits
+    /// it) or the founder is hidden.
     pub founder_name: Option<&'a [u8]>,
     pub create_time: i64,
     pub url: &'a [u8],
@@ -88,7 +92,10 @@ pub struct UserFields {
 }
 
 pub fn file_header(out: &mut Vec<u8>, table: Table) {
-    out.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<");
+    if table.declaration() {
+        out.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+    }
+    out.extend_from_slice(b"<");
     out.extend_from_slice(table.wrapper().as_bytes());
     out.extend_from_slice(b">\n");
 }
@@ -172,7 +179,9 @@ pub fn team_start(out: &mut Vec<u8>, t: &Team) {
     int_el(out, b" ", b"id", t.id);
     int_el(out, b" ", b"type", t.team_type);
     text_el(out, b" ", b"name", t.name);
-    int_el(out, b" ", b"userid", t.userid);
+    if let Some(u) = t.userid {
+        int_el(out, b" ", b"userid", u);
+    }
     float_el(out, b" ", b"total_credit", t.total_credit);
     float_el(out, b" ", b"expavg_credit", t.expavg_credit);
     float_el(out, b" ", b"expavg_time", t.expavg_time);
@@ -212,9 +221,133 @@ pub fn host_id_cpid(out: &mut Vec<u8>, id: i64, host_cpid: &[u8]) {
     out.extend_from_slice(b"</host>\n");
 }
 
+/// badge_user and badge_team records (upstream's layout: the record tag
+/// indented one space, `%.0f` times).
+pub fn badge_holder(out: &mut Vec<u8>, team: bool, holder: i64, badge_id: i64, create_time: f64) {
+    let (tag, id): (&[u8], &[u8]) = if team {
+        (b"badge_team", b"team_id")
+    } else {
+        (b"badge_user", b"user_id")
+    };
+    out.extend_from_slice(b" <");
+    out.extend_from_slice(tag);
+    out.extend_from_slice(b">\n");
+    int_el(out, b"    ", id, holder);
+    int_el(out, b"    ", b"badge_id", badge_id);
+    out.extend_from_slice(b"    <create_time>");
+    let _ = write!(out, "{create_time:.0}");
+    out.extend_from_slice(b"</create_time>\n </");
+    out.extend_from_slice(tag);
+    out.extend_from_slice(b">\n");
+}
+
+/// One sub-project's sums for a user or team (credit_by_app).
+pub struct SubprojectCredit<'a> {
+    pub name: &'a str,
+    pub njobs: i64,
+    pub total: f64,
+    pub expavg: f64,
+}
+
+/// A user_work / team_work record: upstream's export_credit_by_app layout
+/// (sub-projects with no credit left out, numbers as PHP prints them).
+pub fn work(out: &mut Vec<u8>, team: bool, id: i64, subprojects: &[SubprojectCredit]) {
+    out.extend_from_slice(if team { b"<team>\n" } else { b"<user>\n" });
+    int_el(out, b"    ", b"id", id);
+    for sp in subprojects.iter().filter(|sp| sp.total != 0.0) {
+        out.extend_from_slice(b"    <subproject name=\"");
+        attr(out, sp.name.as_bytes());
+        out.extend_from_slice(b"\">\n        <workunits>");
+        out.extend_from_slice(itoa::Buffer::new().format(sp.njobs).as_bytes());
+        out.extend_from_slice(b"</workunits>\n        <credit>");
+        php_number(out, sp.total);
+        out.extend_from_slice(b"</credit>\n        <expavg_credit>");
+        php_number(out, sp.expavg);
+        out.extend_from_slice(b"</expavg_credit>\n    </subproject>\n");
+    }
+    out.extend_from_slice(if team { b"</team>\n" } else { b"</user>\n" });
+}
+
+/// Attribute text: element escaping plus the quote.
+fn attr(out: &mut Vec<u8>, raw: &[u8]) {
+    let mut tmp = Vec::with_capacity(raw.len());
+    text(&mut tmp, raw);
+    for b in tmp {
+        if b == b'"' {
+            out.extend_from_slice(b"&quot;");
+        } else {
+            out.push(b);
+        }
+    }
+}
+
+/// A sum as PHP 8 prints it in a string (`precision` 14): whole numbers
+/// plainly (PHP sums the database's integral strings as ints), otherwise
+/// up to 14 significant digits without trailing zeros, exponent form
+/// (`1.0E+25`) when the rounded exponent is below -4 or above 13.
+pub fn php_number(out: &mut Vec<u8>, v: f64) {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
+        return;
+    }
+    if !v.is_finite() {
+        out.extend_from_slice(if v.is_nan() {
+            b"NAN"
+        } else if v > 0.0 {
+            b"INF"
+        } else {
+            b"-INF"
+        });
+        return;
+    }
+    // 14 significant digits, then decide the form by the exponent.
+    let e = format!("{v:.13e}");
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let neg = mant.starts_with('-');
+    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let digits = digits.trim_end_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    if neg {
+        out.push(b'-');
+    }
+    if (-4..14).contains(&exp) {
+        if exp < 0 {
+            out.extend_from_slice(b"0.");
+            for _ in 0..(-exp - 1) {
+                out.push(b'0');
+            }
+            out.extend_from_slice(digits.as_bytes());
+        } else {
+            let point = exp as usize + 1;
+            if digits.len() <= point {
+                out.extend_from_slice(digits.as_bytes());
+                for _ in digits.len()..point {
+                    out.push(b'0');
+                }
+            } else {
+                out.extend_from_slice(&digits.as_bytes()[..point]);
+                out.push(b'.');
+                out.extend_from_slice(&digits.as_bytes()[point..]);
+            }
+        }
+    } else {
+        out.extend_from_slice(&digits.as_bytes()[..1]);
+        out.push(b'.');
+        if digits.len() > 1 {
+            out.extend_from_slice(&digits.as_bytes()[1..]);
+        } else {
+            out.push(b'0');
+        }
+        let _ = write!(out, "E{}{}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    }
+}
+
 /// Aggregates for tables.xml; a zero total is left out, as upstream.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Totals {
+    /// `<credit_by_app/>` in config.xml: tables.xml says so.
+    pub credit_by_app: bool,
     pub nusers: u64,
     pub nteams: u64,
     pub nhosts: u64,
@@ -243,6 +376,9 @@ pub fn tables_xml(
     const I: &[u8] = b"    ";
     out.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<tables>\n");
     int_el(out, I, b"update_time", update_time);
+    if t.credit_by_app {
+        out.extend_from_slice(b"    <credit_by_app/>\n");
+    }
     let mut count = |name: &[u8], n: u64| {
         if n > 0 {
             int_el(out, I, name, n as i64);
@@ -466,6 +602,76 @@ mod tests {
         let mut o = Vec::new();
         cdata(&mut o, b"a]]>b\nc]]d<&");
         assert_eq!(s(o), "<![CDATA[a]]]]><![CDATA[>b]]>&#10;<![CDATA[c]]d<&]]>");
+    }
+
+    /// Compared with PHP itself (php-cli, installed by .ci/setup): the
+    /// sums export_credit_by_app.php prints.
+    #[test]
+    fn php_number_matches_php() {
+        let values = [
+            0.0,
+            1e-4,
+            1.234e-5,
+            123.5,
+            100.0,
+            1e15,
+            1.5e15,
+            12345678901234.5,
+            0.1 + 0.2,
+            1e25,
+            -3.25,
+            2.0 / 3.0,
+            1234567.891,
+            99999999999999.9,
+            5e-324,
+            0.000123456789012345,
+        ];
+        let list: Vec<String> = values.iter().map(|v| format!("{v:e}")).collect();
+        let script = format!(
+            "foreach ([{}] as $x) {{ $t = 0; $t += $x; echo \"$t\\n\"; }}",
+            list.join(",")
+        );
+        let out = std::process::Command::new("php")
+            .args(["-r", &script])
+            .output()
+            .expect("php-cli installed (apt-get install php-cli; .ci/setup does)");
+        let php = String::from_utf8(out.stdout).unwrap();
+        let ours: String = values
+            .iter()
+            .map(|&v| {
+                let mut o = Vec::new();
+                php_number(&mut o, v);
+                format!("{}\n", s(o))
+            })
+            .collect();
+        assert_eq!(ours, php);
+    }
+
+    #[test]
+    fn badge_and_work_records() {
+        let mut o = Vec::new();
+        badge_holder(&mut o, false, 7, 3, 1700000000.6);
+        badge_holder(&mut o, true, 9, 4, 2.5);
+        assert_eq!(
+            s(o),
+            " <badge_user>\n    <user_id>7</user_id>\n    <badge_id>3</badge_id>\n    \
+<create_time>1700000001</create_time>\n </badge_user>\n <badge_team>\n    <team_id>9</team_id>\n    \
+<badge_id>4</badge_id>\n    <create_time>2</create_time>\n </badge_team>\n"
+        );
+        let mut o = Vec::new();
+        let sp = |name, total| SubprojectCredit {
+            name,
+            njobs: 3,
+            total,
+            expavg: total / 4.0,
+        };
+        work(&mut o, false, 5, &[sp("A \"&<b>", 10.5), sp("none", 0.0)]);
+        assert_eq!(
+            s(o),
+            "<user>\n    <id>5</id>\n    <subproject name=\"A &quot;&amp;&lt;b&gt;\">\n        \
+<workunits>3</workunits>\n        <credit>10.5</credit>\n        <expavg_credit>2.625</expavg_credit>\n    \
+</subproject>\n</user>\n"
+        );
     }
 
     #[test]

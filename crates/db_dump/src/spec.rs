@@ -32,6 +32,13 @@ pub enum Table {
     HostDeleted,
     UserOptout,
     HostOptout,
+    /// Files upstream writes beside the spec's (never named in a spec):
+    /// badge_user / badge_team when the badge table has rows, user_work /
+    /// team_work with `<credit_by_app/>`.
+    BadgeUser,
+    BadgeTeam,
+    UserWork,
+    TeamWork,
 }
 
 impl Table {
@@ -57,6 +64,10 @@ impl Table {
             Table::HostDeleted => "host_deleted",
             Table::UserOptout => "user_optout",
             Table::HostOptout => "host_optout",
+            Table::BadgeUser => "badge_user",
+            Table::BadgeTeam => "badge_team",
+            Table::UserWork => "user_work",
+            Table::TeamWork => "team_work",
         }
     }
 
@@ -70,6 +81,30 @@ impl Table {
             Table::HostDeleted => "hosts_deleted",
             Table::UserOptout => "users_optout",
             Table::HostOptout => "hosts_optout",
+            Table::BadgeUser => "badge_users",
+            Table::BadgeTeam => "badge_teams",
+            Table::UserWork => "users",
+            Table::TeamWork => "teams",
+        }
+    }
+
+    /// Upstream's export_credit_by_app writes no XML declaration.
+    pub fn declaration(self) -> bool {
+        !matches!(self, Table::UserWork | Table::TeamWork)
+    }
+
+    /// The fixed enumeration upstream writes for this extra table: the
+    /// table's name as file name, one gzip output.
+    pub fn extra(self) -> Enumeration {
+        Enumeration {
+            table: self,
+            filename: self.name().to_owned(),
+            sort: Sort::Id,
+            outputs: vec![OutputSpec {
+                compression: Compression::Gzip,
+                recs_per_file: 0,
+                detail: false,
+            }],
         }
     }
 }
@@ -115,6 +150,10 @@ pub struct DumpSpec {
     pub output_dir: PathBuf,
     pub final_output_dir: PathBuf,
     pub archive_dir: Option<PathBuf>,
+    /// `<archive_days>`: dated archives older than this are pruned after a
+    /// successful publish (default 60; 0 keeps them forever). Ours, not
+    /// upstream's.
+    pub archive_days: u32,
     pub enumerations: Vec<Enumeration>,
 }
 
@@ -153,6 +192,14 @@ impl DumpSpec {
         let final_output_dir =
             dir("final_output_dir").ok_or_else(|| invalid("no <final_output_dir>".into()))?;
         let archive_dir = dir("archive_dir");
+        let archive_days = match root.child_text("archive_days") {
+            None => crate::retain::DEFAULT_ARCHIVE_DAYS,
+            Some(s) => s.parse::<u32>().map_err(|_| {
+                invalid(format!(
+                    "archive_days '{s}' is not a number of days (0 keeps archives forever)"
+                ))
+            })?,
+        };
         let mut enumerations = Vec::new();
         for (i, e) in root.children.iter().enumerate() {
             if e.name != "enumeration" {
@@ -218,6 +265,7 @@ impl DumpSpec {
             output_dir,
             final_output_dir,
             archive_dir,
+            archive_days,
             enumerations,
         };
         spec.check_names().map_err(invalid)?;
@@ -237,7 +285,15 @@ impl DumpSpec {
                     ));
                 }
             }
-            if matches!(e.filename.as_str(), "tables.xml" | "db_dump.xml") {
+            if matches!(
+                e.filename.as_str(),
+                "tables.xml"
+                    | "db_dump.xml"
+                    | "badge_user"
+                    | "badge_team"
+                    | "user_work"
+                    | "team_work"
+            ) {
                 return Err(format!("filename '{}' is reserved", e.filename));
             }
         }

@@ -107,8 +107,8 @@ async fn statsexport_enabled_filters_users_hosts_and_team_members() {
     assert_eq!(ids_of(&f, "user_optout.gz", "users_optout"), vec![2, 4]);
     assert_eq!(
         ids_of(&f, "host_optout.gz", "hosts_optout"),
-        vec![104, 110, 114],
-        "all hosts of optout users"
+        vec![104, 110],
+        "exportable hosts of optout users (114 has no credit: never exported)"
     );
     let optout = records(&read_file(&f.stats_dir().join("user_optout.gz")));
     assert_eq!(optout[&2]["cpid"], expected_cpid(2));
@@ -128,7 +128,7 @@ async fn statsexport_enabled_filters_users_hosts_and_team_members() {
     assert_eq!(t.get("nusers_deleted_total"), Some("2"));
     assert_eq!(t.get("nhosts_deleted_total"), Some("1"));
     assert_eq!(t.get("nusers_optout_total"), Some("2"));
-    assert_eq!(t.get("nhosts_optout_total"), Some("3"));
+    assert_eq!(t.get("nhosts_optout_total"), Some("2"));
     // 100.5 + 50 + 10 + 40 + 300 + 9 + 1.5 + 11
     assert_eq!(t.get("total_credit"), Some("522.000000"));
     assert_eq!(t.apps, vec!["App <One> & Co".to_owned()]);
@@ -269,10 +269,10 @@ async fn golden_records() {
 <name_html>&lt;b&gt;A&lt;/b&gt;</name_html>\n<description>We &amp; &lt;you&gt;</description>\n \
 <country>Côte d'Ivoire</country>\n</team>\n";
     assert!(team.contains(expected_team), "{team}");
-    // Missing founder: no founder_name; empty url/name_html/description
-    // left out; country always there.
+    // Missing founder (no consent either): no userid, no founder_name;
+    // empty url/name_html/description left out; country always there.
     assert!(team.contains(
-        "<team>\n <id>3</id>\n <type>1</type>\n <name>Orphan team</name>\n <userid>999</userid>\n \
+        "<team>\n <id>3</id>\n <type>1</type>\n <name>Orphan team</name>\n \
 <total_credit>1.000000</total_credit>\n <expavg_credit>0.500000</expavg_credit>\n \
 <expavg_time>0.000000</expavg_time>\n <create_time>1500000003</create_time>\n <country></country>\n</team>\n"
     ), "{team}");

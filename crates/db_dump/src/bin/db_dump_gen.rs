@@ -79,13 +79,18 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("generating into {settings:?}"))?;
         pb.finish_and_clear();
         println!(
-            "generated {} users, {} hosts, {} teams, {} consent rows, {} deleted users, {} deleted hosts in {:.1}s",
+            "generated {} users, {} hosts, {} teams, {} consent rows, {} deleted users, {} deleted hosts, \
+             {} user badges, {} team badges, {} credit_user rows, {} credit_team rows in {:.1}s",
             s.users,
             s.hosts,
             s.teams,
             s.consent_rows,
             s.users_deleted,
             s.hosts_deleted,
+            s.badge_users,
+            s.badge_teams,
+            s.credit_users,
+            s.credit_teams,
             t.elapsed().as_secs_f64()
         );
         anyhow::Ok(())

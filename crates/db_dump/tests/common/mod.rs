@@ -97,7 +97,7 @@ pub async fn add_user(c: &mut mysql_async::Conn, u: U<'_>) {
          cross_project_id=?, passwd_hash='x', email_validated=1, donated=0",
         mysql_async::Params::Positional(vec![
             u.id.into(),
-            (1600000000 + u.id).into(),
+            (1600000000 + u.id % 1_000_000).into(),
             email(u.id).into(),
             name.into(),
             auth.into(),

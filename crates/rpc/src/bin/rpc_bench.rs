@@ -5,7 +5,8 @@
 //! Creates a fresh database on the local MariaDB (boinc_db::testing),
 //! starts the release `boinc-rpc` beside this binary on 127.0.0.1, and
 //! measures with `wrk` (Debian package) plus a few Rust probes: bcrypt
-//! hashes/s per core, the MariaDB ceiling for am_set_info's statements,
+//! hashes/s per core, password-check latency (lookup_account, am_set_info),
+//! the MariaDB ceiling for am_set_info's statements,
 //! get_project_config latency while create_account saturates the hashing
 //! pool, and a mixed run of 100,000+ requests with consistency checks.
 //! Only ever talks to 127.0.0.1; every phase is bounded in time.
@@ -32,7 +33,7 @@ struct Args {
     /// Seconds per wrk run.
     #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// Phases to run (default all): gpc16 gpc64 set_info create limits gpc_under_create bcrypt ceiling mixed
+    /// Phases to run (default all): gpc16 gpc64 set_info create limits gpc_under_create bcrypt login ceiling mixed
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Requests in the mixed run.
@@ -416,6 +417,56 @@ async fn main() -> anyhow::Result<()> {
             load()
         );
         println!("{line}");
+    }
+    if want("login") {
+        // One connection, one request at a time: the latency a volunteer
+        // sees for a password check (bcrypt verify on the hashing pool).
+        let mut c = Http::connect(port).await?;
+        let probes = [
+            (
+                "lookup_account with passwd_hash, 1 conn, sequential",
+                "<authenticator>",
+            ),
+            (
+                "am_set_info with password_hash (unchanged), 1 conn, sequential",
+                "<success/>",
+            ),
+        ];
+        for (i, (name, expect)) in probes.into_iter().enumerate() {
+            let mut lat = Vec::new();
+            let until = Instant::now() + Duration::from_secs((secs / 2).max(1));
+            let mut n = 0usize;
+            while Instant::now() < until {
+                let target = if i == 0 {
+                    format!(
+                        "/lookup_account.php?email_addr=seed{}%40bench.test\
+                         &passwd_hash=0123456789abcdef0123456789abcdef",
+                        n % keys.len()
+                    )
+                } else {
+                    format!(
+                        "/am_set_info.php?account_key={}\
+                         &password_hash=0123456789abcdef0123456789abcdef",
+                        keys[n % keys.len()]
+                    )
+                };
+                n += 1;
+                let t = Instant::now();
+                let (st, body) = c.get(&target).await?;
+                lat.push(t.elapsed());
+                if st != 200 || !body.contains(expect) {
+                    bail!("{name}: HTTP {st}: {body}");
+                }
+            }
+            lat.sort();
+            println!(
+                "| {name} | {:.1} | {:.1}ms | {:.1}ms | 0 | {} |",
+                lat.len() as f64 / (secs / 2).max(1) as f64,
+                pct(&lat, 0.50).as_secs_f64() * 1e3,
+                pct(&lat, 0.99).as_secs_f64() * 1e3,
+                load()
+            );
+        }
     }
     if want("ceiling") {
         // am_set_info's statements for a consent flip, 16 connections, no HTTP.

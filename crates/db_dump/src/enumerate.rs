@@ -1,0 +1,279 @@
+//! One enumeration: a database reader streaming rows in batches to one
+//! writer thread per `<output>`.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use mysql_async::prelude::*;
+use mysql_async::Row;
+use tokio::sync::mpsc;
+
+use crate::credit_by_app::{read_work, CreditRow};
+use crate::dump::{Ctx, EnumSummary};
+use crate::error::{db, DumpError};
+use crate::optout::Optout;
+use crate::output::{FileSet, OutputStats};
+use crate::owners::Owners;
+use crate::query;
+use crate::spec::{Enumeration, Table};
+use crate::writer::{write_output, People};
+
+/// Rows per hand-over from the DB reader to the writers.
+pub(crate) const BATCH: usize = 512;
+/// Batches in flight per output: bounds memory whatever the table size.
+const QUEUE: usize = 4;
+
+/// What the reader hands to the writers.
+pub(crate) enum Batch {
+    Rows(Vec<Row>),
+    /// (id, cpid) records: deleted and optout tables.
+    Ids(Vec<(i64, Vec<u8>)>),
+    /// (user or team id, its credit rows): user_work / team_work.
+    Work(Vec<(i64, Vec<CreditRow>)>),
+}
+
+struct Writer {
+    handle: std::thread::JoinHandle<io::Result<(OutputStats, Duration)>>,
+    tx: mpsc::Sender<Arc<Batch>>,
+}
+
+pub(crate) async fn enumerate(
+    ctx: &Arc<Ctx>,
+    e: &Enumeration,
+    pb: &ProgressBar,
+) -> Result<EnumSummary, DumpError> {
+    let started = Instant::now();
+    // What the records depend on comes first, holding no connection: the
+    // shared owner map and optout lists each take one of their own.
+    let t = Instant::now();
+    let owners = if needs_owners(ctx, e) {
+        Some(ctx.owners().await?)
+    } else {
+        None
+    };
+    let optout = match (e.table, ctx.consent) {
+        (Table::UserOptout | Table::HostOptout, Some(_)) => Some(ctx.optout().await?),
+        _ => None,
+    };
+    let waited = t.elapsed();
+    let people = People {
+        fields: ctx.fields,
+        owners: owners.clone(),
+        filter: ctx.consent.is_some(),
+        subprojects: ctx.subprojects.clone(),
+    };
+    let mut writers = Vec::new();
+    for o in &e.outputs {
+        let fs = FileSet::new(&ctx.output_dir, &e.filename, e.table, o.clone(), ctx.level);
+        let (tx, rx) = mpsc::channel::<Arc<Batch>>(QUEUE);
+        let (table, people, cancel) = (e.table, people.clone(), ctx.cancel.clone());
+        let handle = std::thread::Builder::new()
+            .name(format!("dump-{}", e.filename))
+            .spawn(move || write_output(fs, table, people, rx, &cancel))
+            .map_err(|source| DumpError::Io {
+                what: "start writer thread".into(),
+                source,
+            })?;
+        writers.push(Writer { handle, tx });
+    }
+    let txs: Vec<_> = writers.iter().map(|w| w.tx.clone()).collect();
+    let read = read_enumeration(ctx, e, owners.as_deref(), optout, &txs, pb).await;
+    drop(txs);
+    let handles: Vec<_> = writers.into_iter().map(|w| w.handle).collect();
+    // Writers finish their files once the channels close.
+    let joined = tokio::task::spawn_blocking(move || {
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| "writer thread panicked".to_owned()))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| DumpError::Internal(format!("join writers: {e}")))?;
+    let mut outputs = Vec::new();
+    let mut busy = Duration::ZERO;
+    let mut write_err = None;
+    for j in joined {
+        match j {
+            Ok(Ok((s, b))) => {
+                busy += b;
+                outputs.push(s);
+            }
+            Ok(Err(err)) => {
+                write_err.get_or_insert(DumpError::Io {
+                    what: format!("writing {}", e.filename),
+                    source: err,
+                });
+            }
+            Err(msg) => {
+                write_err.get_or_insert(DumpError::Internal(msg));
+            }
+        }
+    }
+    // A writer's own error explains a reader's "writer gone".
+    if let Some(err) = write_err {
+        return Err(err);
+    }
+    let (records, db_time) = read?;
+    let db_time = db_time + waited;
+    let compress_time: Duration = outputs.iter().map(|o| o.compress_time).sum();
+    Ok(EnumSummary {
+        table: e.table,
+        filename: e.filename.clone(),
+        records,
+        outputs,
+        wall: started.elapsed(),
+        db_time,
+        format_time: busy.saturating_sub(compress_time),
+        compress_time,
+    })
+}
+
+pub(crate) async fn send(txs: &[mpsc::Sender<Arc<Batch>>], b: Batch) -> Result<(), DumpError> {
+    let b = Arc::new(b);
+    for tx in txs {
+        tx.send(b.clone())
+            .await
+            .map_err(|_| DumpError::Internal("an output writer stopped".into()))?;
+    }
+    Ok(())
+}
+
+/// The owner map decides users, hosts and team members/founders under
+/// the consent filter, and every host's userid (show_hosts).
+fn needs_owners(ctx: &Ctx, e: &Enumeration) -> bool {
+    matches!(e.table, Table::Host | Table::BadgeUser | Table::UserWork)
+        || (ctx.consent.is_some() && matches!(e.table, Table::User | Table::Team))
+}
+
+/// Streams the enumeration's rows to the writers. Returns (records, time
+/// spent waiting for the database).
+async fn read_enumeration(
+    ctx: &Ctx,
+    e: &Enumeration,
+    owners: Option<&Owners>,
+    optout: Option<&Optout>,
+    txs: &[mpsc::Sender<Arc<Batch>>],
+    pb: &ProgressBar,
+) -> Result<(u64, Duration), DumpError> {
+    let what = format!("{} ({})", e.filename, e.table.name());
+    let sql = match e.table {
+        // Small (recent withdrawals only): sent from memory.
+        Table::UserOptout => {
+            let mut n = 0;
+            for chunk in optout.map(|o| &o.users[..]).unwrap_or(&[]).chunks(BATCH) {
+                let ids = chunk.iter().map(|(id, c)| (*id, c.to_vec())).collect();
+                send(txs, Batch::Ids(ids)).await?;
+                n += chunk.len() as u64;
+                pb.inc(chunk.len() as u64);
+            }
+            return Ok((n, Duration::ZERO));
+        }
+        // Nobody withdrew (or no filter): no need to scan the host table.
+        Table::HostOptout if optout.is_none_or(|o| o.host_owners.is_empty()) => {
+            return Ok((0, Duration::ZERO))
+        }
+        Table::HostOptout => query::optout_hosts(),
+        // The consent filter for users, hosts and team members is the owner
+        // map: one pass over the consent index for the whole run.
+        Table::User => query::users(e.sort, None),
+        Table::Host => query::hosts(e.sort),
+        Table::Team => query::teams(e.sort, e.outputs.iter().any(|o| o.detail), None),
+        Table::UserDeleted => query::USERS_DELETED.to_owned(),
+        Table::HostDeleted => query::HOSTS_DELETED.to_owned(),
+        Table::BadgeUser => query::BADGE_USERS.to_owned(),
+        Table::BadgeTeam => query::BADGE_TEAMS.to_owned(),
+        Table::UserWork | Table::TeamWork => String::new(),
+    };
+    tracing::debug!("{what}: {sql}");
+    let t = Instant::now();
+    let mut conn = ctx.snap.lease().await?;
+    let mut db_time = t.elapsed();
+    if matches!(e.table, Table::UserWork | Table::TeamWork) {
+        let (n, d) = read_work(&mut conn, e.table, owners, || ctx.check(), txs, pb).await?;
+        return Ok((n, db_time + d));
+    }
+    let id_rows = matches!(
+        e.table,
+        Table::UserDeleted | Table::HostDeleted | Table::HostOptout
+    );
+    let filter = owners.filter(|_| ctx.consent.is_some());
+    let mut records = 0u64;
+    let mut seen = 0u64;
+    let t = Instant::now();
+    let mut result = conn
+        .exec_iter(sql.as_str(), ())
+        .await
+        .map_err(db(what.clone()))?;
+    db_time += t.elapsed();
+    let mut rows = Vec::with_capacity(BATCH);
+    let mut ids = Vec::new();
+    loop {
+        let t = Instant::now();
+        let row = result.next().await.map_err(db(what.clone()))?;
+        db_time += t.elapsed();
+        let Some(row) = row else { break };
+        ctx.check()?;
+        if id_rows {
+            if let Some(o) = optout {
+                if !o.host_owners.contains(&query::int(&row, 2)) {
+                    continue;
+                }
+            }
+            ids.push((query::int(&row, 0), query::bytes(&row, 1).to_vec()));
+            records += 1;
+            if ids.len() == BATCH {
+                pb.inc(BATCH as u64);
+                send(txs, Batch::Ids(std::mem::take(&mut ids))).await?;
+            }
+        } else {
+            if e.table == Table::Host {
+                seen += 1;
+            }
+            if e.table == Table::BadgeUser
+                && !owners.is_some_and(|o| o.exported(query::int(&row, 0)))
+            {
+                // Badges of users the user file lists, no one else's.
+                continue;
+            }
+            if let Some(o) = filter {
+                // Consent filter: users who consent, hosts whose owner
+                // does, team members who do.
+                let uid = match e.table {
+                    Table::Host => Some(query::int(&row, 1)),
+                    Table::User => Some(query::int(&row, 0)),
+                    Table::Team if query::team_row_is_member(&row) => {
+                        Some(query::int(&row, query::TEAM_MEMBER_BASE))
+                    }
+                    _ => None,
+                };
+                if uid.is_some_and(|u| !o.ok(u)) {
+                    continue;
+                }
+            }
+            if e.table != Table::Team || !query::team_row_is_member(&row) {
+                records += 1;
+            }
+            rows.push(row);
+            if rows.len() == BATCH {
+                pb.inc(BATCH as u64);
+                let full = std::mem::replace(&mut rows, Vec::with_capacity(BATCH));
+                send(txs, Batch::Rows(full)).await?;
+            }
+        }
+    }
+    drop(result);
+    drop(conn);
+    pb.inc((rows.len() + ids.len()) as u64);
+    if !rows.is_empty() {
+        send(txs, Batch::Rows(rows)).await?;
+    }
+    if !ids.is_empty() {
+        send(txs, Batch::Ids(ids)).await?;
+    }
+    if e.table == Table::Host {
+        let _ = ctx.hosts_seen.set(seen);
+    }
+    Ok((records, db_time))
+}

@@ -1,0 +1,146 @@
+//! The owner map: one pass over the users gives, per user id, whether
+//! the user may own exported hosts (exists and, with the consent filter,
+//! consents), shows hosts, and would be in the user file; plus tables.xml's
+//! user totals. Users, hosts, team members and founders are filtered
+//! against it without per-row queries.
+//!
+//! Compressed bitmaps (roaring): dense ids cost about a bit each, sparse
+//! ones a few bytes each, so memory follows the number of users, not the
+//! highest id (one user with id 2,000,000,000 costs bytes, not 500 MB).
+
+use mysql_async::prelude::*;
+use roaring::RoaringTreemap;
+
+use crate::dump::Ctx;
+use crate::error::{db, DumpError};
+use crate::query;
+
+#[derive(Default)]
+pub struct Owners {
+    ok: RoaringTreemap,
+    show: RoaringTreemap,
+    exported: RoaringTreemap,
+    /// tables.xml's user totals, from the same pass.
+    pub nusers: u64,
+    pub total_credit: f64,
+}
+
+fn key(id: i64) -> Option<u64> {
+    u64::try_from(id).ok().filter(|&i| i > 0)
+}
+
+impl Owners {
+    /// A user who may own exported hosts (ids arrive in ascending order,
+    /// which roaring appends cheaply; any order works).
+    pub fn insert(&mut self, id: i64, show_hosts: bool) {
+        if let Some(k) = key(id) {
+            self.ok.insert(k);
+            if show_hosts {
+                self.show.insert(k);
+            }
+        }
+    }
+
+    /// A user the user file lists (exportable and, with the filter, consenting).
+    pub fn insert_exported(&mut self, id: i64) {
+        if let Some(k) = key(id) {
+            self.exported.insert(k);
+        }
+    }
+
+    pub fn ok(&self, id: i64) -> bool {
+        key(id).is_some_and(|k| self.ok.contains(k))
+    }
+
+    pub fn exported(&self, id: i64) -> bool {
+        key(id).is_some_and(|k| self.exported.contains(k))
+    }
+
+    /// Exported users in id order.
+    pub fn exported_ids(&self) -> impl Iterator<Item = i64> + '_ {
+        self.exported.iter().map(|k| k as i64)
+    }
+
+    /// None: no such owner (upstream then leaves out userid).
+    pub fn show_hosts(&self, id: i64) -> Option<bool> {
+        self.ok(id)
+            .then(|| key(id).is_some_and(|k| self.show.contains(k)))
+    }
+
+    /// Bytes the three bitmaps take when serialized: a close measure of
+    /// their size in memory.
+    pub fn size_bytes(&self) -> u64 {
+        (self.ok.serialized_size() + self.show.serialized_size() + self.exported.serialized_size())
+            as u64
+    }
+}
+
+/// The owner map, on a connection of the dump's snapshot.
+pub(crate) async fn owner_map(ctx: &Ctx) -> Result<Owners, DumpError> {
+    let mut conn = ctx.snap.lease().await?;
+    let mut owners = Owners::default();
+    let mut result = conn
+        .exec_iter(query::owners(ctx.consent), ())
+        .await
+        .map_err(db("host owners"))?;
+    while let Some(row) = result.next().await.map_err(db("host owners"))? {
+        ctx.check()?;
+        let id = query::int(&row, 0);
+        let ok = query::int(&row, 2) == 1;
+        let exportable = query::int(&row, 3) == 1;
+        if ok {
+            owners.insert(id, query::int(&row, 1) != 0);
+        }
+        if exportable {
+            owners.nusers += 1;
+            owners.total_credit += query::dbl(&row, 4);
+            if ok {
+                owners.insert_exported(id);
+            }
+        }
+    }
+    Ok(owners)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Owners;
+
+    #[test]
+    fn owner_map_lookups() {
+        let mut o = Owners::default();
+        o.insert(1, true);
+        o.insert(64, false);
+        o.insert(1000, true);
+        o.insert_exported(1000);
+        assert_eq!(o.show_hosts(1), Some(true));
+        assert_eq!(o.show_hosts(64), Some(false));
+        assert_eq!(o.show_hosts(1000), Some(true));
+        assert_eq!(o.show_hosts(2), None);
+        assert!(!o.ok(-5) && !o.ok(0) && !o.ok(5000));
+        assert!(o.exported(1000) && !o.exported(1));
+        assert_eq!(o.exported_ids().collect::<Vec<_>>(), vec![1000]);
+    }
+
+    /// Memory follows the number of users, not the highest id (a dense
+    /// bitmap indexed by id took 496 MB for one user with id 2e9).
+    #[test]
+    fn huge_ids_cost_nothing_extra() {
+        let mut o = Owners::default();
+        for id in [1, 2, 3, 2_000_000_000, i32::MAX as i64, i64::MAX] {
+            o.insert(id, true);
+            o.insert_exported(id);
+        }
+        assert!(o.ok(2_000_000_000) && o.ok(i64::MAX) && !o.ok(1_999_999_999));
+        assert_eq!(o.show_hosts(i32::MAX as i64), Some(true));
+        assert!(o.size_bytes() < 1024, "{} bytes", o.size_bytes());
+        // A dense project: a million consecutive ids stay at ~2 bits each
+        // per bitmap (roaring's bitmap containers: 8 KiB per 65,536 ids).
+        let mut d = Owners::default();
+        for id in 1..=1_000_000 {
+            d.insert(id, id % 3 != 0);
+            d.insert_exported(id);
+        }
+        assert!(d.size_bytes() < 3 * 140_000, "{} bytes", d.size_bytes());
+    }
+}
