@@ -302,3 +302,20 @@ create table if not exists consent_terms (
     primary key (consent_id),
     index consent_terms_version (terms_version_id)
 ) engine=InnoDB;
+
+-- Ours: boinc-rpc's per-client abuse counters (failed logins, account
+-- creations), shared by every boinc-rpc instance of the project, so the
+-- limits hold behind a load balancer and across restarts. One row per
+-- (kind, client address: IPv4, or an IPv6 /64) while its fixed window runs:
+-- `used` = attempts counted plus attempts in progress, `refused` = attempts
+-- turned away in this window. Rows past `window_end` mean nothing and are
+-- deleted by the servers in small batches (crates/db/src/rate_limit.rs).
+create table if not exists rpc_limit (
+    kind                    tinyint unsigned not null,
+    client                  varbinary(16)   not null,
+    window_end              bigint          not null,
+    used                    integer         not null,
+    refused                 integer         not null default 0,
+    primary key (kind, client),
+    index rpc_limit_window_end (window_end)
+) engine=InnoDB;

@@ -10,6 +10,7 @@ pub mod countries;
 pub mod models;
 pub mod password;
 pub mod queries;
+pub mod rate_limit;
 pub mod schema;
 pub mod terms;
 pub mod testing;

@@ -107,6 +107,13 @@ async fn upgrade_brings_an_upstream_boinc_database_up_without_touching_data() {
     let hist = queries::consent_history(&mut conn, 7).await.unwrap();
     assert_eq!(hist.len(), 1);
     assert_eq!(hist[0].source, "client");
+    // boinc-rpc's shared limit counters are there (empty).
+    let n: i64 = conn
+        .query_first("SELECT COUNT(*) FROM rpc_limit")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 0);
     let again = schema::upgrade(&mut conn).await.unwrap();
     assert!(again.applied.is_empty(), "{:?}", again.applied);
 }

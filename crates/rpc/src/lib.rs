@@ -6,11 +6,14 @@
 //! Each RPC lives in its own file under `rpc/` (parse -> apply -> render);
 //! every reply body is built in `reply`.
 
+pub mod connections;
 pub mod error;
+pub mod hashing;
 pub mod limits;
 pub mod params;
 pub mod reply;
 mod rpc;
+pub mod settings;
 pub mod state;
 pub mod validate;
 
@@ -27,7 +30,8 @@ use tokio::net::TcpListener;
 
 pub use error::RpcError;
 pub use params::Params;
-pub use state::{AppState, Options};
+pub use settings::Options;
+pub use state::AppState;
 
 /// The five RPCs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +106,7 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Reques
     if rpc == Rpc::GetProjectConfig {
         // The hot path: a pre-rendered reply, no parsing, no database.
         tracing::debug!(rpc = rpc.name(), "ok");
-        let mut r = (StatusCode::OK, state.project_config_bytes()).into_response();
+        let mut r = (StatusCode::OK, rpc::get_project_config::bytes(&state)).into_response();
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             header::HeaderValue::from_static(reply::CONTENT_TYPE),
@@ -113,12 +117,13 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Reques
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let ip = state.limits.client_ip(
-        peer,
-        req.headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok()),
-    );
+    let forwarded: Vec<&[u8]> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    let ip = limits::client_ip(&state.limits, peer, &forwarded);
     let query = Params::parse(req.uri().query().unwrap_or("").as_bytes());
     let is_form = req
         .headers()
@@ -184,24 +189,44 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Reques
     }
 }
 
-/// Serve on `listener` until `shutdown` resolves. Keeps the cached project
-/// facts fresh in the background meanwhile.
+/// Serve on `listener` until `shutdown` resolves (see `connections` for
+/// the connection rules). Keeps the cached project facts fresh and purges
+/// expired limit counters in the background meanwhile.
 pub async fn serve(
     state: Arc<AppState>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    state.refresh_project().await;
+    hashing::init_hash_pool(state.options.hash_threads);
+    rpc::get_project_config::refresh(&state).await;
     // Two loops, so a hanging database never delays terms-file updates.
     let terms = tokio::spawn(refresh_loop(state.clone(), false));
     let db = tokio::spawn(refresh_loop(state.clone(), true));
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let purge = tokio::spawn(purge_loop(state.clone()));
+    let rules = connections::Rules {
+        header_read_timeout: state.options.header_read_timeout,
+        idle_timeout: state.options.idle_timeout,
+        max_connections: state
+            .options
+            .max_connections
+            .unwrap_or_else(connections::default_max_connections),
+    };
+    tracing::debug!(?rules, "connection rules");
+    let result = connections::serve(listener, router(state), rules, shutdown).await;
     terms.abort();
     db.abort();
+    purge.abort();
     result
+}
+
+/// Expired per-client counters go from the shared table once a minute.
+async fn purge_loop(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        limits::purge_expired(&state).await;
+    }
 }
 
 async fn refresh_loop(state: Arc<AppState>, db: bool) {
@@ -210,9 +235,9 @@ async fn refresh_loop(state: Arc<AppState>, db: bool) {
     loop {
         tick.tick().await;
         if db {
-            state.refresh_db().await;
+            rpc::get_project_config::refresh_db(&state).await;
         } else {
-            state.refresh_terms();
+            rpc::get_project_config::refresh_terms(&state);
         }
     }
 }

@@ -1,406 +1,375 @@
-//! Abuse limits read from config.xml (documented in the crate README):
-//! per-IP account-creation rate, parameter size caps, banned email
-//! domains, invite codes, the client-address rule behind a reverse proxy,
-//! and the bounded pool that runs bcrypt off the reactor.
+//! Per-client abuse limits: which address a request counts against (the
+//! peer, or the client named by a trusted proxy), and the per-address
+//! budgets for failed logins and account creation, kept in the project
+//! database so they hold across instances and restarts. Uses the shared
+//! state; the rules come from config.xml (`crate::settings`).
 
-use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use boinc_db::ProjectConfig;
-use tokio::sync::Semaphore;
+use boinc_db::rate_limit::{self, Key, Kind};
+use mysql_async::Conn;
 
 use crate::error::RpcError;
-use crate::params::Params;
-use crate::state::{FailureLimiter, Options};
+use crate::settings::Limits;
+use crate::state::{AppState, FullCounters};
 
-/// Defaults of the config keys.
-pub mod defaults {
-    pub const CREATE_ACCOUNT_PER_IP_PER_HOUR: u32 = 200;
-    pub const MAX_PARAM_BYTES: usize = 64 * 1024;
-}
-
-/// What config.xml says about abuse; built once at start-up.
-pub struct Limits {
-    /// Accounts one address may create per hour (0: no limit).
-    pub create_per_ip_per_hour: u32,
-    /// Longest single parameter value accepted.
-    pub max_param_bytes: usize,
-    /// Lower-case domains (and their subdomains) refused by create_account.
-    pub banned_domains: HashSet<String>,
-    /// create_account needs an `invite_code` matching this (upstream's INVITE_CODES).
-    pub invite_code: Option<regex::Regex>,
-    /// Peers whose `X-Forwarded-For` names the real client.
-    pub trusted_proxies: HashSet<IpAddr>,
-    /// Addresses no per-IP limit applies to (e.g. account managers' servers).
-    pub exempt: HashSet<IpAddr>,
-    /// Counts accounts created per address.
-    pub creations: FailureLimiter,
-}
-
-fn list(s: &str) -> impl Iterator<Item = &str> {
-    s.split(|c: char| c.is_whitespace() || c == ',' || c == ';')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-}
-
-fn ips(cfg: &ProjectConfig, key: &str) -> HashSet<IpAddr> {
-    let mut out = HashSet::new();
-    for t in list(cfg.str(key).unwrap_or("")) {
-        match t.parse() {
-            Ok(ip) => {
-                out.insert(ip);
+/// The address limits apply to: the peer, or, when the peer is a trusted
+/// proxy, the client it names in `X-Forwarded-For`. None when exempt.
+///
+/// All header lines count, as one comma-separated list in order (RFC 9110
+/// section 5.3; a proxy such as HAProxy adds its own line rather than
+/// extending the client's). Each proxy appends the address it received
+/// the request from, so the right-most entry that is not one of our
+/// trusted proxies is the client; anything left of it is what the client
+/// itself sent and is never believed.
+pub fn client_ip(l: &Limits, peer: Option<IpAddr>, forwarded_for: &[&[u8]]) -> Option<IpAddr> {
+    let peer = peer?.to_canonical();
+    let mut ip = peer;
+    if l.trusted_proxies.contains(&peer) {
+        let entries = forwarded_for
+            .iter()
+            .flat_map(|line| line.split(|b| *b == b','))
+            .rev();
+        for entry in entries {
+            let entry = entry.trim_ascii();
+            if entry.is_empty() {
+                continue; // empty list elements are allowed
             }
-            Err(_) => tracing::warn!(key, value = t, "configuration: not an IP address; ignored"),
-        }
-    }
-    out
-}
-
-fn secs(cfg: &ProjectConfig, key: &str) -> Option<Duration> {
-    cfg.str(key)
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
-}
-
-/// Config keys that override `Options` (tests pass Options directly;
-/// config.xml wins where it says something).
-pub fn apply_config(cfg: &ProjectConfig, o: &mut Options) {
-    if let Some(n) = cfg.int("rpc_failed_logins_per_ip").filter(|n| *n > 0) {
-        o.fail_limit = u32::try_from(n).unwrap_or(u32::MAX);
-    }
-    if let Some(d) = secs(cfg, "rpc_failed_login_window") {
-        o.fail_window = d;
-    }
-    if let Some(n) = cfg.int("rpc_max_body_bytes").filter(|n| *n > 0) {
-        o.max_body_bytes = usize::try_from(n).unwrap_or(usize::MAX);
-    }
-    if let Some(d) = secs(cfg, "rpc_request_timeout") {
-        o.request_timeout = d;
-    }
-    if let Some(d) = secs(cfg, "rpc_db_timeout") {
-        o.db_timeout = d;
-    }
-}
-
-impl Limits {
-    pub fn from_config(cfg: &ProjectConfig) -> Self {
-        let create_per_ip_per_hour = cfg
-            .int("rpc_create_account_per_ip_per_hour")
-            .filter(|n| *n >= 0)
-            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-            .unwrap_or(defaults::CREATE_ACCOUNT_PER_IP_PER_HOUR);
-        let max_param_bytes = cfg
-            .int("rpc_max_param_bytes")
-            .filter(|n| *n > 0)
-            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
-            .unwrap_or(defaults::MAX_PARAM_BYTES);
-        let mut banned_domains: HashSet<String> =
-            list(cfg.str("banned_email_domains").unwrap_or(""))
-                .map(|d| d.trim_start_matches('@').to_ascii_lowercase())
-                .collect();
-        if let Some(f) = cfg
-            .str("banned_email_domains_file")
-            .filter(|f| !f.is_empty())
-        {
-            let path = cfg.resolve(f);
-            match std::fs::read_to_string(&path) {
-                Ok(text) => banned_domains.extend(
-                    text.lines()
-                        .map(|l| l.split('#').next().unwrap_or("").trim())
-                        .filter(|l| !l.is_empty())
-                        .map(|d| d.trim_start_matches('@').to_ascii_lowercase()),
-                ),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e,
-                    "configuration: cannot read banned_email_domains_file"),
-            }
-        }
-        let invite_code = cfg
-            .str("invite_code_regex")
-            .filter(|r| !r.is_empty())
-            .and_then(|r| match regex::Regex::new(r) {
-                Ok(re) => Some(re),
-                Err(e) => {
-                    // Fail closed: a broken pattern must not open sign-ups.
-                    tracing::error!(error = %e, "configuration: invalid invite_code_regex; no code will match");
-                    regex::Regex::new("$^").ok()
+            match hop(entry) {
+                Some(h) if l.trusted_proxies.contains(&h) => continue,
+                Some(h) => {
+                    ip = h;
+                    break;
                 }
-            });
-        init_hash_pool(
-            cfg.int("rpc_hash_threads")
-                .filter(|n| *n > 0)
-                .map(|n| usize::try_from(n).unwrap_or(1)),
-        );
-        Self {
-            create_per_ip_per_hour,
-            max_param_bytes,
-            banned_domains,
-            invite_code,
-            trusted_proxies: ips(cfg, "rpc_trusted_proxies"),
-            exempt: ips(cfg, "rpc_rate_limit_exempt"),
-            creations: FailureLimiter::new(
-                create_per_ip_per_hour.max(1),
-                Duration::from_secs(3600),
-            ),
-        }
-    }
-
-    /// The address limits apply to: the peer, or the last hop of
-    /// `X-Forwarded-For` when the peer is a trusted proxy. None when exempt.
-    pub fn client_ip(&self, peer: Option<IpAddr>, forwarded_for: Option<&str>) -> Option<IpAddr> {
-        let mut ip = peer?;
-        if self.trusted_proxies.contains(&ip) {
-            if let Some(fwd) = forwarded_for
-                .and_then(|f| f.rsplit(',').next())
-                .and_then(|s| s.trim().parse().ok())
-            {
-                ip = fwd;
+                // Unreadable where the client should be: a proxy that does
+                // not append; count it against the proxy, never guess.
+                None => break,
             }
         }
-        (!self.exempt.contains(&ip)).then_some(ip)
+    }
+    (!l.exempt.contains(&ip)).then_some(ip)
+}
+
+/// One `X-Forwarded-For` entry: an address, optionally with a port
+/// (`192.0.2.1:4711`, `[2001:db8::1]:4711`, `[2001:db8::1]`).
+fn hop(entry: &[u8]) -> Option<IpAddr> {
+    let s = std::str::from_utf8(entry).ok()?;
+    let ip = match s.parse::<IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) => match s.parse::<std::net::SocketAddr>() {
+            Ok(sa) => sa.ip(),
+            Err(_) => s.strip_prefix('[')?.strip_suffix(']')?.parse().ok()?,
+        },
+    };
+    Some(ip.to_canonical())
+}
+
+/// How long this process refuses a counter the database reported full
+/// without asking again: a flood costs one query per client per period,
+/// and a slot given back elsewhere is seen within it.
+const REMEMBER_FULL_FOR: Duration = Duration::from_secs(2);
+
+/// A per-client budget of one request: failed logins or account
+/// creations of the request's address, counted in the project database
+/// (`boinc_db::rate_limit`), so the limit holds across every boinc-rpc
+/// instance and restart. Inert (everything allowed) for exempt or unknown
+/// addresses and when the limit is off.
+pub struct Budget<'a> {
+    state: &'a AppState,
+    counter: Option<Counter>,
+}
+
+#[derive(Clone, Copy)]
+struct Counter {
+    key: Key,
+    limit: u32,
+    window_secs: u32,
+}
+
+/// Failed logins (lookup_account, create_account on an existing email with
+/// another password, am_get_info / am_set_info with an unknown key).
+pub fn failed_logins(state: &AppState, ip: Option<IpAddr>) -> Budget<'_> {
+    let o = &state.options;
+    Budget {
+        state,
+        counter: ip.map(|ip| Counter {
+            key: Key::new(Kind::FailedLogin, ip),
+            limit: o.fail_limit.max(1),
+            window_secs: window_secs(o.fail_window),
+        }),
+    }
+}
+
+/// New accounts per hour.
+pub fn account_creations(state: &AppState, ip: Option<IpAddr>) -> Budget<'_> {
+    let limit = state.limits.create_per_ip_per_hour;
+    Budget {
+        state,
+        counter: ip.filter(|_| limit > 0).map(|ip| Counter {
+            key: Key::new(Kind::AccountCreation, ip),
+            limit,
+            window_secs: 3600,
+        }),
+    }
+}
+
+fn window_secs(d: Duration) -> u32 {
+    u32::try_from(d.as_secs() + u64::from(d.subsec_nanos() > 0))
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
+impl Budget<'_> {
+    fn refusal(&self, c: &Counter, secs: u64) -> RpcError {
+        let secs = secs.clamp(1, u64::from(c.window_secs));
+        match c.key.kind() {
+            Kind::FailedLogin => RpcError::RateLimited(secs),
+            Kind::AccountCreation => RpcError::TooManyAccounts(secs),
+        }
     }
 
-    /// Every parameter value within `max_param_bytes` (names too).
-    pub fn check_params(&self, p: &Params) -> Result<(), RpcError> {
-        match p.oversized(self.max_param_bytes) {
-            Some(_) => Err(RpcError::generic(format!(
-                "parameter too long (at most {} bytes)",
-                self.max_param_bytes
-            ))),
+    /// Refuse at once, without the database, when this process saw the
+    /// counter full in its current window.
+    pub fn check_local(&self) -> Result<(), RpcError> {
+        let Some(c) = &self.counter else {
+            return Ok(());
+        };
+        match self.state.full_counters.full_for(&c.key) {
+            Some(left) => Err(self.refusal(c, left.as_secs() + 1)),
             None => Ok(()),
         }
     }
 
-    /// create_account's per-address budget.
-    pub fn check_create(&self, ip: Option<IpAddr>) -> Result<(), RpcError> {
-        if self.create_per_ip_per_hour == 0 {
-            return Ok(());
+    fn remember_full(&self, c: &Counter, secs: u64) {
+        // Briefly: a full counter may hold slots of attempts in progress
+        // (here or in another instance) that are about to be given back.
+        let left = Duration::from_secs(secs.clamp(1, u64::from(c.window_secs)));
+        self.state
+            .full_counters
+            .mark_full(c.key, left.min(REMEMBER_FULL_FOR));
+    }
+
+    /// Take a slot before doing the work; refused when the budget is used
+    /// up (attempts in progress hold slots too). The slot counts unless it
+    /// is released: `keep` it when the attempt is one the rule counts.
+    pub async fn reserve(&self, conn: &mut Conn) -> Result<Slot, RpcError> {
+        self.check_local()?;
+        let Some(c) = self.counter else {
+            return Ok(Slot::inert());
+        };
+        let r = rate_limit::reserve(conn, &c.key, c.limit, c.window_secs).await?;
+        if !r.granted {
+            let secs = u64::try_from(r.window_end - boinc_db::now()).unwrap_or(1);
+            self.remember_full(&c, secs);
+            return Err(self.refusal(&c, secs));
         }
-        self.creations.check(ip).map_err(|e| match e {
-            RpcError::RateLimited(s) => RpcError::TooManyAccounts(s),
-            e => e,
+        Ok(Slot {
+            held: Some(Held {
+                key: c.key,
+                window_end: r.window_end,
+                pool: self.state.pool.clone(),
+                db_timeout: self.state.options.db_timeout,
+                full_counters: self.state.full_counters.clone(),
+            }),
         })
     }
 
-    pub fn record_create(&self, ip: Option<IpAddr>) {
-        if self.create_per_ip_per_hour > 0 {
-            self.creations.record_failure(ip);
-        }
+    /// Count an attempt that failed: Ok when it fitted in the budget (the
+    /// caller answers with the failure), else the refusal to answer with
+    /// instead. For work cheap enough to do before counting (one indexed
+    /// lookup): at most `limit` failures are ever reported per window.
+    pub async fn count_failure(&self, conn: &mut Conn) -> Result<(), RpcError> {
+        self.reserve(conn).await.map(Slot::keep)
     }
 
-    /// The email's domain (or a parent domain) is banned.
-    pub fn email_banned(&self, email: &str) -> bool {
-        if self.banned_domains.is_empty() {
-            return false;
-        }
-        let Some((_, domain)) = email.rsplit_once('@') else {
-            return false;
+    /// Before answering a success of such cheap work: refuse while the
+    /// budget is used up, as a failure would be (otherwise a client past
+    /// its limit could still tell right guesses from wrong ones).
+    pub async fn admit(&self, conn: &mut Conn) -> Result<(), RpcError> {
+        self.check_local()?;
+        let Some(c) = self.counter else {
+            return Ok(());
         };
-        let domain = domain.to_ascii_lowercase();
-        let mut d = domain.as_str();
-        loop {
-            if self.banned_domains.contains(d) {
-                return true;
-            }
-            match d.split_once('.') {
-                Some((_, rest)) if !rest.is_empty() => d = rest,
-                _ => return false,
-            }
-        }
-    }
-
-    /// upstream: "Invalid invitation code" unless the code matches.
-    pub fn check_invite(&self, code: Option<&str>) -> Result<(), RpcError> {
-        match &self.invite_code {
-            Some(re) if !re.is_match(code.unwrap_or("")) => {
-                Err(RpcError::generic("Invalid invitation code"))
+        match rate_limit::usage(conn, &c.key).await? {
+            Some(u) if u.used >= c.limit => {
+                let secs = u64::try_from(u.secs_left).unwrap_or(1);
+                self.remember_full(&c, secs);
+                Err(self.refusal(&c, secs))
             }
             _ => Ok(()),
         }
     }
 }
 
-type Job = Box<dyn FnOnce() + Send>;
-
-static HASH_POOL: std::sync::OnceLock<HashPool> = std::sync::OnceLock::new();
-
-/// Size the process's hashing pool (`rpc_hash_threads`, default: one
-/// thread per core). The first call wins; later ones change nothing.
-pub fn init_hash_pool(threads: Option<usize>) {
-    HASH_POOL.get_or_init(|| {
-        HashPool::new(threads.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        }))
-    });
+/// A reserved slot. Dropped without `keep` or `release` (an error, a
+/// cancelled request) it is given back in the background.
+#[must_use = "keep() the slot if the attempt counts, else release() it"]
+pub struct Slot {
+    held: Option<Held>,
 }
 
-/// The process's hashing pool.
-pub fn hash_pool() -> &'static HashPool {
-    init_hash_pool(None);
-    HASH_POOL.get_or_init(|| HashPool::new(1))
+struct Held {
+    key: Key,
+    window_end: i64,
+    pool: mysql_async::Pool,
+    db_timeout: Duration,
+    full_counters: Arc<FullCounters>,
 }
 
-/// A fixed set of lower-priority threads for bcrypt. At most `threads`
-/// hashes run at once (waiting is async and cancellable), so a flood of
-/// sign-ups cannot take every core from the reactor serving the cheap RPCs.
-pub struct HashPool {
-    permits: Arc<Semaphore>,
-    tx: Mutex<mpsc::Sender<Job>>,
-}
-
-impl HashPool {
-    pub fn new(threads: usize) -> Self {
-        let threads = threads.max(1);
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..threads {
-            let rx = rx.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("rpc-hash-{i}"))
-                .spawn(move || {
-                    lower_priority();
-                    loop {
-                        let job = match rx.lock() {
-                            Ok(r) => r.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return, // pool dropped
-                        }
-                    }
-                });
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "cannot start a hashing thread");
+impl Held {
+    async fn give_back(self, conn: Option<&mut Conn>) {
+        // A slot is free again: no longer known to be full.
+        self.full_counters.forget(&self.key);
+        let result = match conn {
+            Some(c) => rate_limit::release(c, &self.key, self.window_end).await,
+            None => {
+                let release = async {
+                    let mut c = self.pool.get_conn().await?;
+                    rate_limit::release(&mut c, &self.key, self.window_end).await
+                };
+                tokio::time::timeout(self.db_timeout, release)
+                    .await
+                    .unwrap_or(Err(boinc_db::DbError::Missing("connection in time")))
             }
-        }
-        Self {
-            permits: Arc::new(Semaphore::new(threads)),
-            tx: Mutex::new(tx),
+        };
+        if let Err(e) = result {
+            // The slot then counts until its window ends: stricter, never looser.
+            tracing::warn!(error = %e, "could not give back a per-client limit slot");
         }
     }
+}
 
-    /// Run `f` on a hashing thread once one is free.
-    pub async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, RpcError> {
-        let internal = || RpcError::generic("internal error");
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| internal())?;
-        let (done, result) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move || {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-            drop(permit);
-            let _ = done.send(r);
-        });
-        self.tx
-            .lock()
-            .map_err(|_| internal())?
-            .send(job)
-            .map_err(|_| internal())?;
-        match result.await {
-            Ok(Ok(v)) => Ok(v),
-            _ => {
-                tracing::error!("password hashing task failed");
-                Err(internal())
+impl Slot {
+    fn inert() -> Self {
+        Self { held: None }
+    }
+
+    /// The attempt counts: the slot stays used until its window ends.
+    pub fn keep(mut self) {
+        self.held = None;
+    }
+
+    /// The attempt does not count (a success, or a failure of another
+    /// kind). `conn`: the caller's connection if it holds one, so a
+    /// request never waits for a second pooled connection.
+    pub async fn release(mut self, conn: Option<&mut Conn>) {
+        if let Some(h) = self.held.take() {
+            h.give_back(conn).await;
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(h) = self.held.take() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(h.give_back(None));
             }
         }
     }
 }
 
-/// Niceness of the hashing threads: enough for the reactor to win ties
-/// under a sign-up flood, not so much that hashing starves on a busy host.
-#[cfg(target_os = "linux")]
-const HASH_NICE: libc::c_int = 5;
-
-/// Nice the calling thread (Linux: per thread) so the reactor wins ties.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: plain syscalls on the calling thread; no memory is shared.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, HASH_NICE);
+/// Delete expired counters from the shared table (every instance does
+/// this now and then; small batches), and forget finished local windows.
+pub async fn purge_expired(state: &AppState) {
+    const BATCH: u32 = 1000;
+    state.full_counters.prune();
+    let Ok(mut conn) = state.conn().await else {
+        return;
+    };
+    // At most 100 batches per call: a backlog is worked off over several
+    // calls instead of one long burst of deletes.
+    for _ in 0..100 {
+        match rate_limit::purge_expired(&mut conn, BATCH).await {
+            Ok(n) if n < u64::from(BATCH) => break,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not purge expired rpc_limit rows");
+                break;
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use boinc_db::ProjectConfig;
 
-    fn cfg(pairs: &[(&str, &str)]) -> ProjectConfig {
-        ProjectConfig::from_pairs(".".into(), pairs)
+    fn limits(pairs: &[(&str, &str)]) -> Limits {
+        Limits::from_config(&ProjectConfig::from_pairs(".".into(), pairs))
     }
 
-    #[test]
-    fn banned_domains_match_subdomains() {
-        let l = Limits::from_config(&cfg(&[(
-            "banned_email_domains",
-            "spam.example, @Junk.test",
-        )]));
-        assert!(l.email_banned("a@spam.example"));
-        assert!(l.email_banned("a@mx.SPAM.example"));
-        assert!(l.email_banned("a@junk.test"));
-        assert!(!l.email_banned("a@notspam.example"));
-        assert!(!l.email_banned("a@example"));
-    }
-
-    #[test]
-    fn invite_codes() {
-        let l = Limits::from_config(&cfg(&[("invite_code_regex", "^(alpha|beta)[0-9]+$")]));
-        l.check_invite(Some("alpha7")).unwrap();
-        assert!(l.check_invite(Some("gamma7")).is_err());
-        assert!(l.check_invite(None).is_err());
-        let broken = Limits::from_config(&cfg(&[("invite_code_regex", "(")]));
-        assert!(broken.check_invite(Some("(")).is_err());
-        Limits::from_config(&cfg(&[])).check_invite(None).unwrap();
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
     }
 
     #[test]
     fn forwarded_for_only_from_trusted_proxies() {
-        let l = Limits::from_config(&cfg(&[
+        let l = limits(&[
             ("rpc_trusted_proxies", "127.0.0.1"),
             ("rpc_rate_limit_exempt", "10.9.9.9"),
-        ]));
-        let lo: IpAddr = "127.0.0.1".parse().unwrap();
-        let other: IpAddr = "192.0.2.1".parse().unwrap();
+        ]);
+        let lo = Some(ip("127.0.0.1"));
+        let other = ip("192.0.2.1");
         assert_eq!(
-            l.client_ip(Some(lo), Some("1.2.3.4, 192.0.2.7")),
-            Some("192.0.2.7".parse().unwrap())
+            client_ip(&l, lo, &[b"1.2.3.4, 192.0.2.7"]),
+            Some(ip("192.0.2.7"))
         );
-        assert_eq!(l.client_ip(Some(other), Some("1.2.3.4")), Some(other));
-        assert_eq!(l.client_ip(Some(lo), Some("10.9.9.9")), None);
-        assert_eq!(l.client_ip(Some(lo), Some("garbage")), Some(lo));
+        assert_eq!(client_ip(&l, Some(other), &[b"1.2.3.4"]), Some(other));
+        assert_eq!(client_ip(&l, lo, &[b"10.9.9.9"]), None);
+        assert_eq!(client_ip(&l, lo, &[b"garbage"]), lo);
+        assert_eq!(client_ip(&l, lo, &[]), lo);
+        assert_eq!(client_ip(&l, Some(ip("10.9.9.9")), &[]), None);
     }
 
     #[test]
-    fn config_overrides_options() {
-        let mut o = Options::default();
-        apply_config(
-            &cfg(&[
-                ("rpc_failed_logins_per_ip", "5"),
-                ("rpc_request_timeout", "1.5"),
-            ]),
-            &mut o,
+    fn repeated_forwarded_for_lines_are_one_list() {
+        let l = limits(&[
+            ("rpc_trusted_proxies", "127.0.0.1 10.0.0.2 2001:db8::2"),
+            ("rpc_rate_limit_exempt", "198.51.100.7"),
+        ]);
+        let lo = Some(ip("127.0.0.1"));
+        // The client's own line first, the proxy's appended line last:
+        // the proxy's entry wins, the client cannot pick an exempt address.
+        assert_eq!(
+            client_ip(&l, lo, &[b"198.51.100.7", b"203.0.113.9"]),
+            Some(ip("203.0.113.9"))
         );
-        assert_eq!(o.fail_limit, 5);
-        assert_eq!(o.request_timeout, Duration::from_millis(1500));
-    }
-
-    #[tokio::test]
-    async fn hash_pool_runs_jobs_and_survives_panics() {
-        let p = HashPool::new(2);
-        assert_eq!(p.run(|| 21 * 2).await.unwrap(), 42);
-        assert!(p.run(|| -> i32 { panic!("boom") }).await.is_err());
-        assert_eq!(p.run(|| 1).await.unwrap(), 1);
+        assert_eq!(
+            client_ip(&l, lo, &[b"198.51.100.7, 1.1.1.1", b"203.0.113.9"]),
+            Some(ip("203.0.113.9"))
+        );
+        // Our own proxies further right are skipped, in any line.
+        assert_eq!(
+            client_ip(
+                &l,
+                lo,
+                &[b"6.6.6.6", b"203.0.113.9, 10.0.0.2", b"2001:db8::2"]
+            ),
+            Some(ip("203.0.113.9"))
+        );
+        // Ports, brackets, blanks, empty elements and IPv4-mapped forms.
+        assert_eq!(
+            client_ip(&l, lo, &[b"  203.0.113.9:4711 ,, ", b""]),
+            Some(ip("203.0.113.9"))
+        );
+        assert_eq!(
+            client_ip(&l, lo, &[b"[2001:db8:9::1]:80"]),
+            Some(ip("2001:db8:9::1"))
+        );
+        assert_eq!(
+            client_ip(&l, lo, &[b"::ffff:203.0.113.9"]),
+            Some(ip("203.0.113.9"))
+        );
+        assert_eq!(client_ip(&l, lo, &[b"1.2.3.4", b"198.51.100.7"]), None);
+        // Unreadable right-most entry: the proxy itself, not the entry
+        // left of it that the client wrote.
+        assert_eq!(client_ip(&l, lo, &[b"1.2.3.4", b"unknown"]), lo);
+        assert_eq!(client_ip(&l, lo, &[b"1.2.3.4, \xff"]), lo);
+        // All entries are our proxies: the peer.
+        assert_eq!(client_ip(&l, lo, &[b"10.0.0.2", b"127.0.0.1"]), lo);
     }
 }

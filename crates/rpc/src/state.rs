@@ -1,54 +1,28 @@
 //! Shared server state: config, pool, the cached project facts
-//! get_project_config answers from, and the per-IP failure limiter.
+//! get_project_config answers from, and the per-IP counters. Data only:
+//! the RPCs, the renderers and `crate::limits` use it; it imports none of
+//! them.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use boinc_db::models::{Platform, CONSENT_ENROLL};
-use boinc_db::{queries, ProjectConfig};
+use boinc_db::models::Platform;
+use boinc_db::rate_limit::Key;
+use boinc_db::ProjectConfig;
 
 use crate::error::RpcError;
-
-/// Tunables; the defaults suit production, tests shorten some.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Longest wait for a database connection before answering -138.
-    pub db_timeout: Duration,
-    /// Longest a whole RPC may take before answering -138.
-    pub request_timeout: Duration,
-    /// How often the cached project facts are refreshed.
-    pub refresh_interval: Duration,
-    /// Failed logins (lookup_account, create_account on an existing email)
-    /// allowed per IP address within `fail_window`.
-    pub fail_limit: u32,
-    pub fail_window: Duration,
-    /// Largest request body accepted.
-    pub max_body_bytes: usize,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            db_timeout: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(10),
-            refresh_interval: Duration::from_millis(500),
-            fail_limit: 20,
-            fail_window: Duration::from_secs(60),
-            max_body_bytes: 1 << 20,
-        }
-    }
-}
+pub use crate::settings::{Limits, Options};
 
 pub struct AppState {
     pub config: ProjectConfig,
     pub pool: mysql_async::Pool,
     pub options: Options,
     pub project: ProjectCache,
-    pub limiter: FailureLimiter,
-    /// Abuse limits from config.xml (see `crate::limits`).
-    pub limits: crate::limits::Limits,
+    /// Per-client counters known to be full (see `crate::limits`).
+    pub full_counters: Arc<FullCounters>,
+    /// Abuse rules from config.xml.
+    pub limits: Limits,
     /// Path of master_url (e.g. "/myproject/"): RPCs are served below it
     /// as well as at the root.
     pub url_prefix: String,
@@ -67,43 +41,17 @@ impl AppState {
         let pool = boinc_db::pool(&settings);
         let url_prefix = url_path(config.master_url());
         let mut options = options;
-        crate::limits::apply_config(&config, &mut options);
-        let limits = crate::limits::Limits::from_config(&config);
-        let state = Arc::new(Self {
-            limiter: FailureLimiter::new(options.fail_limit, options.fail_window),
+        options.apply_config(&config);
+        let limits = Limits::from_config(&config);
+        Ok(Arc::new(Self {
+            full_counters: Arc::default(),
             config,
             pool,
             options,
             project: ProjectCache::default(),
             url_prefix,
             limits,
-        });
-        state.rerender_project_config();
-        Ok(state)
-    }
-
-    /// get_project_config's reply, rendered once per refresh: the hot path
-    /// only clones a reference-counted buffer.
-    pub fn project_config_bytes(&self) -> axum::body::Bytes {
-        // The stop files are checked on every call (two stat()s), as
-        // upstream does, so creating one shows at once.
-        let flags = (self.config.web_stopped(), self.config.sched_stopped());
-        match self.project.rendered() {
-            Some((f, b)) if f == flags => b,
-            _ => self.rerender_project_config(),
-        }
-    }
-
-    fn rerender_project_config(&self) -> axum::body::Bytes {
-        let _serial = self.project.render_lock.lock();
-        let flags = (self.config.web_stopped(), self.config.sched_stopped());
-        let xml = crate::rpc::get_project_config::render(self);
-        let mut full = String::with_capacity(crate::reply::XML_HEADER.len() + xml.0.len());
-        full.push_str(crate::reply::XML_HEADER);
-        full.push_str(&xml.0);
-        let bytes = axum::body::Bytes::from(full);
-        self.project.set_rendered(flags, bytes.clone());
-        bytes
+        }))
     }
 
     /// A pooled connection, or -138 if none comes within `db_timeout`.
@@ -140,41 +88,6 @@ impl AppState {
     pub fn read_terms(&self) -> Option<String> {
         boinc_db::terms::read_terms_file(&self.config.terms_of_use_path())
     }
-
-    /// Re-read the terms file and the database facts once.
-    pub async fn refresh_project(&self) {
-        self.refresh_terms();
-        self.refresh_db().await;
-    }
-
-    pub fn refresh_terms(&self) {
-        self.project.set_terms(self.read_terms());
-        self.rerender_project_config();
-    }
-
-    /// Database facts; on failure the cached copy stays.
-    pub async fn refresh_db(&self) {
-        let fetch = async {
-            let mut conn = self.pool.get_conn().await?;
-            let enroll = queries::consent_type_by_name(&mut conn, CONSENT_ENROLL).await?;
-            let platforms = queries::platforms(&mut conn).await?;
-            Ok::<_, boinc_db::DbError>((enroll.is_some_and(|t| t.is_enabled()), platforms))
-        };
-        match tokio::time::timeout(self.options.db_timeout, fetch).await {
-            Ok(Ok((enroll_enabled, platforms))) => {
-                self.project.set_db(DbFacts {
-                    loaded: true,
-                    enroll_enabled,
-                    platforms: Arc::new(platforms),
-                });
-                self.rerender_project_config();
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "project facts not refreshed; serving cached copy")
-            }
-            Err(_) => tracing::debug!("project facts refresh timed out; serving cached copy"),
-        }
-    }
 }
 
 fn url_path(master_url: &str) -> String {
@@ -207,14 +120,15 @@ pub struct ProjectCache {
     /// The whole get_project_config reply (header included).
     /// With the (web_stopped, sched_stopped) it was rendered for.
     rendered: RwLock<Option<((bool, bool), axum::body::Bytes)>>,
-    render_lock: Mutex<()>,
+    /// Serialises rendering (see `rpc::get_project_config`).
+    pub render_lock: Mutex<()>,
 }
 
 impl ProjectCache {
     pub fn terms(&self) -> Option<Arc<str>> {
         self.terms.read().map(|t| t.clone()).unwrap_or(None)
     }
-    fn set_terms(&self, t: Option<String>) {
+    pub fn set_terms(&self, t: Option<String>) {
         if let Ok(mut g) = self.terms.write() {
             *g = t.map(Arc::from);
         }
@@ -222,74 +136,86 @@ impl ProjectCache {
     pub fn db(&self) -> DbFacts {
         self.db.read().map(|d| d.clone()).unwrap_or_default()
     }
-    fn rendered(&self) -> Option<((bool, bool), axum::body::Bytes)> {
+    pub fn rendered(&self) -> Option<((bool, bool), axum::body::Bytes)> {
         self.rendered.read().map(|r| r.clone()).unwrap_or(None)
     }
-    fn set_rendered(&self, flags: (bool, bool), b: axum::body::Bytes) {
+    pub fn set_rendered(&self, flags: (bool, bool), b: axum::body::Bytes) {
         if let Ok(mut g) = self.rendered.write() {
             *g = Some((flags, b));
         }
     }
-    fn set_db(&self, d: DbFacts) {
+    pub fn set_db(&self, d: DbFacts) {
         if let Ok(mut g) = self.db.write() {
             *g = d;
         }
     }
 }
 
-/// Counts failed logins per IP address in fixed windows. Upstream sleeps
-/// 5 s on each failure, which ties up a worker; refusing further attempts
-/// costs the guesser instead.
-pub struct FailureLimiter {
-    limit: u32,
-    window: Duration,
-    map: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+/// This process's memory of per-client counters the shared table
+/// (`boinc_db::rate_limit`) reported full, until their window ends, so
+/// further attempts are refused without a database round trip. Only ever
+/// refuses what the database refused, so it never loosens a limit.
+#[derive(Default)]
+pub struct FullCounters {
+    map: Mutex<HashMap<Key, Instant>>,
 }
 
-impl FailureLimiter {
-    pub fn new(limit: u32, window: Duration) -> Self {
-        Self {
-            limit,
-            window,
-            map: Mutex::new(HashMap::new()),
+/// Entries kept at most; past that, new ones are simply not remembered
+/// (the database still refuses them).
+const FULL_COUNTERS_MAX: usize = 100_000;
+
+impl FullCounters {
+    /// Time left while `key` is known to be full.
+    pub fn full_for(&self, key: &Key) -> Option<Duration> {
+        let mut map = self.map.lock().ok()?;
+        let until = *map.get(key)?;
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            map.remove(key);
+            return None;
         }
+        Some(left)
     }
 
-    /// Refuse if this address used up its failures for the window.
-    pub fn check(&self, ip: Option<IpAddr>) -> Result<(), RpcError> {
-        let Some(ip) = ip else { return Ok(()) };
-        let Ok(map) = self.map.lock() else {
-            return Ok(());
-        };
-        match map.get(&ip) {
-            Some((start, n)) if *n >= self.limit && start.elapsed() < self.window => {
-                let left = self.window.saturating_sub(start.elapsed()).as_secs().max(1);
-                Err(RpcError::RateLimited(left))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    pub fn record_failure(&self, ip: Option<IpAddr>) {
-        let Some(ip) = ip else { return };
+    pub fn mark_full(&self, key: Key, left: Duration) {
         let Ok(mut map) = self.map.lock() else { return };
         let now = Instant::now();
-        if map.len() > 100_000 {
-            // Bound memory under a wide scan: forget finished windows.
-            let window = self.window;
-            map.retain(|_, (start, _)| now.duration_since(*start) < window);
+        if map.len() >= FULL_COUNTERS_MAX {
+            map.retain(|_, until| *until > now);
+            if map.len() >= FULL_COUNTERS_MAX {
+                return;
+            }
         }
-        let e = map.entry(ip).or_insert((now, 0));
-        if now.duration_since(e.0) >= self.window {
-            *e = (now, 0);
+        map.insert(key, now + left);
+    }
+
+    pub fn forget(&self, key: &Key) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(key);
         }
-        e.1 += 1;
+    }
+
+    /// Forget windows that are over.
+    pub fn prune(&self) {
+        if let Ok(mut map) = self.map.lock() {
+            let now = Instant::now();
+            map.retain(|_, until| *until > now);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use boinc_db::rate_limit::Kind;
 
     #[test]
     fn master_url_path() {
@@ -300,13 +226,14 @@ mod tests {
     }
 
     #[test]
-    fn limiter_refuses_after_limit() {
-        let l = FailureLimiter::new(2, Duration::from_secs(60));
-        let ip = Some("10.0.0.1".parse().unwrap());
-        l.check(ip).unwrap();
-        l.record_failure(ip);
-        l.record_failure(ip);
-        assert!(matches!(l.check(ip), Err(RpcError::RateLimited(_))));
-        l.check(Some("10.0.0.2".parse().unwrap())).unwrap();
+    fn full_counters_expire() {
+        let c = FullCounters::default();
+        let k = Key::new(Kind::FailedLogin, "10.0.0.1".parse().unwrap());
+        assert!(c.full_for(&k).is_none());
+        c.mark_full(k, Duration::from_millis(50));
+        assert!(c.full_for(&k).is_some());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(c.full_for(&k).is_none());
+        assert!(c.is_empty());
     }
 }

@@ -33,7 +33,7 @@ struct Args {
     /// Seconds per wrk run.
     #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// Phases to run (default all): gpc16 gpc64 set_info create gpc_under_create bcrypt login ceiling mixed
+    /// Phases to run (default all): gpc16 gpc64 set_info create limits gpc_under_create bcrypt login ceiling mixed
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Requests in the mixed run.
@@ -239,8 +239,13 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let config = db.write_project(
         dir.path(),
-        "<rpc_create_account_per_ip_per_hour>0</rpc_create_account_per_ip_per_hour>\
-         <rpc_failed_logins_per_ip>1000000000</rpc_failed_logins_per_ip>",
+        // The load generator (127.0.0.1) is exempt from the per-IP limits
+        // unless it names other clients in X-Forwarded-For (the `limits`
+        // phase), whose limits are too high to refuse anything.
+        "<rpc_create_account_per_ip_per_hour>1000000000</rpc_create_account_per_ip_per_hour>\
+         <rpc_failed_logins_per_ip>1000000000</rpc_failed_logins_per_ip>\
+         <rpc_trusted_proxies>127.0.0.1</rpc_trusted_proxies>\
+         <rpc_rate_limit_exempt>127.0.0.1</rpc_rate_limit_exempt>",
         Some("Bench terms of use."),
     );
     let mut conn = db.conn().await;
@@ -315,6 +320,44 @@ async fn main() -> anyhow::Result<()> {
             &[("RPC_BENCH_NONCE", format!("a{nonce}"))],
         )?;
         report("create_account unique emails, 16 conns", &w);
+    }
+    if want("limits") {
+        // The shared per-IP limits' cost: the same RPC with the limits
+        // applied (4096 client addresses) and without (exempt peer).
+        for (rpc, label) in [
+            (
+                "lookup_exists",
+                "lookup_account, existing email, no password",
+            ),
+            (
+                "lookup_unknown",
+                "lookup_account, unknown email (counted failure)",
+            ),
+            ("am_get_info", "am_get_info"),
+            ("lookup_pw", "lookup_account with password (bcrypt)"),
+            ("create", "create_account (bcrypt)"),
+        ] {
+            for xff in [false, true] {
+                let w = run_wrk(
+                    16,
+                    secs,
+                    Some(&bench_dir.join("limits.lua")),
+                    &base,
+                    &[
+                        ("RPC_BENCH_RPC", rpc.to_owned()),
+                        ("RPC_BENCH_XFF", if xff { "1" } else { "0" }.to_owned()),
+                        ("RPC_BENCH_KEYS", keys_file.display().to_string()),
+                        ("RPC_BENCH_NONCE", format!("l{nonce}{xff}")),
+                    ],
+                )?;
+                let mode = if xff {
+                    "shared limits, 4096 clients"
+                } else {
+                    "exempt, no limit work"
+                };
+                report(&format!("{label}, 16 conns, {mode}"), &w);
+            }
+        }
     }
     if want("gpc_under_create") {
         // wrk saturates create_account; one probe connection sends

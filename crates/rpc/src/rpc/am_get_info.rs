@@ -12,14 +12,14 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     let params = req.params();
     let key = params.required("account_key")?;
     // Unknown keys count as failed logins per address (key guessing).
-    state.limiter.check(req.ip)?;
+    let failures = crate::limits::failed_logins(state, req.ip);
+    failures.check_local()?;
     let mut conn = state.conn().await?;
-    let user = queries::user_by_authenticator(&mut conn, key)
-        .await?
-        .ok_or_else(|| {
-            state.limiter.record_failure(req.ip);
-            RpcError::NotFound
-        })?;
+    let Some(user) = queries::user_by_authenticator(&mut conn, key).await? else {
+        failures.count_failure(&mut conn).await?;
+        return Err(RpcError::NotFound);
+    };
+    failures.admit(&mut conn).await?;
     let team_founder = if user.teamid != 0 {
         queries::team_by_id(&mut conn, user.teamid)
             .await?

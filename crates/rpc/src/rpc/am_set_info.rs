@@ -188,14 +188,14 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     let allow_credentials = state.config.bool("am_set_info_allow_credentials");
 
     // Unknown keys count as failed logins per address (key guessing).
-    state.limiter.check(req.ip)?;
+    let failures = crate::limits::failed_logins(state, req.ip);
+    failures.check_local()?;
     let mut conn = state.conn().await?;
-    let user = queries::user_by_authenticator(&mut conn, &r.account_key)
-        .await?
-        .ok_or_else(|| {
-            state.limiter.record_failure(req.ip);
-            RpcError::NotFound
-        })?;
+    let Some(user) = queries::user_by_authenticator(&mut conn, &r.account_key).await? else {
+        failures.count_failure(&mut conn).await?;
+        return Err(RpcError::NotFound);
+    };
+    failures.admit(&mut conn).await?;
 
     // Credentials. Re-sending the current email or password is harmless
     // (account managers send whole profiles); changing them needs opt-in.

@@ -83,7 +83,10 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     if state.limits.email_banned(&ca.email_addr) {
         return Err(RpcError::BadEmail(None));
     }
-    state.limiter.check(req.ip)?;
+    // Only addresses known to be past their failed-login limit are turned
+    // away here; failures and creations are reserved below, before their
+    // work (a retry of an existing account is no creation).
+    crate::limits::failed_logins(state, req.ip).check_local()?;
 
     let mut conn = state.conn().await?;
     if queries::user_by_previous_email(&mut conn, &ca.email_addr)
@@ -93,11 +96,9 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
         return Err(RpcError::NotUnique(None));
     }
     if let Some(user) = queries::user_by_email(&mut conn, &ca.email_addr).await? {
-        return existing_account(state, req, user, &ca).await;
+        return existing_account(state, req, &mut conn, user, &ca).await;
     }
 
-    // A new account: within this address's hourly budget.
-    state.limits.check_create(req.ip)?;
     let enroll = queries::consent_type_by_name(&mut conn, CONSENT_ENROLL)
         .await?
         .filter(|t| t.is_enabled());
@@ -140,6 +141,11 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
         _ => (None, None),
     };
 
+    // A new account: a slot of this address's hourly budget before the
+    // work, so a burst of sign-ups cannot overshoot it.
+    let slot = crate::limits::account_creations(state, req.ip)
+        .reserve(&mut conn)
+        .await?;
     let stored_hash = super::hash_password(&ca.passwd_hash).await?;
     let now = boinc_db::now();
     let authenticator = boinc_db::random_hex32();
@@ -192,7 +198,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
 
     match written {
         Ok(userid) => {
-            state.limits.record_create(req.ip);
+            slot.keep();
             tracing::info!(
                 userid,
                 consent = consent.map(|c| c.1),
@@ -201,21 +207,25 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
             );
             Ok(reply::create_account(&authenticator))
         }
-        Err(e) => match duplicate_key_name(&e) {
-            // Another request created this email (or name) first: its
-            // transaction is committed by now, so answer as for a retry.
-            Some(key) if key.contains("email") => {
-                let user = queries::user_by_email(&mut conn, &ca.email_addr)
-                    .await?
-                    .ok_or(RpcError::NotUnique(None))?;
-                existing_account(state, req, user, &ca).await
+        Err(e) => {
+            // No account made: the slot does not count.
+            slot.release(Some(&mut conn)).await;
+            match duplicate_key_name(&e) {
+                // Another request created this email (or name) first: its
+                // transaction is committed by now, so answer as for a retry.
+                Some(key) if key.contains("email") => {
+                    let user = queries::user_by_email(&mut conn, &ca.email_addr)
+                        .await?
+                        .ok_or(RpcError::NotUnique(None))?;
+                    existing_account(state, req, &mut conn, user, &ca).await
+                }
+                Some(key) if key.contains("name") => {
+                    Err(RpcError::BadUserName("user name is already taken".into()))
+                }
+                Some(_) => Err(RpcError::NotUnique(None)),
+                None => Err(e.into()),
             }
-            Some(key) if key.contains("name") => {
-                Err(RpcError::BadUserName("user name is already taken".into()))
-            }
-            Some(_) => Err(RpcError::NotUnique(None)),
-            None => Err(e.into()),
-        },
+        }
     }
 }
 
@@ -224,14 +234,20 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
 async fn existing_account(
     state: &AppState,
     req: &RpcRequest,
+    conn: &mut mysql_async::Conn,
     user: User,
     ca: &CreateAccount,
 ) -> Result<Xml, RpcError> {
+    // A password oracle otherwise: limited like a login, reserved before
+    // the bcrypt check.
+    let slot = crate::limits::failed_logins(state, req.ip)
+        .reserve(conn)
+        .await?;
     if super::verify_password(&ca.passwd_hash, &user.passwd_hash).await? {
+        slot.release(Some(conn)).await;
         Ok(reply::create_account(user.authenticator()))
     } else {
-        // A password oracle otherwise: count it like a failed login.
-        state.limiter.record_failure(req.ip);
+        slot.keep();
         Err(RpcError::NotUnique(None))
     }
 }

@@ -10,13 +10,13 @@ pub mod lookup_account;
 use crate::error::RpcError;
 
 /// Run CPU-heavy password work (bcrypt) off the async reactor, on the
-/// bounded, lower-priority hashing pool (`crate::limits::HashPool`): a burst
+/// bounded, lower-priority hashing pool (`crate::hashing::HashPool`): a burst
 /// queues there instead of growing tokio's blocking pool to hundreds of
 /// threads that all fight the reactor for the same CPUs.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, RpcError> {
-    crate::limits::hash_pool().run(f).await
+    crate::hashing::hash_pool().run(f).await
 }
 
 /// `password::hash_for_storage` on the hashing pool, errors as a reply.

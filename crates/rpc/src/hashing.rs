@@ -1,0 +1,135 @@
+//! The bounded pool that runs password hashing (bcrypt) off the async
+//! reactor: a fixed set of lower-priority threads behind a semaphore, so a
+//! sign-up flood queues here instead of taking every core from the cheap
+//! RPCs. Interface: `init_hash_pool` once at start-up, then
+//! `hash_pool().run(closure)`.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
+
+use crate::error::RpcError;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+static HASH_POOL: std::sync::OnceLock<HashPool> = std::sync::OnceLock::new();
+
+/// Size the process's hashing pool (`rpc_hash_threads`, default: one
+/// thread per core). The first call wins; later ones change nothing.
+pub fn init_hash_pool(threads: Option<usize>) {
+    HASH_POOL.get_or_init(|| {
+        HashPool::new(threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        }))
+    });
+}
+
+/// The process's hashing pool.
+pub fn hash_pool() -> &'static HashPool {
+    init_hash_pool(None);
+    HASH_POOL.get_or_init(|| HashPool::new(1))
+}
+
+/// A fixed set of lower-priority threads for bcrypt. At most `threads`
+/// hashes run at once (waiting is async and cancellable), so a flood of
+/// sign-ups cannot take every core from the reactor serving the cheap RPCs.
+pub struct HashPool {
+    permits: Arc<Semaphore>,
+    tx: Mutex<mpsc::Sender<Job>>,
+}
+
+impl HashPool {
+    pub fn new(threads: usize) -> Self {
+        let threads = threads.max(1);
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("rpc-hash-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return, // pool dropped
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a hashing thread");
+            }
+        }
+        Self {
+            permits: Arc::new(Semaphore::new(threads)),
+            tx: Mutex::new(tx),
+        }
+    }
+
+    /// Run `f` on a hashing thread once one is free.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, RpcError> {
+        let internal = || RpcError::generic("internal error");
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| internal())?;
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            drop(permit);
+            let _ = done.send(r);
+        });
+        self.tx
+            .lock()
+            .map_err(|_| internal())?
+            .send(job)
+            .map_err(|_| internal())?;
+        match result.await {
+            Ok(Ok(v)) => Ok(v),
+            _ => {
+                tracing::error!("password hashing task failed");
+                Err(internal())
+            }
+        }
+    }
+}
+
+/// Niceness of the hashing threads: enough for the reactor to win ties
+/// under a sign-up flood, not so much that hashing starves on a busy host.
+#[cfg(target_os = "linux")]
+const HASH_NICE: libc::c_int = 5;
+
+/// Nice the calling thread (Linux: per thread) so the reactor wins ties.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscalls on the calling thread; no memory is shared.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, HASH_NICE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hash_pool_runs_jobs_and_survives_panics() {
+        let p = HashPool::new(2);
+        assert_eq!(p.run(|| 21 * 2).await.unwrap(), 42);
+        assert!(p.run(|| -> i32 { panic!("boom") }).await.is_err());
+        assert_eq!(p.run(|| 1).await.unwrap(), 1);
+    }
+}

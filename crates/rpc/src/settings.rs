@@ -1,0 +1,292 @@
+//! What config.xml (or the embedding program) sets: server tunables
+//! (`Options`) and the abuse rules (`Limits`), read once at start-up.
+//! Data and parsing only; `crate::limits` applies the per-client counters
+//! and `crate::connections` the connection rules. Keys are documented in
+//! the crate README.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use boinc_db::ProjectConfig;
+
+use crate::error::RpcError;
+use crate::params::Params;
+
+/// Defaults of the config keys.
+pub mod defaults {
+    pub const CREATE_ACCOUNT_PER_IP_PER_HOUR: u32 = 200;
+    pub const MAX_PARAM_BYTES: usize = 64 * 1024;
+}
+
+/// Tunables; the defaults suit production, tests shorten some.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Longest wait for a database connection before answering -138.
+    pub db_timeout: Duration,
+    /// Longest a whole RPC may take before answering -138.
+    pub request_timeout: Duration,
+    /// How often the cached project facts are refreshed.
+    pub refresh_interval: Duration,
+    /// Failed logins (lookup_account, create_account on an existing email)
+    /// allowed per IP address within `fail_window`.
+    pub fail_limit: u32,
+    pub fail_window: Duration,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Longest time from a connection's first byte of a request (or from
+    /// accepting it) to the end of the request's header.
+    pub header_read_timeout: Duration,
+    /// Longest a keep-alive connection may sit idle between requests.
+    pub idle_timeout: Duration,
+    /// Open client connections at most; None: from the descriptor limit.
+    pub max_connections: Option<usize>,
+    /// Password-hashing threads; None: one per core.
+    pub hash_threads: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            db_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(10),
+            refresh_interval: Duration::from_millis(500),
+            fail_limit: 20,
+            fail_window: Duration::from_secs(60),
+            max_body_bytes: 1 << 20,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            max_connections: None,
+            hash_threads: None,
+        }
+    }
+}
+
+fn secs(cfg: &ProjectConfig, key: &str) -> Option<Duration> {
+    cfg.str(key)
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+fn positive(cfg: &ProjectConfig, key: &str) -> Option<usize> {
+    cfg.int(key)
+        .filter(|n| *n > 0)
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+impl Options {
+    /// Config keys that override these options (tests pass Options
+    /// directly; config.xml wins where it says something).
+    pub fn apply_config(&mut self, cfg: &ProjectConfig) {
+        if let Some(n) = positive(cfg, "rpc_failed_logins_per_ip") {
+            self.fail_limit = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        if let Some(d) = secs(cfg, "rpc_failed_login_window") {
+            self.fail_window = d;
+        }
+        if let Some(n) = positive(cfg, "rpc_max_body_bytes") {
+            self.max_body_bytes = n;
+        }
+        if let Some(d) = secs(cfg, "rpc_request_timeout") {
+            self.request_timeout = d;
+        }
+        if let Some(d) = secs(cfg, "rpc_db_timeout") {
+            self.db_timeout = d;
+        }
+        if let Some(d) = secs(cfg, "rpc_header_read_timeout") {
+            self.header_read_timeout = d;
+        }
+        if let Some(d) = secs(cfg, "rpc_idle_timeout") {
+            self.idle_timeout = d;
+        }
+        if let Some(n) = positive(cfg, "rpc_max_connections") {
+            self.max_connections = Some(n);
+        }
+        if let Some(n) = positive(cfg, "rpc_hash_threads") {
+            self.hash_threads = Some(n);
+        }
+    }
+}
+
+/// What config.xml says about abuse; built once at start-up.
+#[derive(Debug)]
+pub struct Limits {
+    /// Accounts one address may create per hour (0: no limit).
+    pub create_per_ip_per_hour: u32,
+    /// Longest single parameter value accepted.
+    pub max_param_bytes: usize,
+    /// Lower-case domains (and their subdomains) refused by create_account.
+    pub banned_domains: HashSet<String>,
+    /// create_account needs an `invite_code` matching this (upstream's INVITE_CODES).
+    pub invite_code: Option<regex::Regex>,
+    /// Peers whose `X-Forwarded-For` names the real client.
+    pub trusted_proxies: HashSet<IpAddr>,
+    /// Addresses no per-IP limit applies to (e.g. account managers' servers).
+    pub exempt: HashSet<IpAddr>,
+}
+
+fn list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+fn ips(cfg: &ProjectConfig, key: &str) -> HashSet<IpAddr> {
+    let mut out = HashSet::new();
+    for t in list(cfg.str(key).unwrap_or("")) {
+        match t.parse::<IpAddr>() {
+            Ok(ip) => {
+                out.insert(ip.to_canonical());
+            }
+            Err(_) => tracing::warn!(key, value = t, "configuration: not an IP address; ignored"),
+        }
+    }
+    out
+}
+
+impl Limits {
+    pub fn from_config(cfg: &ProjectConfig) -> Self {
+        let create_per_ip_per_hour = cfg
+            .int("rpc_create_account_per_ip_per_hour")
+            .filter(|n| *n >= 0)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+            .unwrap_or(defaults::CREATE_ACCOUNT_PER_IP_PER_HOUR);
+        let max_param_bytes =
+            positive(cfg, "rpc_max_param_bytes").unwrap_or(defaults::MAX_PARAM_BYTES);
+        let mut banned_domains: HashSet<String> =
+            list(cfg.str("banned_email_domains").unwrap_or(""))
+                .map(|d| d.trim_start_matches('@').to_ascii_lowercase())
+                .collect();
+        if let Some(f) = cfg
+            .str("banned_email_domains_file")
+            .filter(|f| !f.is_empty())
+        {
+            let path = cfg.resolve(f);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => banned_domains.extend(
+                    text.lines()
+                        .map(|l| l.split('#').next().unwrap_or("").trim())
+                        .filter(|l| !l.is_empty())
+                        .map(|d| d.trim_start_matches('@').to_ascii_lowercase()),
+                ),
+                Err(e) => tracing::warn!(path = %path.display(), error = %e,
+                    "configuration: cannot read banned_email_domains_file"),
+            }
+        }
+        let invite_code = cfg
+            .str("invite_code_regex")
+            .filter(|r| !r.is_empty())
+            .and_then(|r| match regex::Regex::new(r) {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    // Fail closed: a broken pattern must not open sign-ups.
+                    tracing::error!(error = %e, "configuration: invalid invite_code_regex; no code will match");
+                    regex::Regex::new("$^").ok()
+                }
+            });
+        Self {
+            create_per_ip_per_hour,
+            max_param_bytes,
+            banned_domains,
+            invite_code,
+            trusted_proxies: ips(cfg, "rpc_trusted_proxies"),
+            exempt: ips(cfg, "rpc_rate_limit_exempt"),
+        }
+    }
+
+    /// Every parameter value within `max_param_bytes` (names too).
+    pub fn check_params(&self, p: &Params) -> Result<(), RpcError> {
+        match p.oversized(self.max_param_bytes) {
+            Some(_) => Err(RpcError::generic(format!(
+                "parameter too long (at most {} bytes)",
+                self.max_param_bytes
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The email's domain (or a parent domain) is banned.
+    pub fn email_banned(&self, email: &str) -> bool {
+        if self.banned_domains.is_empty() {
+            return false;
+        }
+        let Some((_, domain)) = email.rsplit_once('@') else {
+            return false;
+        };
+        let domain = domain.to_ascii_lowercase();
+        let mut d = domain.as_str();
+        loop {
+            if self.banned_domains.contains(d) {
+                return true;
+            }
+            match d.split_once('.') {
+                Some((_, rest)) if !rest.is_empty() => d = rest,
+                _ => return false,
+            }
+        }
+    }
+
+    /// upstream: "Invalid invitation code" unless the code matches.
+    pub fn check_invite(&self, code: Option<&str>) -> Result<(), RpcError> {
+        match &self.invite_code {
+            Some(re) if !re.is_match(code.unwrap_or("")) => {
+                Err(RpcError::generic("Invalid invitation code"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> ProjectConfig {
+        ProjectConfig::from_pairs(".".into(), pairs)
+    }
+
+    #[test]
+    fn banned_domains_match_subdomains() {
+        let l = Limits::from_config(&cfg(&[(
+            "banned_email_domains",
+            "spam.example, @Junk.test",
+        )]));
+        assert!(l.email_banned("a@spam.example"));
+        assert!(l.email_banned("a@mx.SPAM.example"));
+        assert!(l.email_banned("a@junk.test"));
+        assert!(!l.email_banned("a@notspam.example"));
+        assert!(!l.email_banned("a@example"));
+    }
+
+    #[test]
+    fn invite_codes() {
+        let l = Limits::from_config(&cfg(&[("invite_code_regex", "^(alpha|beta)[0-9]+$")]));
+        l.check_invite(Some("alpha7")).unwrap();
+        assert!(l.check_invite(Some("gamma7")).is_err());
+        assert!(l.check_invite(None).is_err());
+        let broken = Limits::from_config(&cfg(&[("invite_code_regex", "(")]));
+        assert!(broken.check_invite(Some("(")).is_err());
+        Limits::from_config(&cfg(&[])).check_invite(None).unwrap();
+    }
+
+    #[test]
+    fn config_overrides_options() {
+        let mut o = Options::default();
+        o.apply_config(&cfg(&[
+            ("rpc_failed_logins_per_ip", "5"),
+            ("rpc_request_timeout", "1.5"),
+            ("rpc_header_read_timeout", "3"),
+            ("rpc_idle_timeout", "0.5"),
+            ("rpc_max_connections", "100"),
+            ("rpc_db_timeout", "-1"),
+        ]));
+        assert_eq!(o.fail_limit, 5);
+        assert_eq!(o.request_timeout, Duration::from_millis(1500));
+        assert_eq!(o.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(o.idle_timeout, Duration::from_millis(500));
+        assert_eq!(o.max_connections, Some(100));
+        // Nonsense keeps the default.
+        assert_eq!(o.db_timeout, Options::default().db_timeout);
+    }
+}
