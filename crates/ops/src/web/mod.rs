@@ -43,7 +43,7 @@ const MAX_FAILURES: u32 = 10;
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// How long the ops page reuses a consent report (the page shows its time).
 const REPORT_TTL: Duration = Duration::from_secs(60);
-const CSS: &str = include_str!("../../../html_ops/static/ops.css");
+const CSS: &str = include_str!("../../../../html_ops/static/ops.css");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
