@@ -25,6 +25,7 @@ alter table host add index host_avg (expavg_credit);
 
 alter table user_deleted add index user_deleted_create (create_time);
 alter table host_deleted add index host_deleted_create (create_time);
+alter table token add index token_expire (expire_time);
 
 alter table consent add index userid_ctid_timestamp (userid, consent_type_id, consent_time);
 alter table consent add index consent_timestamp (consent_time);

@@ -319,3 +319,29 @@ create table if not exists rpc_limit (
     primary key (kind, client),
     index rpc_limit_window_end (window_end)
 ) engine=InnoDB;
+
+-- BOINC's one-time tokens (password reset, account deletion, ...), as
+-- upstream defines them; `boinc-ops retention purge` removes expired ones.
+create table if not exists token (
+    token                   varchar(64)     not null,
+    userid                  integer         not null,
+    type                    char            not null,
+    create_time             integer         not null,
+    expire_time             integer,
+    primary key (token)
+) engine=InnoDB;
+
+-- Ours: what admins did to an account on a data-subject request (export,
+-- erase, viewing it on the ops page). Only the account's id, never its
+-- personal data, so the rows may outlive the account as the record that
+-- the request was answered.
+create table if not exists account_audit (
+    id                      integer         not null auto_increment,
+    action_time             integer         not null,
+    actor                   varchar(191)    not null,
+    userid                  integer         not null,
+    action                  varchar(32)     not null,
+    mode                    varchar(16)     not null default '',
+    primary key (id),
+    index account_audit_user (userid, id)
+) engine=InnoDB;

@@ -3,15 +3,19 @@
 //! The RPC server, the ops tools and db_dump all go through this crate.
 
 pub mod account;
+pub mod audit;
 pub mod columns;
 pub mod config;
 pub mod consent_types;
 pub mod countries;
+pub mod erase;
 pub mod models;
 pub mod password;
 pub mod queries;
 pub mod rate_limit;
+pub mod retention;
 pub mod schema;
+pub mod subject;
 pub mod terms;
 pub mod testing;
 pub mod xml;

@@ -38,7 +38,8 @@ pub fn same_email(stored: &str, given: &str) -> bool {
     stored.eq_ignore_ascii_case(given)
 }
 
-/// The account whose current address is `email` (see `same_email`). The
+/// The account whose current address is `email` (see `same_email`).
+/// Deleted (obfuscated) accounts are never found, here or by key. The
 /// column's collation finds the candidates through its index; the exact
 /// comparison picks among them.
 pub async fn user_by_email<Q: Queryable>(q: &mut Q, email: &str) -> Result<Option<User>, DbError> {
@@ -49,7 +50,9 @@ pub async fn user_by_email<Q: Queryable>(q: &mut Q, email: &str) -> Result<Optio
             (&email,),
         )
         .await?;
-    Ok(rows.into_iter().find(|u| same_email(&u.email_addr, &email)))
+    Ok(rows
+        .into_iter()
+        .find(|u| same_email(&u.email_addr, &email) && !crate::erase::is_deleted(u)))
 }
 
 /// An account that used `email` before an email change (see `same_email`).
@@ -72,7 +75,7 @@ pub async fn user_by_previous_email<Q: Queryable>(
         .await?;
     Ok(rows
         .into_iter()
-        .find(|u| same_email(&u.previous_email_addr, &email)))
+        .find(|u| same_email(&u.previous_email_addr, &email) && !crate::erase::is_deleted(u)))
 }
 
 pub async fn user_by_authenticator<Q: Queryable>(
@@ -86,7 +89,7 @@ pub async fn user_by_authenticator<Q: Queryable>(
     // variants of the key.
     Ok(user_where(q, "authenticator = ?", (auth,))
         .await?
-        .filter(|u| u.authenticator.as_deref() == Some(auth)))
+        .filter(|u| u.authenticator.as_deref() == Some(auth) && !crate::erase::is_deleted(u)))
 }
 
 pub async fn user_by_id<Q: Queryable>(q: &mut Q, id: i64) -> Result<Option<User>, DbError> {

@@ -6,6 +6,7 @@
 //! Neither front end holds SQL: everything goes through [`ConsentOps`],
 //! which goes through `boinc_db::consent_types`.
 
+pub mod account;
 pub mod consent_records;
 pub mod ops;
 pub mod project;

@@ -243,6 +243,11 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
         let Some(cur) = queries::user_by_id(&mut tx, user.id).await? else {
             return Ok(Err(RpcError::NotFound));
         };
+        // Erased (or key changed) while we waited for the lock: the key no
+        // longer names this account.
+        if cur.authenticator() != r.account_key || boinc_db::erase::is_deleted(&cur) {
+            return Ok(Err(RpcError::NotFound));
+        }
         // The consent type, by its exact name; what may be done is decided
         // on the type found, never on the text sent.
         let consent = match &r.consent {
