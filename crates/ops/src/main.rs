@@ -13,6 +13,15 @@ use boinc_ops::web::Credentials;
 use boinc_ops::{ConsentOps, OpsError, ServeOptions, DELETE_EXPLANATION};
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 
+mod cmd {
+    pub mod account;
+    pub mod retention;
+    use super::{load_config, EXIT_REFUSED};
+    mod print {
+        pub(super) use super::super::{clean, print_table};
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "boinc-ops",
@@ -53,6 +62,12 @@ enum Cmd {
     /// Install into (or remove from) a BOINC project made by make_project.
     #[command(subcommand)]
     Project(boinc_ops::project::ProjectCmd),
+    /// Data-subject requests: find, export (access) or delete (erasure) an account.
+    #[command(subcommand)]
+    Account(cmd::account::AccountCmd),
+    /// Purge deletion records and expired tokens (a daily BOINC <task>).
+    #[command(subcommand)]
+    Retention(cmd::retention::RetentionCmd),
 }
 
 #[derive(Subcommand)]
@@ -223,6 +238,8 @@ fn yes_no(v: i64) -> &'static str {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
         Cmd::Project(cmd) => boinc_ops::project::run(cmd).await,
+        Cmd::Account(c) => cmd::account::run(cli.config.as_deref(), c).await,
+        Cmd::Retention(c) => cmd::retention::run(cli.config.as_deref(), c).await,
         Cmd::HashPassword => {
             let pass = read_password()?;
             let h = bcrypt::hash_with_result(pass, 12)?;

@@ -30,6 +30,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 
+mod account;
+
 use crate::consent_records::ConsentReport;
 use crate::ops::{validate_shortname, ConsentOps, OpsError, DELETE_EXPLANATION};
 
@@ -151,6 +153,10 @@ pub fn router(ops: ConsentOps, opts: ServeOptions) -> Result<Router, ServeError>
         .route("/", get(page))
         .route("/add", post(add))
         .route("/set", post(set_flag))
+        .route("/accounts", get(account::accounts))
+        .route("/account", get(account::account))
+        .route("/account-export", post(account::export))
+        .route("/account-delete", post(account::delete))
         .route("/static/ops.css", get(css))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), basic_auth))

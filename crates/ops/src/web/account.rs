@@ -1,0 +1,363 @@
+//! The ops page's data-subject requests: find an account (exact id, email
+//! or name), see its consent history and the terms versions it accepted,
+//! download its export, delete it (mode choice, the account id typed as
+//! confirmation, CSRF as the other forms). Every view, export and delete
+//! is written to `account_audit` and shown on the page.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use boinc_db::audit::AuditRow;
+use boinc_db::erase::Mode;
+use boinc_db::subject::Found;
+
+use super::{csrf_token, fmt_time, post_guard, refuse, session_from, AuthedUser, Shared};
+use super::{AppState, SESSION_COOKIE};
+use crate::account::{self, AccountError, Query};
+use crate::consent_records::{self, SubjectHistory, UserRef};
+
+const RECENT_AUDIT: u64 = 100;
+
+struct AuditLine {
+    when: String,
+    actor: String,
+    userid: i64,
+    action: String,
+    mode: String,
+}
+
+fn lines(rows: Vec<AuditRow>) -> Vec<AuditLine> {
+    rows.into_iter()
+        .map(|r| AuditLine {
+            when: fmt_time(r.action_time),
+            actor: r.actor,
+            userid: r.userid,
+            action: r.action,
+            mode: r.mode,
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "accounts.html")]
+struct AccountsPage<'a> {
+    user: &'a str,
+    by: &'a str,
+    q: &'a str,
+    searched: bool,
+    results: Vec<FoundRow>,
+    error: Option<String>,
+    audit: Vec<AuditLine>,
+}
+
+struct FoundRow {
+    id: i64,
+    name: String,
+    email_addr: String,
+    created: String,
+    deleted: bool,
+}
+
+impl From<Found> for FoundRow {
+    fn from(f: Found) -> Self {
+        FoundRow {
+            id: f.id,
+            name: f.name.unwrap_or_default(),
+            email_addr: f.email_addr,
+            created: fmt_time(f.create_time),
+            deleted: f.deleted,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    user: &'a str,
+    csrf: &'a str,
+    read_only: bool,
+    id: i64,
+    /// `None`: no such account (wiped, or never existed).
+    history: Option<SubjectHistory>,
+    deleted: bool,
+    message: Option<&'static str>,
+    error: Option<String>,
+    audit: Vec<AuditLine>,
+}
+
+/// The page's HTML, with a session cookie when the request had none (the
+/// CSRF token is bound to it).
+fn html(status: StatusCode, body: String, new_session: Option<&str>) -> Response {
+    let mut resp = (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response();
+    if let Some(s) = new_session {
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "{SESSION_COOKIE}={s}; Path=/; HttpOnly; SameSite=Strict"
+        )) {
+            resp.headers_mut().insert(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+fn rendered(status: StatusCode, r: askama::Result<String>, new_session: Option<&str>) -> Response {
+    match r {
+        Ok(body) => html(status, body, new_session),
+        Err(e) => {
+            tracing::error!("template: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error\n").into_response()
+        }
+    }
+}
+
+fn unavailable(e: &dyn std::fmt::Display) -> Response {
+    tracing::error!("ops page: {e}");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "database unavailable; see the server log\n",
+    )
+        .into_response()
+}
+
+fn query_map(uri: &axum::http::Uri) -> HashMap<String, String> {
+    uri.query()
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default()
+}
+
+/// GET /accounts: the search form, its exact matches, the recent audit.
+pub(super) async fn accounts(
+    State(st): State<Shared>,
+    axum::Extension(AuthedUser(user)): axum::Extension<AuthedUser>,
+    uri: axum::http::Uri,
+) -> Response {
+    let params = query_map(&uri);
+    let by = params.get("by").map(String::as_str).unwrap_or("email");
+    let q = params.get("q").map(String::as_str).unwrap_or("");
+    let mut error = None;
+    let mut results = Vec::new();
+    let searched = !q.is_empty();
+    if searched {
+        let query = match by {
+            "id" => q.trim().parse().ok().map(Query::Id),
+            "email" => Some(Query::Email(q.to_owned())),
+            "name" => Some(Query::Name(q.to_owned())),
+            _ => None,
+        };
+        match query {
+            None => error = Some("search by id (a number), email or name".to_owned()),
+            Some(query) => match account::find(st.ops.pool(), &query).await {
+                Ok(r) => results = r.into_iter().map(FoundRow::from).collect(),
+                Err(e) => return unavailable(&e),
+            },
+        }
+    }
+    let audit = match account::recent_audit(st.ops.pool(), RECENT_AUDIT).await {
+        Ok(a) => lines(a),
+        Err(e) => return unavailable(&e),
+    };
+    let by = match by {
+        "id" | "email" | "name" => by,
+        _ => "email",
+    };
+    let page = AccountsPage {
+        user: &user,
+        by,
+        q,
+        searched,
+        results,
+        error,
+        audit,
+    };
+    let status = if page.error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    rendered(status, page.render(), None)
+}
+
+/// Render one account's page (`history` None: the account is gone).
+async fn account_page(
+    st: &AppState,
+    headers: &HeaderMap,
+    user: &str,
+    id: i64,
+    status: StatusCode,
+    message: Option<&'static str>,
+    error: Option<String>,
+) -> Response {
+    let (session, new_session) = match session_from(headers) {
+        Some(s) => (s, None),
+        None => {
+            let s = boinc_db::random_hex32();
+            (s.clone(), Some(s))
+        }
+    };
+    let csrf = csrf_token(st, &session, user);
+    let pool = st.ops.pool();
+    let (history, deleted) =
+        match consent_records::user_history(pool, &UserRef::Id(id)).await {
+            Ok(h) => {
+                let found = account::find(pool, &Query::Id(id)).await;
+                let deleted = found.is_ok_and(|f| f.first().is_some_and(|f| f.deleted));
+                (Some(h), deleted)
+            }
+            Err(crate::RecordsError::UnknownUser(_)) => (None, false),
+            Err(e) => return unavailable(&e),
+        };
+    if history.is_some() {
+        if let Err(e) = account::record_view(pool, id, user).await {
+            return unavailable(&e);
+        }
+    }
+    let audit = match account::audit_trail(pool, id).await {
+        Ok(a) => lines(a),
+        Err(e) => return unavailable(&e),
+    };
+    let status = if history.is_none() && status == StatusCode::OK && message.is_none() {
+        StatusCode::NOT_FOUND
+    } else {
+        status
+    };
+    let page = AccountPage {
+        user,
+        csrf: &csrf,
+        read_only: st.read_only,
+        id,
+        history,
+        deleted,
+        message,
+        error,
+        audit,
+    };
+    rendered(status, page.render(), new_session.as_deref())
+}
+
+/// GET /account?id=N
+pub(super) async fn account(
+    State(st): State<Shared>,
+    axum::Extension(AuthedUser(user)): axum::Extension<AuthedUser>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let params = query_map(&uri);
+    let Some(id) = params.get("id").and_then(|s| s.parse::<i64>().ok()) else {
+        return refuse(StatusCode::BAD_REQUEST, "give ?id=ACCOUNT_ID");
+    };
+    let message = match params.get("done").map(String::as_str) {
+        Some("obfuscate") => Some("Account deleted (obfuscated)."),
+        Some("wipe") => Some("Account deleted (wiped)."),
+        _ => None,
+    };
+    account_page(&st, &headers, &user, id, StatusCode::OK, message, None).await
+}
+
+fn form_id(form: &HashMap<String, String>) -> Option<i64> {
+    form.get("id").and_then(|s| s.trim().parse().ok())
+}
+
+fn account_error(e: &AccountError) -> (StatusCode, String) {
+    match e {
+        AccountError::Db(err) => {
+            tracing::error!("ops: {err}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "database error; nothing was changed (see the server log)".to_owned(),
+            )
+        }
+        AccountError::UnknownUser(_) => (StatusCode::NOT_FOUND, e.to_string()),
+        other => (StatusCode::BAD_REQUEST, other.to_string()),
+    }
+}
+
+/// POST /account-export: the export as a JSON download (audited).
+pub(super) async fn export(
+    State(st): State<Shared>,
+    axum::Extension(AuthedUser(user)): axum::Extension<AuthedUser>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match post_guard(&st, &headers, &user, &body) {
+        Ok(f) => f,
+        Err((status, text)) => return refuse(status, text),
+    };
+    let Some(id) = form_id(&form) else {
+        return refuse(StatusCode::BAD_REQUEST, "id must be an account id");
+    };
+    match account::export(st.ops.pool(), &UserRef::Id(id), &user, boinc_db::now()).await {
+        Ok(doc) => match serde_json::to_string_pretty(&doc) {
+            Ok(json) => {
+                tracing::info!(user, userid = id, "account exported");
+                let disposition = format!("attachment; filename=\"account-{id}.json\"");
+                let mut resp = (
+                    [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+                    json + "\n",
+                )
+                    .into_response();
+                if let Ok(v) = HeaderValue::from_str(&disposition) {
+                    resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+                }
+                resp
+            }
+            Err(e) => {
+                tracing::error!("export: {e}");
+                refuse(StatusCode::INTERNAL_SERVER_ERROR, "export failed")
+            }
+        },
+        Err(e) => {
+            let (status, text) = account_error(&e);
+            refuse(status, &text)
+        }
+    }
+}
+
+/// POST /account-delete: erase after the account id was typed again.
+pub(super) async fn delete(
+    State(st): State<Shared>,
+    axum::Extension(AuthedUser(user)): axum::Extension<AuthedUser>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match post_guard(&st, &headers, &user, &body) {
+        Ok(f) => f,
+        Err((status, text)) => return refuse(status, text),
+    };
+    let Some(id) = form_id(&form) else {
+        return refuse(StatusCode::BAD_REQUEST, "id must be an account id");
+    };
+    let Some(mode) = form.get("mode").and_then(|m| Mode::parse(m)) else {
+        let text = "choose a mode: obfuscate or wipe; nothing was changed".to_owned();
+        return account_page(&st, &headers, &user, id, StatusCode::BAD_REQUEST, None, Some(text))
+            .await;
+    };
+    let confirmed = form
+        .get("confirm")
+        .is_some_and(|c| c.trim() == id.to_string());
+    if !confirmed {
+        let text = AccountError::NotConfirmed(id).to_string();
+        return account_page(&st, &headers, &user, id, StatusCode::BAD_REQUEST, None, Some(text))
+            .await;
+    }
+    match account::delete(st.ops.pool(), id, mode, &user).await {
+        Ok(o) => {
+            tracing::info!(user, userid = id, mode = o.mode, "account deleted");
+            let q = serde_urlencoded::to_string([("id", id.to_string()), ("done", o.mode.into())])
+                .unwrap_or_default();
+            Redirect::to(&format!("account?{q}")).into_response()
+        }
+        Err(e) => {
+            let (status, text) = account_error(&e);
+            account_page(&st, &headers, &user, id, status, None, Some(text)).await
+        }
+    }
+}
