@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use boinc_ops::consent_records::RecordsError;
+use boinc_ops::terminal::clean_text;
 use boinc_ops::OpsError;
 use clap::{Parser, Subcommand};
 
@@ -94,10 +95,10 @@ fn main() -> ExitCode {
                 || e.downcast_ref::<RecordsError>()
                     .is_some_and(RecordsError::is_user_error);
             if refused {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", clean_text(&e.to_string()));
                 ExitCode::from(cmd::EXIT_REFUSED)
             } else {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", clean_text(&format!("{e:#}")));
                 ExitCode::FAILURE
             }
         }

@@ -10,7 +10,7 @@ use boinc_ops::ConsentOps;
 use clap::{ArgGroup, Subcommand};
 
 use super::load_config;
-use super::print::{clean, print_table};
+use super::print::{clean, clean_text, print_json, print_table};
 
 #[derive(Subcommand)]
 pub enum ConsentCmd {
@@ -61,7 +61,7 @@ async fn consent_records(ops: &ConsentOps, cmd: ConsentCmd) -> anyhow::Result<Ex
         ConsentCmd::Report { json } => {
             let r = ops.consent_report().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                print_json(&r)?;
                 return Ok(ExitCode::SUCCESS);
             }
             println!(
@@ -74,7 +74,7 @@ async fn consent_records(ops: &ConsentOps, cmd: ConsentCmd) -> anyhow::Result<Ex
                 .iter()
                 .map(|t| {
                     vec![
-                        clean(&t.shortname),
+                        t.shortname.clone(),
                         if t.enabled { "yes" } else { "no" }.into(),
                         t.consented.to_string(),
                         t.withdrawn.to_string(),
@@ -135,7 +135,7 @@ async fn consent_records(ops: &ConsentOps, cmd: ConsentCmd) -> anyhow::Result<Ex
             };
             let h = ops.user_history(&who).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&h)?);
+                print_json(&h)?;
                 return Ok(ExitCode::SUCCESS);
             }
             println!(
@@ -167,7 +167,7 @@ async fn consent_records(ops: &ConsentOps, cmd: ConsentCmd) -> anyhow::Result<Ex
                         .find(|t| Some(t.id) == c.terms_version_id)
                         .map(|t| t.sha256.as_str());
                     vec![
-                        clean(&c.consent_type),
+                        c.consent_type.clone(),
                         c.state.to_owned(),
                         c.since_utc.clone(),
                         terms(c.terms_version_id, sha),
@@ -183,11 +183,11 @@ async fn consent_records(ops: &ConsentOps, cmd: ConsentCmd) -> anyhow::Result<Ex
                     vec![
                         c.consent_time_utc.clone(),
                         c.consent_time.to_string(),
-                        clean(&c.consent_type),
+                        c.consent_type.clone(),
                         c.state.to_owned(),
                         c.consent_flag.to_string(),
                         c.consent_not_required.to_string(),
-                        clean(&c.source),
+                        c.source.clone(),
                         terms(c.terms_version_id, c.terms_sha256.as_deref()),
                     ]
                 })
@@ -216,11 +216,13 @@ async fn consent_records(ops: &ConsentOps, cmd: ConsentCmd) -> anyhow::Result<Ex
         ConsentCmd::Terms { id: Some(id), json } => {
             let t = ops.terms_document(id).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&t)?);
+                print_json(&t)?;
             } else {
-                // Exactly the stored text (as served), for diffing or sending.
-                print!("{}", t.text);
-                if !t.text.ends_with('\n') {
+                // The stored text as served, lines and tabs kept; anything
+                // a terminal would act on is escaped (--json is exact).
+                let text = clean_text(&t.text);
+                print!("{text}");
+                if !text.ends_with('\n') {
                     println!();
                 }
             }
@@ -228,7 +230,7 @@ async fn consent_records(ops: &ConsentOps, cmd: ConsentCmd) -> anyhow::Result<Ex
         ConsentCmd::Terms { id: None, json } => {
             let list = ops.terms_list().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                print_json(&list)?;
             } else if list.is_empty() {
                 println!(
                     "no terms versions recorded yet (one is stored when create_account \

@@ -8,7 +8,7 @@ use anyhow::bail;
 use boinc_ops::{ConsentOps, DELETE_EXPLANATION};
 use clap::{Subcommand, ValueEnum};
 
-use super::print::{print_table, yes_no};
+use super::print::{clean, print_json, print_table, yes_no};
 use super::{load_config, EXIT_REFUSED};
 
 #[derive(Subcommand)]
@@ -72,7 +72,10 @@ pub async fn run(config: Option<&Path>, cmd: CtCmd) -> anyhow::Result<ExitCode> 
         } else {
             args.join(" ")
         };
-        eprintln!("refused: cannot delete {what}.\n\n{DELETE_EXPLANATION}");
+        eprintln!(
+            "refused: cannot delete {}.\n\n{DELETE_EXPLANATION}",
+            clean(&what)
+        );
         return Ok(ExitCode::from(EXIT_REFUSED));
     }
     let (cfg, _) = load_config(config, false)?;
@@ -89,7 +92,7 @@ async fn consent_type(ops: &ConsentOps, cmd: CtCmd) -> anyhow::Result<ExitCode> 
         CtCmd::List { json } => {
             let types = ops.list().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&types)?);
+                print_json(&types)?;
             } else {
                 let rows: Vec<Vec<String>> = types
                     .iter()
@@ -125,7 +128,9 @@ async fn consent_type(ops: &ConsentOps, cmd: CtCmd) -> anyhow::Result<ExitCode> 
             println!(
                 "added {} (id {}): disabled, project-specific, privacypref off; \
                  enable it with `boinc-ops consent-type enable {}`",
-                t.shortname, t.id, t.shortname
+                clean(&t.shortname),
+                t.id,
+                clean(&t.shortname)
             );
         }
         CtCmd::Enable { shortname } => {
@@ -152,7 +157,7 @@ async fn consent_type(ops: &ConsentOps, cmd: CtCmd) -> anyhow::Result<ExitCode> 
         } => {
             let rows = ops.history(shortname.as_deref(), limit).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                print_json(&rows)?;
             } else if rows.is_empty() {
                 println!("no changes recorded");
             } else {
@@ -181,11 +186,11 @@ async fn consent_type(ops: &ConsentOps, cmd: CtCmd) -> anyhow::Result<ExitCode> 
 
 fn report(c: boinc_ops::Change, what: &str) {
     if c.changed {
-        println!("{}: {what}", c.consent_type.shortname);
+        println!("{}: {what}", clean(&c.consent_type.shortname));
     } else {
         println!(
             "{}: already {what}; nothing changed",
-            c.consent_type.shortname
+            clean(&c.consent_type.shortname)
         );
     }
 }

@@ -8,6 +8,7 @@ use boinc_db::schema;
 use clap::Subcommand;
 
 use super::load_config;
+use super::print::clean;
 
 #[derive(Subcommand)]
 pub enum DbCmd {
@@ -32,7 +33,7 @@ pub async fn run(config: Option<&Path>, cmd: DbCmd) -> anyhow::Result<ExitCode> 
         }
     };
     if report.created_database {
-        println!("created database {}", settings.name);
+        println!("created database {}", clean(&settings.name));
     }
     if report.applied.is_empty() {
         println!(
@@ -41,7 +42,7 @@ pub async fn run(config: Option<&Path>, cmd: DbCmd) -> anyhow::Result<ExitCode> 
         );
     } else {
         for a in &report.applied {
-            println!("applied: {a}");
+            println!("applied: {}", clean(a));
         }
         println!(
             "{} applied, {} already present",

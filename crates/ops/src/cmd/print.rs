@@ -1,18 +1,14 @@
-//! Terminal output shared by the subcommands: tables and sanitising.
+//! Terminal output shared by the subcommands: tables, JSON, and the
+//! sanitiser (`boinc_ops::terminal`) everything printed goes through.
 
-/// Text from users or clients, made safe for a terminal: control
-/// characters (escape sequences, newlines) are shown escaped.
-pub fn clean(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let esc: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            esc
-        })
-        .collect()
+pub use boinc_ops::terminal::{clean, clean_text};
+
+/// `--json` output: the exact data, with characters a terminal would act
+/// on written as JSON escapes.
+pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(v)?;
+    println!("{}", boinc_ops::terminal::clean_json(&json));
+    Ok(())
 }
 
 pub fn yes_no(v: i64) -> &'static str {
@@ -23,7 +19,13 @@ pub fn yes_no(v: i64) -> &'static str {
     }
 }
 
+/// A table; every cell goes through [`clean`], so no caller can forget it.
 pub fn print_table(head: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| clean(c)).collect())
+        .collect();
+    let rows = &rows;
     let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (w, c) in width.iter_mut().zip(r) {

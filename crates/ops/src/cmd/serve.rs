@@ -10,6 +10,7 @@ use boinc_ops::web::Credentials;
 use boinc_ops::{ConsentOps, ServeOptions};
 
 use super::load_config;
+use super::print::clean;
 
 pub async fn run(
     config: Option<&Path>,
@@ -42,7 +43,7 @@ pub async fn run(
         "ops page on http://{} ({}), user {}",
         listener.local_addr()?,
         if read_only { "read-only" } else { "read-write" },
-        creds.user()
+        clean(creds.user())
     );
     let ops = ConsentOps::new(pool).with_terms_file(cfg.terms_of_use_path());
     let opts = ServeOptions {
