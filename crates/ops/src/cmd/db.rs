@@ -7,14 +7,16 @@ use anyhow::Context;
 use boinc_db::schema;
 use clap::Subcommand;
 
-use super::load_config;
 use super::print::clean;
+use super::{load_config, EXIT_ATTENTION};
 
 #[derive(Subcommand)]
 pub enum DbCmd {
     /// Create the database and schema if missing.
     Init,
-    /// Add missing tables, indexes, guards and predefined types (idempotent).
+    /// Add missing tables, indexes, guards and predefined types (idempotent);
+    /// exit status 3 when consent types had to be recreated or consent rows
+    /// point at no type.
     Upgrade,
 }
 
@@ -49,6 +51,17 @@ pub async fn run(config: Option<&Path>, cmd: DbCmd) -> anyhow::Result<ExitCode> 
             report.applied.len(),
             report.already_present
         );
+    }
+    if report.needs_attention() {
+        // Loud on purpose: consent records may be attributed to nothing.
+        for w in report.warnings() {
+            eprintln!("WARNING: {}", clean(&w));
+        }
+        eprintln!(
+            "WARNING: the schema is complete, but the consent data needs attention \
+             (see \"Consent types lost to TRUNCATE\" in README.md); exit status {EXIT_ATTENTION}"
+        );
+        return Ok(ExitCode::from(EXIT_ATTENTION));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -15,6 +15,10 @@ use boinc_db::ProjectConfig;
 
 /// Exit status for a refused request (bad input, unknown type, delete).
 pub const EXIT_REFUSED: u8 = 2;
+/// Exit status of `db init|upgrade` when the schema is complete but the
+/// consent data needs the operator (predefined types recreated, consent
+/// rows pointing at no type).
+pub const EXIT_ATTENTION: u8 = 3;
 
 /// config.xml (`--config`, else found as BOINC's programs find it); without
 /// one, BOINC_DATABASE_URL alone is enough for the database commands

@@ -492,6 +492,9 @@ async fn install(a: &InstallArgs) -> anyhow::Result<()> {
         for x in &report.applied {
             println!("    applied: {}", clean(x));
         }
+        for w in report.warnings() {
+            eprintln!("WARNING: {}", clean(&w));
+        }
     }
 
     let next = format!(
