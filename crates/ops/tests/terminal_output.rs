@@ -188,3 +188,17 @@ async fn cli_output_never_carries_raw_controls_or_bidi() {
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(doc["text"], terms_text);
 }
+
+#[tokio::test]
+async fn cli_refuses_descriptions_with_controls_or_bidi() {
+    let db = TestDb::new().await;
+    for desc in [EVIL, "Newsletter \u{202e}rettelsweN", "zero\u{200b}width"] {
+        let o = run(&db, &["consent-type", "add", "NEWSLETTER", desc]).await;
+        assert_eq!(o.status.code(), Some(2), "{desc:?}");
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert!(err.contains("invisible formatting characters"), "{err}");
+        assert!(raw_unsafe(&err).is_empty(), "{err:?}");
+    }
+    let list = String::from_utf8(run(&db, &["consent-type", "list"]).await.stdout).unwrap();
+    assert!(!list.contains("NEWSLETTER"), "{list}");
+}
