@@ -11,6 +11,7 @@ pub mod countries;
 pub mod erase;
 pub mod models;
 pub mod password;
+pub mod predefined;
 pub mod queries;
 pub mod rate_limit;
 pub mod retention;

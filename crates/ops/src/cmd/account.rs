@@ -10,7 +10,7 @@ use boinc_ops::account::{self, AccountError, Query};
 use boinc_ops::consent_records::{utc, UserRef};
 use clap::{ArgGroup, Subcommand, ValueEnum};
 
-use super::print::{clean, print_table};
+use super::print::{print_json, print_table};
 use super::{load_config, EXIT_REFUSED};
 
 #[derive(Subcommand)]
@@ -111,7 +111,7 @@ async fn dispatch(pool: &boinc_db::mysql_async::Pool, cmd: AccountCmd) -> anyhow
             };
             let found = account::find(pool, &q).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&found)?);
+                print_json(&found)?;
             } else if found.is_empty() {
                 println!("no account matches exactly");
             } else {
@@ -120,8 +120,8 @@ async fn dispatch(pool: &boinc_db::mysql_async::Pool, cmd: AccountCmd) -> anyhow
                     .map(|f| {
                         vec![
                             f.id.to_string(),
-                            clean(f.name.as_deref().unwrap_or("")),
-                            clean(&f.email_addr),
+                            f.name.clone().unwrap_or_default(),
+                            f.email_addr.clone(),
                             utc(f.create_time),
                             if f.deleted { "deleted" } else { "active" }.to_owned(),
                         ]
@@ -135,7 +135,8 @@ async fn dispatch(pool: &boinc_db::mysql_async::Pool, cmd: AccountCmd) -> anyhow
             let doc = account::export(pool, &who(email, id), &actor(), boinc_db::now()).await?;
             let json = serde_json::to_string_pretty(&doc)? + "\n";
             match out {
-                None => print!("{json}"),
+                // On a terminal-safe form (same data, more escapes).
+                None => print!("{}", boinc_ops::terminal::clean_json(&json)),
                 Some(path) => {
                     write_private(&path, json.as_bytes())
                         .with_context(|| format!("writing {}", path.display()))?;
