@@ -18,7 +18,7 @@
 //! (forum, private messages, results, ...) are handled when present.
 
 use mysql_async::prelude::*;
-use mysql_async::{Conn, TxOpts};
+use mysql_async::{Conn, Transaction, TxOpts};
 
 use crate::audit::{self, Action};
 use crate::models::User;
@@ -99,9 +99,31 @@ pub async fn erase(
     actor: &str,
 ) -> Result<Outcome, EraseError> {
     let now = crate::now();
-    let marker = deleted_marker(now);
     let mut tx = conn.start_transaction(TxOpts::default()).await?;
+    // Roll back explicitly on any error: a transaction merely dropped
+    // keeps its locks until the connection is next used.
+    match erase_in(&mut tx, userid, mode, actor, now).await {
+        Ok(out) => {
+            tx.commit().await?;
+            Ok(out)
+        }
+        Err(e) => {
+            if let Err(r) = tx.rollback().await {
+                tracing::warn!("erase: rollback failed: {r}");
+            }
+            Err(e)
+        }
+    }
+}
 
+async fn erase_in(
+    tx: &mut Transaction<'_>,
+    userid: i64,
+    mode: Mode,
+    actor: &str,
+    now: i64,
+) -> Result<Outcome, EraseError> {
+    let marker = deleted_marker(now);
     // First: lock the row and replace the authenticator, so every RPC that
     // looks the account up by key (or locks it) finds nothing from here on.
     let user: Option<User> = tx
@@ -152,14 +174,14 @@ pub async fn erase(
         .await?;
     out.hosts = hosts.unwrap_or(0) as u64;
 
-    let present = existing_tables(&mut tx).await?;
+    let present = existing_tables(tx).await?;
     let has = |t: &str| present.iter().any(|p| p == t);
 
     // Team: leave it (as BOINC's user_quit_team) and stop being founder of
     // any team, so the team's members can take it over through BOINC's
     // founder-request flow.
     if user.teamid != 0 {
-        crate::queries::set_user_team(&mut tx, userid, user.teamid, 0).await?;
+        crate::queries::set_user_team(tx, userid, user.teamid, 0).await?;
         tx.exec_drop(
             "UPDATE team SET ping_user = -ping_user WHERE id = ? AND ping_user = ?",
             (user.teamid, userid),
@@ -256,7 +278,7 @@ pub async fn erase(
         }
         Mode::Wipe => {
             if has("result") {
-                detach_results(&mut tx, userid, now, has("workunit")).await?;
+                detach_results(tx, userid, now, has("workunit")).await?;
             }
             tx.exec_drop("DELETE FROM host WHERE userid = ?", (userid,))
                 .await?;
@@ -276,8 +298,7 @@ pub async fn erase(
         }
     }
 
-    audit::record(&mut tx, actor, userid, Action::Delete, mode.as_str(), now).await?;
-    tx.commit().await?;
+    audit::record(tx, actor, userid, Action::Delete, mode.as_str(), now).await?;
     Ok(out)
 }
 

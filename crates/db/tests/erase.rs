@@ -76,7 +76,7 @@ async fn setup(c: &mut Conn) -> i64 {
     .unwrap();
     c.exec_drop(
         "INSERT INTO token (token, userid, type, create_time, expire_time) \
-         VALUES ('tok-erin', ?, 'D', 1, 4000000000)",
+         VALUES ('tok-erin', ?, 'D', 1, 2000000000)",
         (uid,),
     )
     .await
@@ -386,8 +386,8 @@ async fn upstream_tables_present_are_cleaned_too() {
         c.query_drop(sql).await.unwrap();
     }
     c.exec_drop(
-        "INSERT INTO private_messages (userid, senderid, content) VALUES (?, 1, 'hi'), \
-         (1, ?, 'yo'), (1, 2, 'keep')",
+        "INSERT INTO private_messages (userid, senderid, content) VALUES (?, 501, 'hi'), \
+         (501, ?, 'yo'), (501, 502, 'keep')",
         (uid, uid),
     )
     .await
