@@ -77,3 +77,73 @@ async fn erased_accounts_are_unknown_to_every_rpc() {
         }
     }
 }
+
+/// An am_set_info that found the account just before an erase committed
+/// waits for the row lock, then must see that its key is gone: it may not
+/// write the old profile back into the anonymised row.
+#[tokio::test]
+async fn am_set_info_waiting_on_an_erase_is_refused() {
+    use boinc_db::mysql_async::prelude::*;
+    let h = Harness::consent_project("").await;
+    let auth = h.new_account("race@example.com", "Racer", &[]).await;
+    let id = h.user("race@example.com").await.unwrap().id;
+
+    // The erase in progress: row locked, not yet committed.
+    let mut eraser = h.conn().await;
+    let mut tx = eraser
+        .start_transaction(boinc_db::mysql_async::TxOpts::default())
+        .await
+        .unwrap();
+    tx.exec_drop("SELECT id FROM user WHERE id = ? FOR UPDATE", (id,))
+        .await
+        .unwrap();
+    let call = {
+        let url = h.url("am_set_info.php");
+        let client = h.client.clone();
+        let auth = auth.clone();
+        tokio::spawn(async move {
+            client
+                .get(url)
+                .query(&[("account_key", auth.as_str()), ("name", "Back Again")])
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        })
+    };
+    // Wait until the RPC is blocked on the row lock.
+    let mut watcher = h.conn().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let waiting: Option<i64> = watcher
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE db = DATABASE() \
+                 AND info LIKE 'SELECT id FROM user WHERE id = % FOR UPDATE' AND id <> CONNECTION_ID()",
+                (),
+            )
+            .await
+            .unwrap();
+        if waiting.unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "am_set_info never reached the lock");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tx.exec_drop(
+        "UPDATE user SET authenticator = 'deleted_1_x', name = 'deleted_1_x', \
+         email_addr = 'deleted_1_x' WHERE id = ?",
+        (id,),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let body = call.await.unwrap();
+    assert_error(&body, -136);
+    let name: Option<String> = watcher
+        .exec_first("SELECT name FROM user WHERE id = ?", (id,))
+        .await
+        .unwrap();
+    assert_eq!(name.as_deref(), Some("deleted_1_x"));
+}
