@@ -40,8 +40,8 @@ pub struct UserData {
 
 /// Column list of [`UserData`]; preferences are XML text.
 const USER_DATA_COLUMNS: &str = "id, create_time, email_addr, name, country, postal_code, \
-    total_credit, expavg_credit, expavg_time, CONVERT(global_prefs USING utf8mb4), \
-    CONVERT(project_prefs USING utf8mb4), teamid, venue, url, send_email, show_hosts, posts, \
+    total_credit, expavg_credit, expavg_time, CONVERT(global_prefs USING utf8mb4) AS global_prefs, \
+    CONVERT(project_prefs USING utf8mb4) AS project_prefs, teamid, venue, url, send_email, show_hosts, posts, \
     signature, has_profile, cross_project_id, email_validated, donated, previous_email_addr, \
     email_addr_change_time";
 
