@@ -231,3 +231,101 @@ async fn boinccmd_attach_flow_against_boinc_rpc() {
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
 }
+
+/// `<min_core_client_version>` above the installed client (Debian's 7.20.5
+/// is 72005): get_project_config sends `<min_client_version>80000`, and
+/// this records what the real command-line client does with it on attach.
+/// Neither boinccmd nor the client reads min_client_version (upstream's
+/// client/ and boinccmd never look at PROJECT_CONFIG::min_client_version;
+/// only the Manager's and Android's attach wizards do), so the attach goes
+/// through and the project is listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn boinccmd_attach_with_min_client_version_above_the_client() {
+    let db = TestDb::new().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let master_url = format!("http://{addr}/");
+    let project = tempfile::tempdir().unwrap();
+    let config_path = db.write_project(
+        project.path(),
+        "<min_core_client_version>80000</min_core_client_version>",
+        None,
+    );
+    let xml = std::fs::read_to_string(&config_path)
+        .unwrap()
+        .replace("http://127.0.0.1/test/", &master_url);
+    std::fs::write(&config_path, xml).unwrap();
+    let config = boinc_db::ProjectConfig::load(&config_path).unwrap();
+    let state = boinc_rpc::AppState::new(config).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(boinc_rpc::serve(state, listener, async move {
+        let _ = stop_rx.await;
+    }));
+
+    // What we send.
+    let body = reqwest::get(format!("{master_url}get_project_config.php"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("<min_client_version>80000</min_client_version>"),
+        "{body}"
+    );
+
+    let client_dir = tempfile::tempdir().unwrap();
+    let client = start_client(client_dir.path()).await;
+    let (ok, out) = boinccmd(&client, &["--client_version"]).await;
+    assert!(ok, "{out}");
+    let installed: Vec<u32> = out
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or("")
+        .split('.')
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    assert_eq!(installed.len(), 3, "client version: {out}");
+    assert!(
+        installed[0] * 10000 + installed[1] * 100 + installed[2] < 80000,
+        "the installed client must be older than the project's minimum: {out}"
+    );
+
+    let (ok, out) = boinccmd(&client, &["--get_project_config", &master_url]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("name: Test Project"), "{out}");
+
+    let (ok, out) = boinccmd(
+        &client,
+        &[
+            "--create_account",
+            &master_url,
+            "old.client@example.com",
+            "old-client-pw",
+            "Old Client",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let key = account_key(&out).unwrap_or_else(|| panic!("no account key: {out}"));
+
+    let (ok, attach) = boinccmd(&client, &["--project_attach", &master_url, &key]).await;
+    let (_, status) = boinccmd(&client, &["--get_project_status"]).await;
+    let (_, messages) = boinccmd(&client, &["--get_messages", "0"]).await;
+    eprintln!("attach: ok={ok} {attach}\nstatus: {status}\nmessages: {messages}");
+    // Observed: not refused; the client attaches and lists the project.
+    assert!(ok, "{attach}");
+    assert!(
+        !attach.to_lowercase().contains("version"),
+        "no version complaint: {attach}"
+    );
+    assert!(
+        status.contains(&format!("master URL: {master_url}")),
+        "{status}"
+    );
+
+    drop(client);
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+}
