@@ -18,17 +18,28 @@ use mysql_async::{FromValueError, Value};
 
 use crate::DbError;
 
-/// Statements run on every new connection: the `user.name` column's
-/// character set picks the session's (latin1 when that column is latin1,
-/// else utf8mb4). Two statements because MariaDB/MySQL do not promise the
-/// order of assignments inside one SET.
-pub const SESSION_INIT: [&str; 2] = [
-    "SET @boinc_charset := (SELECT IF(COUNT(*) > 0, 'latin1', 'utf8mb4') \
-     FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
-     AND TABLE_NAME = 'user' AND COLUMN_NAME = 'name' AND CHARACTER_SET_NAME = 'latin1')",
-    "SET character_set_client = @boinc_charset, character_set_connection = @boinc_charset, \
-     character_set_results = @boinc_charset",
-];
+/// The character set `user.name` calls for: latin1 when that column is
+/// latin1, else utf8mb4 (also before the tables exist).
+macro_rules! wanted {
+    () => {
+        "(SELECT IF(COUNT(*) > 0, 'latin1', 'utf8mb4') FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'user' AND COLUMN_NAME = 'name' \
+         AND CHARACTER_SET_NAME = 'latin1')"
+    };
+}
+
+/// Run on every new connection: `SET NAMES` with the character set
+/// `user.name` calls for. One statement (mysql_async runs a list of init
+/// statements last to first), each variable with its own subquery (the
+/// assignments of one SET see the values from before it).
+pub const SESSION_INIT: &str = concat!(
+    "SET character_set_client = ",
+    wanted!(),
+    ", character_set_connection = ",
+    wanted!(),
+    ", character_set_results = ",
+    wanted!()
+);
 
 /// The character set a session talks in (see `SESSION_INIT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

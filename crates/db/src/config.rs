@@ -366,7 +366,7 @@ impl DbSettings {
             .pass(Some(self.passwd.clone()))
             .db_name(db.map(str::to_owned))
             .prefer_socket(false)
-            .init(crate::charset::SESSION_INIT.to_vec())
+            .init(vec![crate::charset::SESSION_INIT])
     }
 }
 

@@ -11,18 +11,30 @@ use mysql_async::prelude::*;
 async fn sessions_follow_the_user_tables_character_set() {
     let legacy = TestDb::latin1().await;
     let mut c = legacy.conn().await;
-    assert_eq!(charset::session_charset(&mut c).await.unwrap(), Charset::Latin1);
+    assert_eq!(
+        charset::session_charset(&mut c).await.unwrap(),
+        Charset::Latin1
+    );
     let modern = TestDb::new().await;
     let mut c = modern.conn().await;
-    assert_eq!(charset::session_charset(&mut c).await.unwrap(), Charset::Utf8mb4);
+    assert_eq!(
+        charset::session_charset(&mut c).await.unwrap(),
+        Charset::Utf8mb4
+    );
     // Pool connections run the same set-up.
     let pool = legacy.pool();
     let mut c = pool.get_conn().await.unwrap();
-    assert_eq!(charset::session_charset(&mut c).await.unwrap(), Charset::Latin1);
+    assert_eq!(
+        charset::session_charset(&mut c).await.unwrap(),
+        Charset::Latin1
+    );
     // A database without BOINC's tables yet (db init): utf8mb4.
     let empty = TestDb::empty().await;
     let mut c = empty.conn().await;
-    assert_eq!(charset::session_charset(&mut c).await.unwrap(), Charset::Utf8mb4);
+    assert_eq!(
+        charset::session_charset(&mut c).await.unwrap(),
+        Charset::Utf8mb4
+    );
 }
 
 #[tokio::test]
@@ -31,15 +43,14 @@ async fn latin1_decoding_matches_the_servers_conversion() {
     let mut c = db.conn().await;
     for b in 0x80u8..=0xFF {
         let server: String = c
-            .exec_first("SELECT CONVERT(UNHEX(?) USING latin1)", (format!("{b:02X}"),))
+            .exec_first(
+                "SELECT CONVERT(UNHEX(?) USING latin1)",
+                (format!("{b:02X}"),),
+            )
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(
-            server,
-            charset::latin1_char(b).to_string(),
-            "byte {b:#04x}"
-        );
+        assert_eq!(server, charset::latin1_char(b).to_string(), "byte {b:#04x}");
     }
 }
 
@@ -68,8 +79,13 @@ async fn php_style_bytes_round_trip_through_the_models() {
         &queries::NewUser {
             create_time: 2,
             email_addr: "b@example.com",
-            name: "Jörg 李 🚀",
+            name: "Zoë 王 🎉",
             authenticator: "k2",
+            cross_project_id: "y",
+            passwd_hash: "x",
+            country: "Österreich",
+            show_hosts: 1,
+            teamid: 0,
         },
     )
     .await
@@ -79,6 +95,18 @@ async fn php_style_bytes_round_trip_through_the_models() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(raw, "Jörg 李 🚀".as_bytes());
-    assert!(queries::user_name_taken(&mut c, "Jörg 李 🚀", id).await.unwrap());
+    assert_eq!(raw, "Zoë 王 🎉".as_bytes());
+    let raw: Vec<u8> = php
+        .exec_first("SELECT country FROM user WHERE id = ?", (id,))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(raw, "Österreich".as_bytes());
+    // Names PHP stored are found by ours (same bytes compared).
+    assert!(queries::user_name_taken(&mut c, "Jörg 李 🚀", id)
+        .await
+        .unwrap());
+    assert!(!queries::user_name_taken(&mut c, "Jörg 李", id)
+        .await
+        .unwrap());
 }

@@ -501,7 +501,11 @@ pub fn text(out: &mut Vec<u8>, raw: &[u8]) {
 fn latin1(out: &mut Vec<u8>, invalid: &[u8]) {
     for &b in invalid {
         let mut buf = [0u8; 4];
-        out.extend_from_slice(boinc_db::charset::latin1_char(b).encode_utf8(&mut buf).as_bytes());
+        out.extend_from_slice(
+            boinc_db::charset::latin1_char(b)
+                .encode_utf8(&mut buf)
+                .as_bytes(),
+        );
     }
 }
 

@@ -56,7 +56,10 @@ async fn php_written_utf8_dumps_as_utf8() {
         "INSERT INTO team (id, create_time, userid, name, name_lc, url, type, name_html, \
          description, nusers, country, total_credit, expavg_credit, expavg_time) VALUES \
          (1, 1500000001, 1, ?, ?, '', 1, '', '', 1, '', 10, 1, 1700000003)",
-        ("Team 東京".as_bytes().to_vec(), "team 東京".as_bytes().to_vec()),
+        (
+            "Team 東京".as_bytes().to_vec(),
+            "team 東京".as_bytes().to_vec(),
+        ),
     )
     .await
     .unwrap();
@@ -65,7 +68,7 @@ async fn php_written_utf8_dumps_as_utf8() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(hex, "4AC3B67267E69D8E", "stored as PHP stores it");
+    assert_eq!(hex, "4AC3B6726720E69D8E", "stored as PHP stores it");
     drop(php);
 
     let f = Fixture {
@@ -76,16 +79,17 @@ async fn php_written_utf8_dumps_as_utf8() {
     };
     let spec = f.spec(
         "latin1.xml",
-        "<enumeration><table>user</table><filename>user</filename><output/></enumeration>\
+        "<enumeration><table>user</table><filename>user</filename><output><detail/></output></enumeration>\
          <enumeration><table>team</table><filename>team</filename><output/></enumeration>",
         false,
     );
-    f.dump(&spec, "").await.expect("dump");
+    f.dump(&spec, "<user_country/>").await.expect("dump");
     let text = read_file(&f.stats_dir().join("user"));
     check_xml("user", &text, "users");
     let users = records(&text);
+    assert_eq!(users.len(), 3, "{text}");
     assert_eq!(users[&1]["name"], "Jörg 李");
-    assert_eq!(users[&1]["country"], "Österreich");
+    assert_eq!(users[&1]["country"], "Österreich", "{text}");
     assert_eq!(users[&2]["name"], "Rocket 🚀 ユーザー");
     assert_eq!(users[&3]["name"], "Müller");
     assert!(!text.contains("Ã"), "no double encoding: {text}");

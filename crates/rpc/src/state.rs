@@ -97,7 +97,6 @@ impl AppState {
     pub fn config_default_on(&self, key: &str) -> bool {
         self.config.str(key).is_none() || self.config.bool(key)
     }
-
 }
 
 fn url_path(master_url: &str) -> String {

@@ -294,7 +294,10 @@ async fn starts_and_answers_with_database_down_from_the_start() {
 
 /// The part of `body` between the end of `after` and the start of `before`.
 fn between<'a>(body: &'a str, after: &str, before: &str) -> &'a str {
-    let start = body.find(after).unwrap_or_else(|| panic!("no {after}: {body}")) + after.len();
+    let start = body
+        .find(after)
+        .unwrap_or_else(|| panic!("no {after}: {body}"))
+        + after.len();
     let end = body[start..]
         .find(before)
         .unwrap_or_else(|| panic!("no {before} after {after}: {body}"))
@@ -345,7 +348,11 @@ async fn min_client_version_from_min_core_client_version() {
     .await;
     let body = h.get("get_project_config.php").await;
     assert_eq!(
-        between(&body, "<sched_stopped>0</sched_stopped>\n", "    <platforms>"),
+        between(
+            &body,
+            "<sched_stopped>0</sched_stopped>\n",
+            "    <platforms>"
+        ),
         "<min_client_version>71600</min_client_version>\n"
     );
     // Absent, empty or 0 (PHP-false): no element.
@@ -364,35 +371,51 @@ async fn min_client_version_from_min_core_client_version() {
 async fn local_revision_from_the_project_file_live() {
     let h = Harness::new("<account_manager/>", None).await;
     let path = h.dir.path().join("local.revision");
-    assert!(!h.get("get_project_config.php").await.contains("local_revision"));
+    assert!(!h
+        .get("get_project_config.php")
+        .await
+        .contains("local_revision"));
     std::fs::write(&path, "  4711\n").unwrap();
-    let body = eventually(&h, Duration::from_secs(2), |b| b.contains("<local_revision>")).await;
+    let body = eventually(&h, Duration::from_secs(2), |b| {
+        b.contains("<local_revision>")
+    })
+    .await;
     assert_eq!(
         between(&body, "    <account_manager/>\n", "    <web_stopped>"),
         "<local_revision>4711</local_revision>\n"
     );
     // "0" is false to PHP: no element; removed file: none either.
     std::fs::write(&path, "0\n").unwrap();
-    eventually(&h, Duration::from_secs(2), |b| !b.contains("<local_revision>")).await;
+    eventually(&h, Duration::from_secs(2), |b| {
+        !b.contains("<local_revision>")
+    })
+    .await;
     std::fs::write(&path, "a<b").unwrap();
     eventually(&h, Duration::from_secs(2), |b| {
         b.contains("<local_revision>a&lt;b</local_revision>")
     })
     .await;
     std::fs::remove_file(&path).unwrap();
-    eventually(&h, Duration::from_secs(2), |b| !b.contains("<local_revision>")).await;
+    eventually(&h, Duration::from_secs(2), |b| {
+        !b.contains("<local_revision>")
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn ldap_auth_when_an_ldap_host_is_configured() {
     let h = Harness::consent_project("<ldap_host>ldap.example.org</ldap_host>").await;
     let body = eventually(&h, Duration::from_secs(2), |b| b.contains("<terms_of_use>")).await;
-    assert!(body.ends_with("</terms_of_use>\n<ldap_auth/>\n</project_config>"), "{body}");
+    assert!(
+        body.ends_with("</terms_of_use>\n<ldap_auth/>\n</project_config>"),
+        "{body}"
+    );
     let h = Harness::new("<ldap_host></ldap_host>", None).await;
     assert!(!h.get("get_project_config.php").await.contains("ldap_auth"));
 }
 
-const KEYWORDS: &str = "<keywords>\n    <keyword>\n        <id>1</id>\n    </keyword>\n</keywords>\n";
+const KEYWORDS: &str =
+    "<keywords>\n    <keyword>\n        <id>1</id>\n    </keyword>\n</keywords>\n";
 
 #[tokio::test]
 async fn project_keywords_file_contents_live() {
@@ -492,12 +515,18 @@ async fn all_elements_in_upstream_order_and_file_edits_during_an_outage() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let t = Instant::now();
     assert_eq!(h.get("get_project_config.php").await, want);
-    assert!(t.elapsed() < Duration::from_millis(500), "prompt from cache");
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "prompt from cache"
+    );
     std::fs::write(h.dir.path().join("local.revision"), "13").unwrap();
     std::fs::write(h.dir.path().join("keys/account_ownership_public.pem"), "kk").unwrap();
     let body = eventually(&h, Duration::from_secs(2), |b| {
         b.contains("<local_revision>13</local_revision>") && b.contains(">a2s=<")
     })
     .await;
-    assert!(body.contains("<terms_of_use>"), "ENROLL state from the cache: {body}");
+    assert!(
+        body.contains("<terms_of_use>"),
+        "ENROLL state from the cache: {body}"
+    );
 }

@@ -53,7 +53,10 @@ async fn create_account_with_non_latin_names_reads_back_byte_exact_in_php() {
         assert_eq!(php_name(&h.db, email).await, name.as_bytes(), "{name}");
         // Stored unconverted: a latin1 column's LENGTH is its byte count.
         let len: i64 = c
-            .exec_first("SELECT LENGTH(name) FROM user WHERE email_addr = ?", (email,))
+            .exec_first(
+                "SELECT LENGTH(name) FROM user WHERE email_addr = ?",
+                (email,),
+            )
             .await
             .unwrap()
             .unwrap();
@@ -63,7 +66,10 @@ async fn create_account_with_non_latin_names_reads_back_byte_exact_in_php() {
             .call("am_get_info.php", &[("account_key", auth.as_str())])
             .await;
         assert!(
-            info.contains(&format!("<name>{}</name>", boinc_rpc::reply::php_urlencode(name))),
+            info.contains(&format!(
+                "<name>{}</name>",
+                boinc_rpc::reply::php_urlencode(name)
+            )),
             "{info}"
         );
         let looked_up = h
@@ -75,7 +81,10 @@ async fn create_account_with_non_latin_names_reads_back_byte_exact_in_php() {
                 ],
             )
             .await;
-        assert_eq!(tag(&looked_up, "authenticator").as_deref(), Some(auth.as_str()));
+        assert_eq!(
+            tag(&looked_up, "authenticator").as_deref(),
+            Some(auth.as_str())
+        );
         // The same name again is taken (compared as PHP compares it).
         let dup = h.create(&format!("x{email}"), "pw-other", name, &[]).await;
         assert_error(&dup, -188);
@@ -105,7 +114,10 @@ async fn names_php_wrote_are_read_as_utf8_and_stray_latin1_bytes_as_latin1() {
         info.contains("<name>J%C3%B6rg+M%C3%BCller+%E2%82%AC</name>"),
         "{info}"
     );
-    assert!(info.contains("<country>%C3%96sterreich</country>"), "{info}");
+    assert!(
+        info.contains("<country>%C3%96sterreich</country>"),
+        "{info}"
+    );
     // lookup by email still finds the account.
     let body = h
         .call("lookup_account.php", &[("email_addr", "php@example.com")])
@@ -156,7 +168,9 @@ async fn column_sizes_count_bytes_on_a_latin1_database() {
     let too_long = "李".repeat(64);
     h.new_account("fits@example.com", &fits, &[]).await;
     assert_eq!(php_name(&h.db, "fits@example.com").await, fits.as_bytes());
-    let body = h.create("long@example.com", "pw-long", &too_long, &[]).await;
+    let body = h
+        .create("long@example.com", "pw-long", &too_long, &[])
+        .await;
     assert_error(&body, -188);
     assert!(
         body.contains("user_name is too long (192 bytes given, at most 191 bytes)"),

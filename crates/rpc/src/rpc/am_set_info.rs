@@ -79,7 +79,10 @@ impl AmSetInfo {
         [
             ("name", self.name.as_deref()),
             ("email_addr", self.email_addr.as_deref()),
-            ("consent_source", self.consent.as_ref().map(|c| c.source.as_str())),
+            (
+                "consent_source",
+                self.consent.as_ref().map(|c| c.source.as_str()),
+            ),
             ("postal_code", self.postal_code.as_deref()),
             ("venue", self.venue.as_deref()),
             ("country", self.country.as_deref()),

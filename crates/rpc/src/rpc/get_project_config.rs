@@ -134,9 +134,7 @@ pub fn render(state: &AppState) -> Xml {
         min_passwd_length: cfg.min_passwd_length(),
         sched_stopped: cfg.sched_stopped(),
         platforms: &facts.platforms,
-        min_client_version: cfg
-            .str("min_core_client_version")
-            .filter(|v| php_true(v)),
+        min_client_version: cfg.str("min_core_client_version").filter(|v| php_true(v)),
         terms_of_use: terms.as_deref(),
         // upstream: LDAP_HOST in project.inc.
         ldap_auth: cfg.str("ldap_host").is_some_and(|h| !h.is_empty()),
