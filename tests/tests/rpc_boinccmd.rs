@@ -242,25 +242,12 @@ async fn boinccmd_attach_flow_against_boinc_rpc() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn boinccmd_attach_with_min_client_version_above_the_client() {
     let db = TestDb::new().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let master_url = format!("http://{addr}/");
-    let project = tempfile::tempdir().unwrap();
-    let config_path = db.write_project(
-        project.path(),
+    let rpc = Rpc::start(
+        &db,
         "<min_core_client_version>80000</min_core_client_version>",
-        None,
-    );
-    let xml = std::fs::read_to_string(&config_path)
-        .unwrap()
-        .replace("http://127.0.0.1/test/", &master_url);
-    std::fs::write(&config_path, xml).unwrap();
-    let config = boinc_db::ProjectConfig::load(&config_path).unwrap();
-    let state = boinc_rpc::AppState::new(config).unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(boinc_rpc::serve(state, listener, async move {
-        let _ = stop_rx.await;
-    }));
+    )
+    .await;
+    let master_url = rpc.master_url.clone();
 
     // What we send.
     let body = reqwest::get(format!("{master_url}get_project_config.php"))
@@ -332,6 +319,89 @@ async fn boinccmd_attach_with_min_client_version_above_the_client() {
     );
 
     drop(client);
-    let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    rpc.stop().await;
+}
+
+/// boinc-rpc on a port of its own for `db`, master_url pointing at it.
+struct Rpc {
+    master_url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    _project: tempfile::TempDir,
+}
+
+impl Rpc {
+    async fn start(db: &TestDb, extra: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let master_url = format!("http://{}/", listener.local_addr().unwrap());
+        let project = tempfile::tempdir().unwrap();
+        let config_path = db.write_project(project.path(), extra, None);
+        let xml = std::fs::read_to_string(&config_path)
+            .unwrap()
+            .replace("http://127.0.0.1/test/", &master_url);
+        std::fs::write(&config_path, xml).unwrap();
+        let config = boinc_db::ProjectConfig::load(&config_path).unwrap();
+        let state = boinc_rpc::AppState::new(config).unwrap();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(boinc_rpc::serve(state, listener, async move {
+            let _ = stop_rx.await;
+        }));
+        Self {
+            master_url,
+            stop,
+            server,
+            _project: project,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
+    }
+}
+
+/// The real client signs up a volunteer with a non-Latin name on a legacy
+/// database (created `CHARACTER SET latin1`): BOINC's PHP, reading over a
+/// latin1 connection as it did, gets the name's exact UTF-8 bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn boinccmd_create_account_with_a_non_latin_name_on_a_latin1_database() {
+    let db = TestDb::latin1().await;
+    let rpc = Rpc::start(&db, "").await;
+    let client_dir = tempfile::tempdir().unwrap();
+    let client = start_client(client_dir.path()).await;
+    let name = "Jörg 李 🚀";
+    let (ok, out) = boinccmd(
+        &client,
+        &[
+            "--create_account",
+            &rpc.master_url,
+            "jorg@example.com",
+            "jorg-password",
+            name,
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let key = account_key(&out).unwrap_or_else(|| panic!("no account key: {out}"));
+    let mut php = db.php_latin1_conn().await;
+    let stored: Vec<u8> = php
+        .exec_first("SELECT name FROM user WHERE authenticator = ?", (&key,))
+        .await
+        .unwrap()
+        .expect("user row");
+    assert_eq!(stored, name.as_bytes());
+    let (ok, out) = boinccmd(
+        &client,
+        &[
+            "--lookup_account",
+            &rpc.master_url,
+            "jorg@example.com",
+            "jorg-password",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(account_key(&out).as_deref(), Some(key.as_str()), "{out}");
+    drop(client);
+    rpc.stop().await;
 }
