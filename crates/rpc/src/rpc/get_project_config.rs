@@ -91,6 +91,10 @@ pub fn read_files(cfg: &boinc_db::ProjectConfig) -> ProjectFiles {
 pub async fn refresh_db(state: &AppState) {
     let fetch = async {
         let mut conn = state.pool.get_conn().await?;
+        // Learn the session's character set here, so no request pays for it.
+        if let Err(e) = state.charset(&mut conn).await {
+            tracing::debug!(error = %e, "session character set not read");
+        }
         let enroll = queries::consent_type_by_name(&mut conn, CONSENT_ENROLL).await?;
         let platforms = queries::platforms(&mut conn).await?;
         Ok::<_, boinc_db::DbError>((enroll.is_some_and(|t| t.is_enabled()), platforms))
