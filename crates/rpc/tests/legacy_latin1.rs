@@ -198,3 +198,28 @@ async fn column_sizes_count_bytes_on_a_latin1_database() {
     let h = Harness::new("", None).await;
     h.new_account("long@example.com", &too_long, &[]).await;
 }
+
+#[tokio::test]
+async fn create_account_joins_a_team_php_named_in_utf8() {
+    let h = Harness::latin1("", None).await;
+    let mut php = h.db.php_latin1_conn().await;
+    php.exec_drop(
+        "INSERT INTO team (id, create_time, userid, name, name_lc, url, type, name_html, \
+         description, nusers, country, total_credit, expavg_credit, expavg_time) VALUES \
+         (7, 1, 0, ?, ?, '', 1, '', '', 0, '', 0, 0, 0)",
+        (
+            "Team 東京 🗼".as_bytes().to_vec(),
+            "team 東京 🗼".as_bytes().to_vec(),
+        ),
+    )
+    .await
+    .unwrap();
+    h.new_account(
+        "member@example.com",
+        "Mitglied Jörg",
+        &[("team_name", "Team 東京 🗼")],
+    )
+    .await;
+    let user = h.user("member@example.com").await.expect("user");
+    assert_eq!(user.teamid, 7);
+}
