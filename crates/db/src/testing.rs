@@ -278,12 +278,23 @@ impl Drop for TestDb {
             if let Ok(rt) = rt {
                 rt.block_on(async {
                     if let Ok(mut c) = mysql_async::Conn::new(settings.server_opts()).await {
-                        let _ = c
+                        // A test that leaves a transaction open on its own
+                        // database would make the DROP wait (a day, by
+                        // default) and queue every other test's metadata
+                        // queries behind it: give up loudly instead.
+                        let _ = c.query_drop("SET SESSION lock_wait_timeout = 20").await;
+                        if let Err(e) = c
                             .query_drop(format!(
                                 "DROP DATABASE IF EXISTS {}",
                                 schema::quote_ident(&settings.name)
                             ))
-                            .await;
+                            .await
+                        {
+                            eprintln!(
+                                "test database {} was not dropped ({e}): a connection of the test still holds it",
+                                settings.name
+                            );
+                        }
                         let _ = c.disconnect().await;
                     }
                 });
