@@ -39,7 +39,9 @@ async fn setup(db: &TestDb) {
     )
     .await
     .unwrap();
-    boinc_db::terms::link_consent_terms(&mut c, 5, v).await.unwrap();
+    boinc_db::terms::link_consent_terms(&mut c, 5, v)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,10 +64,21 @@ async fn ops_browser_find_export_delete() {
 
     let result = async {
         c.goto(&format!("http://{USER}:{PASS}@{addr}/")).await?;
-        c.wait().at_most(wait).for_element(Locator::Id("nav-accounts")).await?.click().await?;
-        c.wait().at_most(wait).for_element(Locator::Id("find-form")).await?;
+        c.wait()
+            .at_most(wait)
+            .for_element(Locator::Id("nav-accounts"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .at_most(wait)
+            .for_element(Locator::Id("find-form"))
+            .await?;
         // Find by email, with ASCII case differences only.
-        c.find(Locator::Id("q")).await?.send_keys("Gina@Example.ORG").await?;
+        c.find(Locator::Id("q"))
+            .await?
+            .send_keys("Gina@Example.ORG")
+            .await?;
         c.find(Locator::Id("find-button")).await?.click().await?;
         let row = c
             .wait()
@@ -74,7 +87,10 @@ async fn ops_browser_find_export_delete() {
             .await?
             .text()
             .await?;
-        assert!(row.contains("Gina <script>x</script>"), "escaped name shown as text: {row}");
+        assert!(
+            row.contains("Gina <script>x</script>"),
+            "escaped name shown as text: {row}"
+        );
         c.find(Locator::Id("open-77")).await?.click().await?;
         let history = c
             .wait()
@@ -83,7 +99,10 @@ async fn ops_browser_find_export_delete() {
             .await?
             .text()
             .await?;
-        assert!(history.contains("ENROLL") && history.contains("consented"), "{history}");
+        assert!(
+            history.contains("ENROLL") && history.contains("consented"),
+            "{history}"
+        );
         let terms = c.find(Locator::Id("terms-1")).await?.html(false).await?;
         assert!(terms.contains("Gina's terms &lt;v1&gt;"), "{terms}");
 
@@ -107,20 +126,41 @@ async fn ops_browser_find_export_delete() {
         assert_eq!(got[1], "attachment; filename=\"account-77.json\"");
         let doc: serde_json::Value = serde_json::from_str(got[2].as_str().unwrap())?;
         assert_eq!(doc["account"]["email_addr"], "gina@example.org");
-        assert_eq!(doc["consent"]["terms_versions"][0]["text"], "Gina's terms <v1>");
+        assert_eq!(
+            doc["consent"]["terms_versions"][0]["text"],
+            "Gina's terms <v1>"
+        );
         let text = got[2].as_str().unwrap();
         assert!(!text.contains("ginasecrethash") && !text.contains("ginaauth"));
 
         // Delete: a wrong confirmation changes nothing.
         c.find(Locator::Id("mode-obfuscate")).await?.click().await?;
-        c.find(Locator::Id("confirm")).await?.send_keys("78").await?;
+        c.find(Locator::Id("confirm"))
+            .await?
+            .send_keys("78")
+            .await?;
         c.find(Locator::Id("delete-button")).await?.click().await?;
-        let err = c.wait().at_most(wait).for_element(Locator::Id("error")).await?.text().await?;
+        let err = c
+            .wait()
+            .at_most(wait)
+            .for_element(Locator::Id("error"))
+            .await?
+            .text()
+            .await?;
         assert!(err.contains("does not match"), "{err}");
         c.find(Locator::Id("mode-obfuscate")).await?.click().await?;
-        c.find(Locator::Id("confirm")).await?.send_keys("77").await?;
+        c.find(Locator::Id("confirm"))
+            .await?
+            .send_keys("77")
+            .await?;
         c.find(Locator::Id("delete-button")).await?.click().await?;
-        let msg = c.wait().at_most(wait).for_element(Locator::Id("message")).await?.text().await?;
+        let msg = c
+            .wait()
+            .at_most(wait)
+            .for_element(Locator::Id("message"))
+            .await?
+            .text()
+            .await?;
         assert!(msg.contains("obfuscated"), "{msg}");
         let state = c.find(Locator::Id("account-state")).await?.text().await?;
         assert!(state.contains("deleted"), "{state}");

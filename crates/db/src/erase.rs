@@ -208,10 +208,22 @@ async fn erase_in(
             "private_messages",
             "DELETE FROM private_messages WHERE userid = ? OR senderid = ?",
         ),
-        ("friend", "DELETE FROM friend WHERE user_src = ? OR user_dest = ?"),
-        ("subscriptions", "DELETE FROM subscriptions WHERE userid = ?"),
-        ("forum_preferences", "DELETE FROM forum_preferences WHERE userid = ?"),
-        ("forum_logging", "DELETE FROM forum_logging WHERE userid = ?"),
+        (
+            "friend",
+            "DELETE FROM friend WHERE user_src = ? OR user_dest = ?",
+        ),
+        (
+            "subscriptions",
+            "DELETE FROM subscriptions WHERE userid = ?",
+        ),
+        (
+            "forum_preferences",
+            "DELETE FROM forum_preferences WHERE userid = ?",
+        ),
+        (
+            "forum_logging",
+            "DELETE FROM forum_logging WHERE userid = ?",
+        ),
         ("token", "DELETE FROM token WHERE userid = ?"),
     ];
     if mode == Mode::Wipe {
@@ -221,8 +233,14 @@ async fn erase_in(
             ("badge_user", "DELETE FROM badge_user WHERE user_id = ?"),
             ("notify", "DELETE FROM notify WHERE userid = ?"),
             ("credited_job", "DELETE FROM credited_job WHERE userid = ?"),
-            ("donation_paypal", "DELETE FROM donation_paypal WHERE userid = ?"),
-            ("banishment_vote", "DELETE FROM banishment_vote WHERE userid = ?"),
+            (
+                "donation_paypal",
+                "DELETE FROM donation_paypal WHERE userid = ?",
+            ),
+            (
+                "banishment_vote",
+                "DELETE FROM banishment_vote WHERE userid = ?",
+            ),
             ("post_ratings", "DELETE FROM post_ratings WHERE user = ?"),
             ("sent_email", "DELETE FROM sent_email WHERE userid = ?"),
             (

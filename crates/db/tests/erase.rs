@@ -82,7 +82,10 @@ async fn setup(c: &mut Conn) -> i64 {
     .await
     .unwrap();
     for (name, flag) in ["ENROLL", "STATSEXPORT"].iter().zip([true, false]) {
-        let t = queries::consent_type_by_name(c, name).await.unwrap().unwrap();
+        let t = queries::consent_type_by_name(c, name)
+            .await
+            .unwrap()
+            .unwrap();
         let id = queries::insert_consent(
             c,
             &NewConsent {
@@ -116,12 +119,21 @@ async fn obfuscate_keeps_an_anonymous_row_and_the_consent_evidence() {
     let mut c = db.conn().await;
     let uid = setup(&mut c).await;
     let before = queries::user_by_id(&mut c, uid).await.unwrap().unwrap();
-    let o = erase(&mut c, uid, Mode::Obfuscate, "admin-a").await.unwrap();
-    assert_eq!((o.hosts, o.consent_rows_kept, o.consent_rows_removed), (2, 2, 0));
+    let o = erase(&mut c, uid, Mode::Obfuscate, "admin-a")
+        .await
+        .unwrap();
+    assert_eq!(
+        (o.hosts, o.consent_rows_kept, o.consent_rows_removed),
+        (2, 2, 0)
+    );
     assert_eq!(o.teams_founder_cleared, 1);
 
     let u = queries::user_by_id(&mut c, uid).await.unwrap().unwrap();
-    assert!(u.authenticator().starts_with("deleted_"), "{}", u.authenticator());
+    assert!(
+        u.authenticator().starts_with("deleted_"),
+        "{}",
+        u.authenticator()
+    );
     assert!(u.email_addr.starts_with("deleted_"));
     assert_ne!(u.authenticator(), before.authenticator());
     assert!(u.name().starts_with("deleted_"));
@@ -138,7 +150,10 @@ async fn obfuscate_keeps_an_anonymous_row_and_the_consent_evidence() {
     assert_eq!(sig.as_deref(), Some(""));
 
     // Old credentials find nothing.
-    assert!(queries::user_by_email(&mut c, EMAIL).await.unwrap().is_none());
+    assert!(queries::user_by_email(&mut c, EMAIL)
+        .await
+        .unwrap()
+        .is_none());
     assert!(queries::user_by_previous_email(&mut c, "old@example.org")
         .await
         .unwrap()
@@ -188,7 +203,10 @@ async fn obfuscate_keeps_an_anonymous_row_and_the_consent_evidence() {
     assert_eq!(team, (0, -uid, 1));
 
     // Consent evidence kept, keyed by user id, with its terms link.
-    assert_eq!(count(&mut c, "SELECT COUNT(*) FROM consent WHERE userid = ?", uid).await, 2);
+    assert_eq!(
+        count(&mut c, "SELECT COUNT(*) FROM consent WHERE userid = ?", uid).await,
+        2
+    );
     assert_eq!(
         count(
             &mut c,
@@ -199,13 +217,28 @@ async fn obfuscate_keeps_an_anonymous_row_and_the_consent_evidence() {
         .await,
         1
     );
-    assert_eq!(count(&mut c, "SELECT COUNT(*) FROM credit_user WHERE userid = ?", uid).await, 1);
-    assert_eq!(count(&mut c, "SELECT COUNT(*) FROM token WHERE userid = ?", uid).await, 0);
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT COUNT(*) FROM credit_user WHERE userid = ?",
+            uid
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(&mut c, "SELECT COUNT(*) FROM token WHERE userid = ?", uid).await,
+        0
+    );
 
     let trail = audit::for_user(&mut c, uid).await.unwrap();
     assert_eq!(trail.len(), 1);
     assert_eq!(
-        (trail[0].actor.as_str(), trail[0].action.as_str(), trail[0].mode.as_str()),
+        (
+            trail[0].actor.as_str(),
+            trail[0].action.as_str(),
+            trail[0].mode.as_str()
+        ),
         ("admin-a", "delete", "obfuscate")
     );
 
@@ -223,7 +256,11 @@ async fn wipe_removes_the_account_and_everything_keyed_by_it() {
     let db = TestDb::new().await;
     let mut c = db.conn().await;
     let uid = setup(&mut c).await;
-    let cpid = queries::user_by_id(&mut c, uid).await.unwrap().unwrap().cpid();
+    let cpid = queries::user_by_id(&mut c, uid)
+        .await
+        .unwrap()
+        .unwrap()
+        .cpid();
     // Another user's rows must survive.
     let other = queries::insert_user(
         &mut c,
@@ -260,7 +297,10 @@ async fn wipe_removes_the_account_and_everything_keyed_by_it() {
     .unwrap();
 
     let o = erase(&mut c, uid, Mode::Wipe, "admin-b").await.unwrap();
-    assert_eq!((o.hosts, o.consent_rows_kept, o.consent_rows_removed), (2, 0, 2));
+    assert_eq!(
+        (o.hosts, o.consent_rows_kept, o.consent_rows_removed),
+        (2, 0, 2)
+    );
     assert!(queries::user_by_id(&mut c, uid).await.unwrap().is_none());
     for sql in [
         "SELECT COUNT(*) FROM host WHERE userid = ?",
@@ -280,13 +320,24 @@ async fn wipe_removes_the_account_and_everything_keyed_by_it() {
         1,
         "terms texts are the project's, not the user's: kept"
     );
-    assert_eq!(count(&mut c, "SELECT COUNT(*) FROM consent WHERE userid = ?", other).await, 1);
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT COUNT(*) FROM consent WHERE userid = ?",
+            other
+        )
+        .await,
+        1
+    );
     let ud: Vec<(i64, String)> = c
         .query("SELECT userid, public_cross_project_id FROM user_deleted")
         .await
         .unwrap();
     assert_eq!(ud, vec![(uid, cpid)]);
-    assert_eq!(count(&mut c, "SELECT COUNT(*) FROM host_deleted WHERE ? >= 0", 0).await, 2);
+    assert_eq!(
+        count(&mut c, "SELECT COUNT(*) FROM host_deleted WHERE ? >= 0", 0).await,
+        2
+    );
     let team: (i64, i64) = c
         .query_first("SELECT userid, nusers FROM team WHERE id = 7")
         .await
@@ -296,7 +347,10 @@ async fn wipe_removes_the_account_and_everything_keyed_by_it() {
     // The audit keeps the id only.
     let trail = audit::for_user(&mut c, uid).await.unwrap();
     assert_eq!(trail.len(), 1);
-    assert_eq!((trail[0].action.as_str(), trail[0].mode.as_str()), ("delete", "wipe"));
+    assert_eq!(
+        (trail[0].action.as_str(), trail[0].mode.as_str()),
+        ("delete", "wipe")
+    );
 }
 
 #[tokio::test]
@@ -304,7 +358,11 @@ async fn wipe_after_obfuscate_keeps_the_first_deletion_record() {
     let db = TestDb::new().await;
     let mut c = db.conn().await;
     let uid = setup(&mut c).await;
-    let cpid = queries::user_by_id(&mut c, uid).await.unwrap().unwrap().cpid();
+    let cpid = queries::user_by_id(&mut c, uid)
+        .await
+        .unwrap()
+        .unwrap()
+        .cpid();
     erase(&mut c, uid, Mode::Obfuscate, "a").await.unwrap();
     erase(&mut c, uid, Mode::Wipe, "a").await.unwrap();
     let ud: Vec<(i64, String)> = c
@@ -357,7 +415,11 @@ async fn erase_is_all_or_nothing() {
     for mode in [Mode::Obfuscate, Mode::Wipe] {
         let e = erase(&mut c, uid, mode, "a").await.unwrap_err();
         assert!(e.to_string().contains("injected failure"), "{e}");
-        assert_eq!(state(&mut c).await, before, "{mode:?} left a partial change");
+        assert_eq!(
+            state(&mut c).await,
+            before,
+            "{mode:?} left a partial change"
+        );
     }
     // The old key still works: nothing was committed.
     assert!(
@@ -413,7 +475,10 @@ async fn upstream_tables_present_are_cleaned_too() {
     let o = erase(&mut c, uid, Mode::Wipe, "a").await.unwrap();
     // 2 messages, 2 friend rows, 1 token, 1 credit_user row.
     assert_eq!(o.other_rows_removed, 6);
-    let pm: Vec<String> = c.query("SELECT content FROM private_messages").await.unwrap();
+    let pm: Vec<String> = c
+        .query("SELECT content FROM private_messages")
+        .await
+        .unwrap();
     assert_eq!(pm, vec!["keep".to_owned()]);
     let fr: Vec<(i64, i64)> = c.query("SELECT * FROM friend").await.unwrap();
     assert_eq!(fr, vec![(98, 99)]);
@@ -471,10 +536,7 @@ async fn retention_purge_counts_and_dry_run_writes_nothing() {
         .await
         .unwrap();
     let dry = retention::purge(&mut c, 60, now, true).await.unwrap();
-    assert_eq!(
-        (dry.user_deleted, dry.host_deleted, dry.tokens),
-        (2, 1, 1)
-    );
+    assert_eq!((dry.user_deleted, dry.host_deleted, dry.tokens), (2, 1, 1));
     let after_dry: Vec<i64> = c
         .query(
             "SELECT (SELECT COUNT(*) FROM user_deleted) UNION ALL \
@@ -490,9 +552,15 @@ async fn retention_purge_counts_and_dry_run_writes_nothing() {
     assert_eq!(left, vec![3]);
     let left: Vec<i64> = c.query("SELECT hostid FROM host_deleted").await.unwrap();
     assert_eq!(left, vec![2]);
-    let left: Vec<String> = c.query("SELECT token FROM token ORDER BY token").await.unwrap();
+    let left: Vec<String> = c
+        .query("SELECT token FROM token ORDER BY token")
+        .await
+        .unwrap();
     assert_eq!(left, vec!["t2".to_owned(), "t3".to_owned()]);
     // Again: nothing left to purge.
     let again = retention::purge(&mut c, 60, now, false).await.unwrap();
-    assert_eq!((again.user_deleted, again.host_deleted, again.tokens), (0, 0, 0));
+    assert_eq!(
+        (again.user_deleted, again.host_deleted, again.tokens),
+        (0, 0, 0)
+    );
 }

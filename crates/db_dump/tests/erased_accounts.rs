@@ -20,7 +20,10 @@ async fn erased_users_leave_user_gz_and_appear_in_user_deleted_gz() {
     f.dump(&spec, "").await.unwrap();
     assert_eq!(ids_of(&f, "user.gz", "users"), vec![1, 5, 10]);
     assert_eq!(ids_of(&f, "user_deleted.gz", "users_deleted"), vec![6, 7]);
-    assert_eq!(ids_of(&f, "host.gz", "hosts"), vec![101, 108, 109, 111, 113]);
+    assert_eq!(
+        ids_of(&f, "host.gz", "hosts"),
+        vec![101, 108, 109, 111, 113]
+    );
 
     let mut c = f.db.conn().await;
     erase(&mut c, 1, Mode::Obfuscate, "tester").await.unwrap();

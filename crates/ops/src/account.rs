@@ -60,7 +60,9 @@ impl From<RecordsError> for AccountError {
             RecordsError::UnknownEmail => AccountError::UnknownEmail,
             RecordsError::PreviousEmail(id) => AccountError::PreviousEmail(id),
             RecordsError::UnknownUser(id) => AccountError::UnknownUser(id),
-            RecordsError::UnknownTermsVersion(_) => AccountError::Db(DbError::Missing("terms version")),
+            RecordsError::UnknownTermsVersion(_) => {
+                AccountError::Db(DbError::Missing("terms version"))
+            }
             RecordsError::Db(e) => AccountError::Db(e),
         }
     }

@@ -248,21 +248,23 @@ async fn export_matches_the_hand_built_fixture_and_holds_no_credentials() {
     }
     assert_eq!(got, want);
     let text = serde_json::to_string(&doc).unwrap();
-    for secret in [PASSWD_HASH, AUTH, LOGIN_TOKEN, "\"passwd_hash\"", "\"authenticator\"", "\"login_token\""] {
+    for secret in [
+        PASSWD_HASH,
+        AUTH,
+        LOGIN_TOKEN,
+        "\"passwd_hash\"",
+        "\"authenticator\"",
+        "\"login_token\"",
+    ] {
         assert!(!text.contains(secret), "export contains {secret}");
     }
     // The export itself is in the trail (and stays there).
     let trail = account::audit_trail(&pool, 42).await.unwrap();
     assert_eq!(trail.len(), 1);
     // A look-alike address is no account; nothing audited for it.
-    let e = account::export(
-        &pool,
-        &UserRef::Email("fiona@example.org ".into()),
-        "x",
-        1,
-    )
-    .await
-    .unwrap_err();
+    let e = account::export(&pool, &UserRef::Email("fiona@example.org ".into()), "x", 1)
+        .await
+        .unwrap_err();
     assert!(matches!(e, account::AccountError::UnknownEmail), "{e}");
     let e = account::export(&pool, &UserRef::Email("fi@example.org".into()), "x", 1)
         .await
@@ -315,10 +317,22 @@ async fn cli_find_export_delete() {
     // find: exact only; control characters shown escaped.
     let o = run(&cfg, &["account", "find", "--name", "Fiona <F>"]).await;
     assert!(o.status.success(), "{}", err(&o));
-    assert!(out(&o).contains("42") && out(&o).contains("active"), "{}", out(&o));
+    assert!(
+        out(&o).contains("42") && out(&o).contains("active"),
+        "{}",
+        out(&o)
+    );
     let o = run(&cfg, &["account", "find", "--name", "fiona <f>"]).await;
-    assert!(out(&o).contains("no account matches exactly"), "{}", out(&o));
-    let o = run(&cfg, &["account", "find", "--email", "Fiona@Example.ORG", "--json"]).await;
+    assert!(
+        out(&o).contains("no account matches exactly"),
+        "{}",
+        out(&o)
+    );
+    let o = run(
+        &cfg,
+        &["account", "find", "--email", "Fiona@Example.ORG", "--json"],
+    )
+    .await;
     let v: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
     assert_eq!(v[0]["id"], 42);
 
@@ -326,7 +340,14 @@ async fn cli_find_export_delete() {
     let file = dir.path().join("fiona.json");
     let o = run(
         &cfg,
-        &["account", "export", "--id", "42", "--out", file.to_str().unwrap()],
+        &[
+            "account",
+            "export",
+            "--id",
+            "42",
+            "--out",
+            file.to_str().unwrap(),
+        ],
     )
     .await;
     assert!(o.status.success(), "{}", err(&o));
@@ -341,32 +362,58 @@ async fn cli_find_export_delete() {
 
     // delete: unknown account and missing confirmation change nothing.
     let before = user_state(&mut c).await;
-    let o = run(&cfg, &["account", "delete", "--id", "43", "--mode", "wipe", "--yes"]).await;
+    let o = run(
+        &cfg,
+        &["account", "delete", "--id", "43", "--mode", "wipe", "--yes"],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
     assert!(err(&o).contains("no account with id 43"), "{}", err(&o));
-    let o = run(&cfg, &["account", "delete", "--id", "42", "--mode", "obfuscate"]).await;
+    let o = run(
+        &cfg,
+        &["account", "delete", "--id", "42", "--mode", "obfuscate"],
+    )
+    .await;
     assert_ne!(o.status.code(), Some(0));
     assert!(err(&o).contains("--yes"), "{}", err(&o));
-    let o = run(&cfg, &["account", "delete", "--id", "42", "--mode", "shred", "--yes"]).await;
+    let o = run(
+        &cfg,
+        &[
+            "account", "delete", "--id", "42", "--mode", "shred", "--yes",
+        ],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(2), "clap usage error: {}", err(&o));
     assert_eq!(user_state(&mut c).await, before);
 
     let o = run(
         &cfg,
-        &["account", "delete", "--email", "fiona@example.org", "--mode", "obfuscate", "--yes"],
+        &[
+            "account",
+            "delete",
+            "--email",
+            "fiona@example.org",
+            "--mode",
+            "obfuscate",
+            "--yes",
+        ],
     )
     .await;
     assert!(o.status.success(), "{}", err(&o));
-    assert!(out(&o).contains("account 42 deleted (obfuscate)"), "{}", out(&o));
-    assert!(!out(&o).contains("fiona"), "no personal data printed: {}", out(&o));
+    assert!(
+        out(&o).contains("account 42 deleted (obfuscate)"),
+        "{}",
+        out(&o)
+    );
+    assert!(
+        !out(&o).contains("fiona"),
+        "no personal data printed: {}",
+        out(&o)
+    );
     let o = run(&cfg, &["account", "find", "--id", "42"]).await;
     assert!(out(&o).contains("deleted"), "{}", out(&o));
     // The old address no longer finds it; the trail shows export + delete.
-    let o = run(
-        &cfg,
-        &["account", "export", "--email", "fiona@example.org"],
-    )
-    .await;
+    let o = run(&cfg, &["account", "export", "--email", "fiona@example.org"]).await;
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
     let trail: Vec<(String, String, String)> = c
         .query("SELECT actor, action, mode FROM account_audit WHERE userid = 42 ORDER BY id")
@@ -379,10 +426,26 @@ async fn cli_find_export_delete() {
             ("cli-admin".into(), "delete".into(), "obfuscate".into()),
         ]
     );
-    let o = run(&cfg, &["account", "delete", "--id", "42", "--mode", "obfuscate", "--yes"]).await;
+    let o = run(
+        &cfg,
+        &[
+            "account",
+            "delete",
+            "--id",
+            "42",
+            "--mode",
+            "obfuscate",
+            "--yes",
+        ],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("already deleted"), "{}", err(&o));
-    let o = run(&cfg, &["account", "delete", "--id", "42", "--mode", "wipe", "--yes"]).await;
+    let o = run(
+        &cfg,
+        &["account", "delete", "--id", "42", "--mode", "wipe", "--yes"],
+    )
+    .await;
     assert!(o.status.success(), "{}", err(&o));
     let n: Option<i64> = c
         .query_first("SELECT COUNT(*) FROM user WHERE id = 42")
@@ -410,12 +473,9 @@ async fn cli_retention_purge_counts_and_dry_run() {
     )
     .await
     .unwrap();
-    c.exec_drop(
-        "INSERT INTO token VALUES ('t', 1, 'D', 0, ?)",
-        (now - 5,),
-    )
-    .await
-    .unwrap();
+    c.exec_drop("INSERT INTO token VALUES ('t', 1, 'D', 0, ?)", (now - 5,))
+        .await
+        .unwrap();
     let o = run(&cfg, &["retention", "purge", "--dry-run"]).await;
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(
@@ -423,7 +483,10 @@ async fn cli_retention_purge_counts_and_dry_run() {
         "would remove: 1 user_deleted and 1 host_deleted row(s) older than 60 days, 1 expired \
          token(s)\n"
     );
-    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM user_deleted").await.unwrap();
+    let n: Option<i64> = c
+        .query_first("SELECT COUNT(*) FROM user_deleted")
+        .await
+        .unwrap();
     assert_eq!(n, Some(2));
     let o = run(&cfg, &["retention", "purge", "--days", "5"]).await;
     assert!(o.status.success(), "{}", err(&o));

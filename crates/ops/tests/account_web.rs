@@ -23,7 +23,9 @@ async fn add_user(s: &Server, id: i64, name: &str, email: &str) {
 }
 
 async fn get(s: &Server, path: &str, cookie: Option<&str>) -> (u16, String, Option<String>) {
-    let mut rb = client().get(format!("{}{}", s.base, path)).basic_auth(USER, Some(PASS));
+    let mut rb = client()
+        .get(format!("{}{}", s.base, path))
+        .basic_auth(USER, Some(PASS));
     if let Some(c) = cookie {
         rb = rb.header("cookie", c);
     }
@@ -38,9 +40,12 @@ async fn get(s: &Server, path: &str, cookie: Option<&str>) -> (u16, String, Opti
 
 async fn user_row(s: &Server, id: i64) -> Option<(String, String)> {
     let mut c = s.db.conn().await;
-    c.exec_first("SELECT email_addr, authenticator FROM user WHERE id = ?", (id,))
-        .await
-        .unwrap()
+    c.exec_first(
+        "SELECT email_addr, authenticator FROM user WHERE id = ?",
+        (id,),
+    )
+    .await
+    .unwrap()
 }
 
 async fn actions(s: &Server, id: i64) -> Vec<String> {
@@ -60,14 +65,23 @@ async fn account_find_is_exact_and_escaped() {
     let (st, html, _) = get(&s, "/accounts?by=email&q=BOLD%40example.org", None).await;
     assert_eq!(st, 200);
     assert!(html.contains("id=\"result-5\""), "{html}");
-    assert!(html.contains("&#60;b&#62;Bold&#60;/b&#62; &#38; co") || html.contains("&lt;b&gt;Bold&lt;/b&gt; &amp; co"), "{html}");
+    assert!(
+        html.contains("&#60;b&#62;Bold&#60;/b&#62; &#38; co")
+            || html.contains("&lt;b&gt;Bold&lt;/b&gt; &amp; co"),
+        "{html}"
+    );
     assert!(!html.contains("<b>Bold</b>"));
     // Look-alikes and partial names find nothing.
     for q in ["bold%40example.org%20", "bold", "%3Cb%3EBold", "%25"] {
         let (_, html, _) = get(&s, &format!("/accounts?by=email&q={q}"), None).await;
         assert!(html.contains("id=\"no-results\""), "{q}");
     }
-    let (_, html, _) = get(&s, "/accounts?by=name&q=%3Cb%3EBold%3C%2Fb%3E%20%26%20co", None).await;
+    let (_, html, _) = get(
+        &s,
+        "/accounts?by=name&q=%3Cb%3EBold%3C%2Fb%3E%20%26%20co",
+        None,
+    )
+    .await;
     assert!(html.contains("id=\"result-5\""));
     let (_, html, _) = get(&s, "/accounts?by=id&q=5", None).await;
     assert!(html.contains("id=\"result-5\""));
@@ -93,7 +107,12 @@ async fn account_delete_needs_csrf_and_typed_id_and_is_audited() {
             &s,
             Some(&cookie),
             "/account-delete",
-            &[("csrf", token), ("id", "8"), ("mode", "wipe"), ("confirm", "8")],
+            &[
+                ("csrf", token),
+                ("id", "8"),
+                ("mode", "wipe"),
+                ("confirm", "8"),
+            ],
         )
         .await;
         assert_eq!(r.status(), 403);
@@ -104,7 +123,12 @@ async fn account_delete_needs_csrf_and_typed_id_and_is_audited() {
             &s,
             Some(&cookie),
             "/account-delete",
-            &[("csrf", &csrf), ("id", "8"), ("mode", mode), ("confirm", confirm)],
+            &[
+                ("csrf", &csrf),
+                ("id", "8"),
+                ("mode", mode),
+                ("confirm", confirm),
+            ],
         )
         .await;
         assert_eq!(r.status(), 400, "{mode} {confirm}");
@@ -133,7 +157,12 @@ async fn account_delete_needs_csrf_and_typed_id_and_is_audited() {
         &s,
         Some(&cookie),
         "/account-delete",
-        &[("csrf", &csrf), ("id", "8"), ("mode", "wipe"), ("confirm", " 8 ")],
+        &[
+            ("csrf", &csrf),
+            ("id", "8"),
+            ("mode", "wipe"),
+            ("confirm", " 8 "),
+        ],
     )
     .await;
     assert_eq!(r.status(), 303);
@@ -143,7 +172,10 @@ async fn account_delete_needs_csrf_and_typed_id_and_is_audited() {
     assert_eq!(st, 200);
     assert!(html.contains("Account deleted (wiped)") && html.contains("id=\"gone\""));
     // The trail survives the account and is shown.
-    assert!(html.contains("<td class=\"action\">delete</td><td class=\"mode\">wipe</td>"), "{html}");
+    assert!(
+        html.contains("<td class=\"action\">delete</td><td class=\"mode\">wipe</td>"),
+        "{html}"
+    );
     let a = actions(&s, 8).await;
     // The first view, three refused deletes (each shows the page again), export, delete.
     assert_eq!(a, ["view", "view", "view", "view", "export", "delete"]);

@@ -17,7 +17,10 @@ async fn erased_accounts_are_unknown_to_every_rpc() {
         let hash = passwd_hash("secret", &email);
         // Works before.
         let body = h
-            .call("lookup_account.php", &[("email_addr", &email), ("passwd_hash", &hash)])
+            .call(
+                "lookup_account.php",
+                &[("email_addr", &email), ("passwd_hash", &hash)],
+            )
             .await;
         assert_eq!(tag(&body, "authenticator").as_deref(), Some(auth.as_str()));
 
@@ -42,24 +45,35 @@ async fn erased_accounts_are_unknown_to_every_rpc() {
             for rpc in ["am_get_info.php", "am_set_info.php"] {
                 let got = h.call(rpc, &[("account_key", key), ("name", "Back")]).await;
                 let never = h
-                    .call(rpc, &[("account_key", "0123456789abcdef"), ("name", "Back")])
+                    .call(
+                        rpc,
+                        &[("account_key", "0123456789abcdef"), ("name", "Back")],
+                    )
                     .await;
                 assert_error(&got, -136);
                 assert_eq!(got, never, "{mode:?} {rpc}");
             }
         }
         let got = h
-            .call("lookup_account.php", &[("email_addr", &email), ("passwd_hash", &hash)])
+            .call(
+                "lookup_account.php",
+                &[("email_addr", &email), ("passwd_hash", &hash)],
+            )
             .await;
         let never = h
             .call(
                 "lookup_account.php",
-                &[("email_addr", &unknown_email), ("passwd_hash", &unknown_hash)],
+                &[
+                    ("email_addr", &unknown_email),
+                    ("passwd_hash", &unknown_hash),
+                ],
             )
             .await;
         assert_error(&got, -136);
         assert_eq!(got, never, "{mode:?} lookup_account");
-        let got = h.call("lookup_account.php", &[("email_addr", &email)]).await;
+        let got = h
+            .call("lookup_account.php", &[("email_addr", &email)])
+            .await;
         assert_error(&got, -136);
         // Nothing an RPC did brought the name back.
         if mode == Mode::Obfuscate {
@@ -128,7 +142,10 @@ async fn am_set_info_waiting_on_an_erase_is_refused() {
         if waiting.unwrap_or(0) > 0 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "am_set_info never reached the lock");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "am_set_info never reached the lock"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     tx.exec_drop(

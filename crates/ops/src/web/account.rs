@@ -205,16 +205,15 @@ async fn account_page(
     };
     let csrf = csrf_token(st, &session, user);
     let pool = st.ops.pool();
-    let (history, deleted) =
-        match consent_records::user_history(pool, &UserRef::Id(id)).await {
-            Ok(h) => {
-                let found = account::find(pool, &Query::Id(id)).await;
-                let deleted = found.is_ok_and(|f| f.first().is_some_and(|f| f.deleted));
-                (Some(h), deleted)
-            }
-            Err(crate::RecordsError::UnknownUser(_)) => (None, false),
-            Err(e) => return unavailable(&e),
-        };
+    let (history, deleted) = match consent_records::user_history(pool, &UserRef::Id(id)).await {
+        Ok(h) => {
+            let found = account::find(pool, &Query::Id(id)).await;
+            let deleted = found.is_ok_and(|f| f.first().is_some_and(|f| f.deleted));
+            (Some(h), deleted)
+        }
+        Err(crate::RecordsError::UnknownUser(_)) => (None, false),
+        Err(e) => return unavailable(&e),
+    };
     if history.is_some() {
         if let Err(e) = account::record_view(pool, id, user).await {
             return unavailable(&e);
@@ -337,16 +336,32 @@ pub(super) async fn delete(
     };
     let Some(mode) = form.get("mode").and_then(|m| Mode::parse(m)) else {
         let text = "choose a mode: obfuscate or wipe; nothing was changed".to_owned();
-        return account_page(&st, &headers, &user, id, StatusCode::BAD_REQUEST, None, Some(text))
-            .await;
+        return account_page(
+            &st,
+            &headers,
+            &user,
+            id,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some(text),
+        )
+        .await;
     };
     let confirmed = form
         .get("confirm")
         .is_some_and(|c| c.trim() == id.to_string());
     if !confirmed {
         let text = AccountError::NotConfirmed(id).to_string();
-        return account_page(&st, &headers, &user, id, StatusCode::BAD_REQUEST, None, Some(text))
-            .await;
+        return account_page(
+            &st,
+            &headers,
+            &user,
+            id,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some(text),
+        )
+        .await;
     }
     match account::delete(st.ops.pool(), id, mode, &user).await {
         Ok(o) => {
