@@ -3,67 +3,16 @@
 //! consent type, enables it, toggles privacypref, and the page and the
 //! database agree. Fails (never skips) when Chromium is missing.
 
-use std::net::TcpListener as StdListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod browser;
+
+use std::time::Duration;
 
 use boinc_db::testing::TestDb;
 use boinc_ops::{ConsentOps, Credentials, ServeOptions};
-use fantoccini::{ClientBuilder, Locator};
+use fantoccini::Locator;
 
 const USER: &str = "admin";
 const PASS: &str = "BrowserPass123";
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-/// Kills the chromedriver we started (and only it) when the test ends.
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-async fn start_chromedriver() -> (Driver, u16) {
-    for bin in [CHROMIUM, CHROMEDRIVER] {
-        assert!(
-            std::path::Path::new(bin).exists(),
-            "{bin} is missing: install Debian's chromium and chromium-driver (.ci/run does)"
-        );
-    }
-    let port = free_port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .arg("--allowed-ips=127.0.0.1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    let driver = Driver(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return (driver, port);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "chromedriver did not come up on {port}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ops_browser_admin_adds_enables_and_toggles_privacypref() {
@@ -80,29 +29,7 @@ async fn ops_browser_admin_adds_enables_and_toggles_privacypref() {
         },
     ));
 
-    let (_driver, port) = start_chromedriver().await;
-    let profile = tempfile::tempdir().unwrap();
-    let caps = serde_json::json!({
-        "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage",
-                format!("--user-data-dir={}", profile.path().display()),
-            ]
-        }
-    });
-    let caps = match caps {
-        serde_json::Value::Object(m) => m,
-        _ => unreachable!("literal object"),
-    };
-    let c = ClientBuilder::native()
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("webdriver session");
+    let (c, _driver, _profile) = browser::browser().await;
 
     let result = async {
         c.goto(&format!("http://{USER}:{PASS}@{addr}/")).await?;

@@ -36,8 +36,18 @@ pub struct AuditRow {
     pub mode: String,
 }
 
-/// Longest actor name stored (the column's size).
+/// Longest actor name stored: the column's size, counted in bytes so it
+/// fits whether the database counts characters (utf8mb4) or bytes (latin1).
 pub const ACTOR_MAX: usize = 191;
+
+/// `actor` cut to [`ACTOR_MAX`] bytes at a character boundary.
+fn fit_actor(actor: &str) -> &str {
+    let mut end = actor.len().min(ACTOR_MAX);
+    while !actor.is_char_boundary(end) {
+        end -= 1;
+    }
+    &actor[..end]
+}
 
 pub async fn record<Q: Queryable>(
     q: &mut Q,
@@ -47,7 +57,7 @@ pub async fn record<Q: Queryable>(
     mode: &str,
     now: i64,
 ) -> Result<(), DbError> {
-    let actor: String = actor.chars().take(ACTOR_MAX).collect();
+    let actor = fit_actor(actor);
     q.exec_drop(
         "INSERT INTO account_audit (action_time, actor, userid, action, mode) \
          VALUES (?, ?, ?, ?, ?)",
@@ -75,4 +85,16 @@ pub async fn recent<Q: Queryable>(q: &mut Q, limit: u64) -> Result<Vec<AuditRow>
         (limit,),
     )
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_actors_are_cut_at_a_character_boundary() {
+        assert_eq!(super::fit_actor("admin"), "admin");
+        let long = "é".repeat(200);
+        let cut = super::fit_actor(&long);
+        assert_eq!(cut.len(), 190);
+        assert!(cut.chars().all(|c| c == 'é'));
+    }
 }
