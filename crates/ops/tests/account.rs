@@ -498,3 +498,32 @@ async fn cli_retention_purge_counts_and_dry_run() {
     let o = run(&cfg, &["retention", "purge", "--days", "0"]).await;
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
 }
+
+/// As BOINC's `bin/start` runs a <task>: from PROJECT/tmp_HOST, no
+/// --config, config.xml found one directory up.
+#[tokio::test]
+async fn cli_retention_purge_runs_as_a_boinc_task() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    db.write_project(dir.path(), "", None);
+    let tmp = dir.path().join("tmp_host");
+    std::fs::create_dir(&tmp).unwrap();
+    let o = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["retention", "purge"])
+            .current_dir(&tmp)
+            .env_remove("BOINC_DATABASE_URL")
+            .env_remove("BOINC_PROJECT_DIR")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run boinc-ops")
+    })
+    .await
+    .unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(
+        out(&o).starts_with("removed: 0 user_deleted"),
+        "{}",
+        out(&o)
+    );
+}

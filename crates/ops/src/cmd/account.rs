@@ -70,11 +70,11 @@ fn actor() -> String {
         .unwrap_or_else(|| "cli".to_owned())
 }
 
-fn who(email: Option<String>, id: Option<i64>) -> UserRef {
+fn who(email: Option<String>, id: Option<i64>) -> anyhow::Result<UserRef> {
     match (id, email) {
-        (Some(id), _) => UserRef::Id(id),
-        (None, Some(e)) => UserRef::Email(e),
-        (None, None) => unreachable!("clap requires one"),
+        (Some(id), _) => Ok(UserRef::Id(id)),
+        (None, Some(e)) => Ok(UserRef::Email(e)),
+        (None, None) => anyhow::bail!("give --email or --id"),
     }
 }
 
@@ -107,7 +107,7 @@ async fn dispatch(pool: &boinc_db::mysql_async::Pool, cmd: AccountCmd) -> anyhow
                 (Some(id), _, _) => Query::Id(id),
                 (None, Some(e), _) => Query::Email(e),
                 (None, None, Some(n)) => Query::Name(n),
-                _ => unreachable!("clap requires one"),
+                _ => anyhow::bail!("give --email, --id or --name"),
             };
             let found = account::find(pool, &q).await?;
             if json {
@@ -132,7 +132,7 @@ async fn dispatch(pool: &boinc_db::mysql_async::Pool, cmd: AccountCmd) -> anyhow
             Ok(ExitCode::SUCCESS)
         }
         AccountCmd::Export { email, id, out } => {
-            let doc = account::export(pool, &who(email, id), &actor(), boinc_db::now()).await?;
+            let doc = account::export(pool, &who(email, id)?, &actor(), boinc_db::now()).await?;
             let json = serde_json::to_string_pretty(&doc)? + "\n";
             match out {
                 // On a terminal-safe form (same data, more escapes).
@@ -155,7 +155,7 @@ async fn dispatch(pool: &boinc_db::mysql_async::Pool, cmd: AccountCmd) -> anyhow
             mode,
             yes,
         } => {
-            let userid = account::resolve(pool, &who(email, id)).await?;
+            let userid = account::resolve(pool, &who(email, id)?).await?;
             let mode = match mode {
                 EraseMode::Obfuscate => Mode::Obfuscate,
                 EraseMode::Wipe => Mode::Wipe,
