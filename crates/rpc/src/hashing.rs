@@ -108,17 +108,48 @@ impl HashPool {
 
 /// Niceness of the hashing threads: enough for the reactor to win ties
 /// under a sign-up flood, not so much that hashing starves on a busy host.
-#[cfg(target_os = "linux")]
-const HASH_NICE: libc::c_int = 5;
+pub const HASH_NICE: i32 = 5;
+
+/// Environment variable overriding `HASH_NICE` (0..=19), read once when the
+/// pool starts; for measuring what the nice level costs (benchmarks).
+pub const HASH_NICE_ENV: &str = "BOINC_RPC_HASH_NICE";
+
+/// The nice level the hashing threads use: `HASH_NICE_ENV` if it holds a
+/// number in 0..=19 (no privilege needed to go there), else `HASH_NICE`.
+fn hash_nice() -> i32 {
+    static NICE: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    *NICE.get_or_init(|| {
+        let Ok(v) = std::env::var(HASH_NICE_ENV) else {
+            return HASH_NICE;
+        };
+        match parse_nice(&v) {
+            Some(n) => n,
+            None => {
+                tracing::warn!(value = %v, "{HASH_NICE_ENV} must be 0..=19; using {HASH_NICE}");
+                HASH_NICE
+            }
+        }
+    })
+}
+
+fn parse_nice(v: &str) -> Option<i32> {
+    v.trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|n| (0..=19).contains(n))
+}
 
 /// Nice the calling thread (Linux: per thread) so the reactor wins ties.
 fn lower_priority() {
+    let nice = hash_nice();
     #[cfg(target_os = "linux")]
     // SAFETY: plain syscalls on the calling thread; no memory is shared.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, HASH_NICE);
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, nice as libc::c_int);
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 #[cfg(test)]
@@ -131,5 +162,14 @@ mod tests {
         assert_eq!(p.run(|| 21 * 2).await.unwrap(), 42);
         assert!(p.run(|| -> i32 { panic!("boom") }).await.is_err());
         assert_eq!(p.run(|| 1).await.unwrap(), 1);
+    }
+
+    #[test]
+    fn nice_override_accepts_only_0_to_19() {
+        assert_eq!(parse_nice("0"), Some(0));
+        assert_eq!(parse_nice(" 19 "), Some(19));
+        for bad in ["-1", "20", "", "five", "5.0"] {
+            assert_eq!(parse_nice(bad), None, "{bad:?}");
+        }
     }
 }
