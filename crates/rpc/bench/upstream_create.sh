@@ -19,7 +19,7 @@
 #
 # Everything runs on 127.0.0.1 on free ports with its own config in a temp
 # dir (own nginx and php-fpm instances; system services are not touched).
-# Missing Debian packages (php-fpm php-mysql nginx-light wrk) are installed
+# Missing Debian packages (php-fpm php-mysql php-xml nginx-light wrk) are installed
 # with apt-get when run as root. Databases, processes and files it made are
 # removed on exit, Ctrl-C included.
 set -euo pipefail
@@ -39,7 +39,14 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 lua="$here/create_account_get.lua"
 
-die() { echo "upstream_create: $*" >&2; exit 1; }
+die() {
+    echo "upstream_create: $*" >&2
+    # What the servers said, if they got that far.
+    for f in "${TMP:-/nonexistent}"/{php-fpm.out,php-fpm.log,nginx/error.log,boinc-rpc.log}; do
+        [ -s "$f" ] && { echo "--- ${f#"$TMP"/}" >&2; tail -n 20 "$f" >&2; }
+    done
+    exit 1
+}
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # --- tools -------------------------------------------------------------
@@ -50,6 +57,7 @@ command -v nginx >/dev/null || need+=(nginx-light)
 command -v php >/dev/null || need+=(php-cli)
 [ -n "$(find_fpm)" ] || need+=(php-fpm)
 php -m 2>/dev/null | grep -qx mysqli || need+=(php-mysql)
+php -m 2>/dev/null | grep -qx SimpleXML || need+=(php-xml) # config.xml
 command -v mysql >/dev/null || need+=(mariadb-client)
 if [ ${#need[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || die "missing packages: ${need[*]} (apt-get install them, or run as root)"
@@ -86,8 +94,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "interrupted" >&2; exit 130' INT TERM
 
-wait_http() { # url, what
-    for _ in $(seq 1 200); do
+wait_http() { # url, what; 60 s (creating a schema on a busy machine is slow)
+    for _ in $(seq 1 600); do
         curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
         sleep 0.1
     done
