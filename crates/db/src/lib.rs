@@ -3,6 +3,7 @@
 //! The RPC server, the ops tools and db_dump all go through this crate.
 
 pub mod account;
+pub mod charset;
 pub mod columns;
 pub mod config;
 pub mod consent_types;
