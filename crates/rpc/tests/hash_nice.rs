@@ -34,7 +34,9 @@ fn hash_thread_nices(pid: u32, want: usize) -> Vec<i64> {
         }
         // A thread reports its nice only after it has set it: wait until
         // every thread has left the default 0 or the deadline says it won't.
-        if nices.len() == want && (nices.iter().all(|n| *n != 0) || start.elapsed() > Duration::from_secs(2)) {
+        if nices.len() == want
+            && (nices.iter().all(|n| *n != 0) || start.elapsed() > Duration::from_secs(2))
+        {
             return nices;
         }
         assert!(
