@@ -56,8 +56,11 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v php >/dev/null || need+=(php-cli)
 [ -n "$(find_fpm)" ] || need+=(php-fpm)
-php -m 2>/dev/null | grep -qx mysqli || need+=(php-mysql)
-php -m 2>/dev/null | grep -qx SimpleXML || need+=(php-xml) # config.xml
+# (captured first: `php -m | grep -q` can fail under pipefail when grep
+# exits early and php gets SIGPIPE)
+php_mods=$(php -m 2>/dev/null || true)
+grep -qx mysqli <<<"$php_mods" || need+=(php-mysql)
+grep -qx SimpleXML <<<"$php_mods" || need+=(php-xml) # config.xml
 command -v mysql >/dev/null || need+=(mariadb-client)
 if [ ${#need[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || die "missing packages: ${need[*]} (apt-get install them, or run as root)"
