@@ -8,10 +8,10 @@
 #
 # Environment (defaults in brackets):
 #   DURATION [10]      seconds per wrk run
-#   ROUNDS [3]         rounds; each runs upstream, ours (and ours at nice 0)
+#   ROUNDS [3]         rounds; each runs upstream, ours (and ours at nice 5)
 #   CONNS [16]         wrk connections (-t2)
 #   PHP_WORKERS [16]   php-fpm workers (pm = static)
-#   NICE0 [1]          also run ours with BOINC_RPC_HASH_NICE=0 (0: skip)
+#   NICE5 [1]          also run ours with BOINC_RPC_HASH_NICE=5 (0: skip)
 #   UPSTREAM_BOINC_GIT [/work/.mirror/BOINC+boinc/repo]  upstream BOINC git
 #                      repository (bare is fine); its HEAD's html/ and db/
 #                      are extracted to a temp dir at run time
@@ -28,7 +28,7 @@ DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-16}
 PHP_WORKERS=${PHP_WORKERS:-16}
-NICE0=${NICE0:-1}
+NICE5=${NICE5:-1}
 UPSTREAM_BOINC_GIT=${UPSTREAM_BOINC_GIT:-/work/.mirror/BOINC+boinc/repo}
 MYSQL_HOST=${MYSQL_HOST:-127.0.0.1}
 MYSQL_PORT=${MYSQL_PORT:-3306}
@@ -292,15 +292,15 @@ echo
 echo "| server | req/s | p50 | p99 | bad replies | accounts created | load before | load after |"
 echo "|---|---|---|---|---|---|---|---|"
 labels=(upstream ours)
-[ "$NICE0" = 1 ] && labels+=("ours, nice 0")
+[ "$NICE5" = 1 ] && labels+=("ours, nice 5")
 for round in $(seq 1 "$ROUNDS"); do
     run upstream "$UP_URL" "$DB_UP" "u${round}x$tag"
     start_ours ""
     run ours "$OURS_URL" "$DB_OURS" "o${round}x$tag"
     stop_ours
-    if [ "$NICE0" = 1 ]; then
-        start_ours 0
-        run "ours, nice 0" "$OURS_URL" "$DB_OURS" "z${round}x$tag"
+    if [ "$NICE5" = 1 ]; then
+        start_ours 5
+        run "ours, nice 5" "$OURS_URL" "$DB_OURS" "z${round}x$tag"
         stop_ours
     fi
 done

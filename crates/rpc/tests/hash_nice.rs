@@ -1,4 +1,4 @@
-//! The hashing threads' nice level in the real binary: 5 by default,
+//! The hashing threads' nice level in the real binary: 0 by default,
 //! `BOINC_RPC_HASH_NICE` overrides it (benchmarks compare the two).
 
 use std::process::{Child, Command, Stdio};
@@ -64,11 +64,11 @@ fn start(config: &std::path::Path, nice: Option<&str>) -> Server {
 }
 
 #[tokio::test]
-async fn hashing_threads_run_at_nice_5_unless_overridden() {
+async fn hashing_threads_run_at_nice_0_unless_overridden() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
     let config = db.write_project(dir.path(), "<rpc_hash_threads>2</rpc_hash_threads>", None);
-    for (env, want) in [(None, 5), (Some("0"), 0), (Some("12"), 12), (Some("-3"), 5)] {
+    for (env, want) in [(None, 0), (Some("5"), 5), (Some("12"), 12), (Some("-3"), 0)] {
         let s = start(&config, env);
         let nices = hash_thread_nices(s.0.id(), 2);
         assert_eq!(nices, vec![want; 2], "BOINC_RPC_HASH_NICE={env:?}");
