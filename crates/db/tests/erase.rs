@@ -564,3 +564,43 @@ async fn retention_purge_counts_and_dry_run_writes_nothing() {
         (0, 0, 0)
     );
 }
+
+#[tokio::test]
+async fn forum_posts_go_and_thread_and_forum_counts_follow() {
+    let db = TestDb::new().await;
+    let mut c = db.conn().await;
+    let uid = setup(&mut c).await;
+    for sql in [
+        "CREATE TABLE forum (id INT PRIMARY KEY, threads INT NOT NULL, posts INT NOT NULL)",
+        "CREATE TABLE thread (id INT PRIMARY KEY, forum INT NOT NULL, hidden INT NOT NULL, \
+         replies INT NOT NULL, timestamp INT NOT NULL)",
+        "CREATE TABLE post (id INT PRIMARY KEY, thread INT NOT NULL, user INT NOT NULL, \
+         timestamp INT NOT NULL, hidden INT NOT NULL)",
+        "INSERT INTO forum VALUES (1, 2, 5)",
+        "INSERT INTO thread VALUES (10, 1, 0, 2, 30), (11, 1, 0, 0, 50)",
+    ] {
+        c.query_drop(sql).await.unwrap();
+    }
+    c.exec_drop(
+        "INSERT INTO post VALUES (100, 10, ?, 10, 0), (101, 10, 999, 20, 0), \
+         (102, 10, ?, 30, 0), (103, 11, ?, 40, 0), (104, 11, ?, 50, 1)",
+        (uid, uid, uid, uid),
+    )
+    .await
+    .unwrap();
+    let o = erase(&mut c, uid, Mode::Obfuscate, "a").await.unwrap();
+    // 4 posts and the user's token.
+    assert_eq!(o.other_rows_removed, 5);
+    let posts: Vec<i64> = c.query("SELECT id FROM post").await.unwrap();
+    assert_eq!(posts, vec![101]);
+    let threads: Vec<(i64, i64, i64)> = c
+        .query("SELECT id, replies, timestamp FROM thread")
+        .await
+        .unwrap();
+    assert_eq!(threads, vec![(10, 0, 20)], "thread 11 lost all its posts");
+    let forum: Option<(i64, i64)> = c
+        .query_first("SELECT threads, posts FROM forum")
+        .await
+        .unwrap();
+    assert_eq!(forum, Some((1, 2)));
+}
