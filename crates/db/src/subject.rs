@@ -186,3 +186,73 @@ pub async fn find_by_name<Q: Queryable>(q: &mut Q, name: &str) -> Result<Vec<Fou
         .filter(|f| f.name.as_deref() == Some(name))
         .collect())
 }
+
+/// Does the current database have this base table? For BOINC's tables
+/// this project's schema does not create (forum, messages, ...).
+pub async fn table_exists<Q: Queryable>(q: &mut Q, table: &str) -> Result<bool, DbError> {
+    let n: Option<i64> = q
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() \
+             AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'",
+            (table,),
+        )
+        .await?;
+    Ok(n.unwrap_or(0) > 0)
+}
+
+/// A forum post the person wrote (BOINC's `post` table).
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct PostData {
+    pub id: i64,
+    pub thread: i64,
+    pub timestamp: i64,
+    pub modified: i64,
+    pub content: String,
+}
+
+/// The person's forum posts, or None when the project has no forum tables.
+pub async fn forum_posts<Q: Queryable>(
+    q: &mut Q,
+    userid: i64,
+) -> Result<Option<Vec<PostData>>, DbError> {
+    if !table_exists(q, "post").await? {
+        return Ok(None);
+    }
+    Ok(Some(
+        q.exec(
+            "SELECT id, thread, timestamp, modified, content FROM post WHERE user = ? \
+             ORDER BY id",
+            (userid,),
+        )
+        .await?,
+    ))
+}
+
+/// A private message the person sent or received (`private_messages`).
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct MessageData {
+    pub id: i64,
+    pub userid: i64,
+    pub senderid: i64,
+    pub date: i64,
+    pub subject: String,
+    pub content: String,
+}
+
+/// Messages to or from the person, or None without that table.
+pub async fn private_messages<Q: Queryable>(
+    q: &mut Q,
+    userid: i64,
+) -> Result<Option<Vec<MessageData>>, DbError> {
+    if !table_exists(q, "private_messages").await? {
+        return Ok(None);
+    }
+    Ok(Some(
+        q.exec(
+            "SELECT id, userid, senderid, date, subject, content FROM private_messages \
+             WHERE userid = ? OR senderid = ? ORDER BY id",
+            (userid, userid),
+        )
+        .await?,
+    ))
+}

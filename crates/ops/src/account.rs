@@ -7,7 +7,9 @@
 use boinc_db::audit::{self, Action, AuditRow};
 use boinc_db::erase::{self, EraseError, Mode, Outcome};
 use boinc_db::mysql_async::Pool;
-use boinc_db::subject::{self, CreditData, Found, HostData, TeamData, UserData};
+use boinc_db::subject::{
+    self, CreditData, Found, HostData, MessageData, PostData, TeamData, UserData,
+};
 use boinc_db::{queries, DbError};
 use serde::Serialize;
 
@@ -179,6 +181,11 @@ pub struct Export {
     pub hosts: Vec<HostData>,
     pub teams: Vec<TeamData>,
     pub credit_by_app: Vec<CreditData>,
+    /// Only on projects with BOINC's forum tables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forum_posts: Option<Vec<PostData>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_messages: Option<Vec<MessageData>>,
     pub consent: ConsentPart,
     pub audit_trail: Vec<AuditRow>,
 }
@@ -190,6 +197,16 @@ pub const EXPORT_DOCUMENT: &str = "Copy of the personal data this BOINC project'
 pub const EXPORT_NOT_INCLUDED: &str = "The password hash, the account key (authenticator) and \
     login tokens are credentials, not information about you, and are never exported. Work \
     results and files computed by your computers are scientific data of the project.";
+
+/// Parts present only when the project has BOINC's forum tables.
+pub const FORUM_POSTS_PART: (&str, &str) = (
+    "forum_posts",
+    "Your posts in the project's message boards: thread, times and text.",
+);
+pub const PRIVATE_MESSAGES_PART: (&str, &str) = (
+    "private_messages",
+    "Private messages you sent or received on the project's web site.",
+);
 
 pub const EXPORT_PARTS: &[(&str, &str)] = &[
     (
@@ -242,7 +259,21 @@ pub async fn export(
     let teams = subject::teams(&mut conn, userid, account.teamid).await?;
     let credit_by_app = subject::credit(&mut conn, userid).await?;
     let audit_trail = audit::for_user(&mut conn, userid).await?;
+    let forum_posts = subject::forum_posts(&mut conn, userid).await?;
+    let private_messages = subject::private_messages(&mut conn, userid).await?;
     drop(conn);
+    let mut parts: Vec<Part> = EXPORT_PARTS
+        .iter()
+        .map(|&(part, contents)| Part { part, contents })
+        .collect();
+    for (present, (part, contents)) in [
+        (forum_posts.is_some(), FORUM_POSTS_PART),
+        (private_messages.is_some(), PRIVATE_MESSAGES_PART),
+    ] {
+        if present {
+            parts.push(Part { part, contents });
+        }
+    }
     let h = consent_records::user_history(pool, &UserRef::Id(userid)).await?;
     Ok(Export {
         about: About {
@@ -250,15 +281,14 @@ pub async fn export(
             generated_at: now,
             generated_at_utc: utc(now),
             not_included: EXPORT_NOT_INCLUDED,
-            parts: EXPORT_PARTS
-                .iter()
-                .map(|&(part, contents)| Part { part, contents })
-                .collect(),
+            parts,
         },
         account,
         hosts,
         teams,
         credit_by_app,
+        forum_posts,
+        private_messages,
         consent: ConsentPart {
             records: h.consents,
             current: h.current,

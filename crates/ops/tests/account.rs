@@ -527,3 +527,49 @@ async fn cli_retention_purge_runs_as_a_boinc_task() {
         out(&o)
     );
 }
+
+#[tokio::test]
+async fn export_includes_forum_posts_and_messages_where_the_tables_exist() {
+    let db = TestDb::new().await;
+    let mut c = db.conn().await;
+    setup(&mut c).await;
+    for sql in [
+        "CREATE TABLE post (id INT PRIMARY KEY, thread INT NOT NULL, user INT NOT NULL, \
+         timestamp INT NOT NULL, content TEXT NOT NULL, modified INT NOT NULL, \
+         parent_post INT NOT NULL, score DOUBLE NOT NULL, votes INT NOT NULL, \
+         signature TINYINT NOT NULL DEFAULT 0, hidden INT NOT NULL)",
+        "CREATE TABLE private_messages (id INT PRIMARY KEY, userid INT NOT NULL, \
+         senderid INT NOT NULL, date INT NOT NULL, opened TINYINT NOT NULL, \
+         subject VARCHAR(255) NOT NULL, content TEXT NOT NULL)",
+        "INSERT INTO post VALUES (1, 3, 42, 100, 'Hello <all>', 0, 0, 0, 0, 0, 0), \
+         (2, 3, 7, 101, 'not hers', 0, 0, 0, 0, 0, 0)",
+        "INSERT INTO private_messages VALUES (1, 42, 7, 200, 0, 'Hi', 'to her'), \
+         (2, 7, 42, 201, 1, 'Re', 'from her'), (3, 7, 8, 202, 0, 'x', 'not hers')",
+    ] {
+        c.query_drop(sql).await.unwrap();
+    }
+    let pool = db.pool();
+    let doc = account::export(&pool, &UserRef::Id(42), "a", 1)
+        .await
+        .unwrap();
+    let v = serde_json::to_value(&doc).unwrap();
+    assert_eq!(
+        v["forum_posts"],
+        json!([{"id": 1, "thread": 3, "timestamp": 100, "modified": 0, "content": "Hello <all>"}])
+    );
+    let ids: Vec<i64> = v["private_messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![1, 2]);
+    let parts: Vec<&str> = v["about"]["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["part"].as_str().unwrap())
+        .collect();
+    assert!(parts.contains(&"forum_posts") && parts.contains(&"private_messages"));
+    pool.disconnect().await.ok();
+}
