@@ -3,8 +3,10 @@
 //! The RPC server, the ops tools and db_dump all go through this crate.
 
 pub mod account;
+pub mod cancel;
 pub mod columns;
 pub mod config;
+pub mod consent_report;
 pub mod consent_types;
 pub mod countries;
 pub mod models;

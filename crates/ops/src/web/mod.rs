@@ -30,7 +30,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 
+pub mod report;
+
 use crate::consent_records::ConsentReport;
+use report::{age_text, ReportCache};
 use crate::ops::{validate_shortname, ConsentOps, OpsError, DELETE_EXPLANATION};
 
 /// Config keys (inside `<config>` of config.xml) holding the admin login.
@@ -41,9 +44,7 @@ const HISTORY_ROWS: u64 = 200;
 /// Failed logins allowed per client address per window, then 429.
 const MAX_FAILURES: u32 = 10;
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-/// How long the ops page reuses a consent report (the page shows its time).
-const REPORT_TTL: Duration = Duration::from_secs(60);
-const CSS: &str = include_str!("../../../html_ops/static/ops.css");
+const CSS: &str = include_str!("../../../../html_ops/static/ops.css");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -127,15 +128,24 @@ struct AppState {
     /// Failed logins per client address: (count, window start).
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
     /// The consent report scans every consent row (seconds on a big
-    /// project): computed at most once per REPORT_TTL, one at a time.
-    report: tokio::sync::Mutex<Option<(Instant, ConsentReport)>>,
+    /// project): computed in the background, one at a time.
+    report: Arc<ReportCache>,
 }
 
 type Shared = Arc<AppState>;
 
 /// The router; fails when no usable credentials are configured.
 pub fn router(ops: ConsentOps, opts: ServeOptions) -> Result<Router, ServeError> {
+    Ok(router_with_report(ops, opts)?.0)
+}
+
+/// The router and its background report (to stop it with the server).
+fn router_with_report(
+    ops: ConsentOps,
+    opts: ServeOptions,
+) -> Result<(Router, Arc<ReportCache>), ServeError> {
     let creds = opts.credentials.ok_or(ServeError::NoCredentials)?;
+    let report = ReportCache::new(ops.clone());
     let mut csrf_key = [0u8; 32];
     rand::Rng::fill(&mut rand::rng(), &mut csrf_key);
     let state = Arc::new(AppState {
@@ -145,9 +155,9 @@ pub fn router(ops: ConsentOps, opts: ServeOptions) -> Result<Router, ServeError>
         csrf_key,
         verified: Mutex::new(HashSet::new()),
         failures: Mutex::new(HashMap::new()),
-        report: tokio::sync::Mutex::new(None),
+        report: report.clone(),
     });
-    Ok(Router::new()
+    let router = Router::new()
         .route("/", get(page))
         .route("/add", post(add))
         .route("/set", post(set_flag))
@@ -155,7 +165,8 @@ pub fn router(ops: ConsentOps, opts: ServeOptions) -> Result<Router, ServeError>
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), basic_auth))
         .layer(middleware::from_fn(security_headers))
-        .with_state(state))
+        .with_state(state);
+    Ok((router, report))
 }
 
 /// Serve the ops page on `listener` until the task is dropped.
@@ -175,7 +186,7 @@ pub async fn serve_until(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let read_only = opts.read_only;
-    let app = router(ops, opts)?;
+    let (app, report) = router_with_report(ops, opts)?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, read_only, "ops page listening");
     }
@@ -185,6 +196,12 @@ pub async fn serve_until(
     )
     .with_graceful_shutdown(shutdown)
     .await?;
+    // No orphan work: a report in flight is aborted and its query killed
+    // before the process may exit.
+    report.stop().await;
+    if !boinc_db::cancel::wait_for_kills(Duration::from_secs(5)).await {
+        tracing::warn!("a cancelled report query may still be running in the database");
+    }
     Ok(())
 }
 
@@ -407,7 +424,8 @@ struct OpsPage<'a> {
     csrf: &'a str,
     types: Vec<TypeRow>,
     history: Vec<HistoryRow>,
-    records: ConsentReport,
+    records: Option<ConsentReport>,
+    report_note: String,
     message: Option<String>,
     error: Option<String>,
     form_shortname: &'a str,
@@ -426,18 +444,6 @@ fn fmt_time(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0)
         .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| t.to_string())
-}
-
-async fn cached_report(st: &AppState) -> Result<ConsentReport, crate::RecordsError> {
-    let mut cache = st.report.lock().await;
-    if let Some((at, r)) = cache.as_ref() {
-        if at.elapsed() < REPORT_TTL {
-            return Ok(r.clone());
-        }
-    }
-    let r = st.ops.consent_report().await?;
-    *cache = Some((Instant::now(), r.clone()));
-    Ok(r)
 }
 
 /// Render the page; issues a session cookie when the request has none.
@@ -470,17 +476,26 @@ async fn render(
         (Ok(t), Ok(h)) => (t, h),
         (Err(e), _) | (_, Err(e)) => return unavailable(&e),
     };
-    let mut records = match cached_report(st).await {
-        Ok(r) => r,
-        Err(e) => return unavailable(&e),
-    };
-    // Cheap parts fresh on every view: the terms file and the enabled flags.
-    records.mark_current(st.ops.terms_file());
-    for r in &mut records.consent_types {
-        if let Some(t) = types.iter().find(|t| t.shortname == r.shortname) {
-            r.enabled = t.enabled != 0;
+    let view = st.report.view().await;
+    let report_note = match (&view.report, view.computing, view.failed) {
+        (Some((_, age)), true, _) => format!("{} old; a fresh one is being computed", age_text(*age)),
+        (Some((_, age)), false, false) => format!("{} old", age_text(*age)),
+        (Some((_, age)), false, true) => {
+            format!("{} old; computing a fresh one failed (see the server log)", age_text(*age))
         }
-    }
+        (None, true, _) => "computing… (reload in a few seconds)".to_owned(),
+        (None, false, _) => "computing it failed (see the server log); reload to retry".to_owned(),
+    };
+    let records = view.report.map(|(mut records, _)| {
+        // Cheap parts fresh on every view: the terms file and the enabled flags.
+        records.mark_current(st.ops.terms_file());
+        for r in &mut records.consent_types {
+            if let Some(t) = types.iter().find(|t| t.shortname == r.shortname) {
+                r.enabled = t.enabled != 0;
+            }
+        }
+        records
+    });
     let page = OpsPage {
         read_only: st.read_only,
         user,
@@ -507,6 +522,7 @@ async fn render(
             })
             .collect(),
         records,
+        report_note,
         message,
         error,
         form_shortname: form.0,

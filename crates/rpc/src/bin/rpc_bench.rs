@@ -33,7 +33,7 @@ struct Args {
     /// Seconds per wrk run.
     #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// Phases to run (default all): gpc16 gpc64 set_info create limits gpc_under_create bcrypt login ceiling mixed
+    /// Phases to run (default all): gpc16 gpc64 set_info flip_vs_slap create limits gpc_under_create bcrypt login ceiling mixed
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Requests in the mixed run.
@@ -468,6 +468,27 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
+    if want("flip_vs_slap") {
+        // am_set_info consent flips over 64 accounts at 16 connections,
+        // beside what MariaDB commits at 16 connections in the same run.
+        let w = run_wrk(
+            16,
+            secs,
+            Some(&bench_dir.join("am_set_info.lua")),
+            &base,
+            &[("RPC_BENCH_KEYS", keys_file.display().to_string())],
+        )?;
+        report("am_set_info STATSEXPORT flip, 64 accounts, 16 conns", &w);
+        let slap = slap_inserts(&db, &mut conn).await?;
+        println!(
+            "| mariadb-slap: insert into t (v) values (1), 16 conns, 16000 queries | {slap:.0} | | | 0 | {} |",
+            load()
+        );
+        println!(
+            "| am_set_info flips / slap commit ceiling | {:.0}% | | | | |",
+            100.0 * w.rps / slap
+        );
+    }
     if want("ceiling") {
         // am_set_info's statements for a consent flip, 16 connections, no HTTP.
         let pool = db.pool();
@@ -495,11 +516,15 @@ async fn main() -> anyhow::Result<()> {
                         .await?
                         .context("user")?;
                     let mut tx = c.start_transaction(TxOpts::default()).await?;
-                    boinc_db::account::lock_user(&mut tx, user.id).await?;
-                    queries::user_by_id(&mut tx, user.id).await?;
-                    queries::consent_type_by_name(&mut tx, "STATSEXPORT").await?;
-                    let latest = queries::latest_consent(&mut tx, user.id, type_id).await?;
-                    let flag = latest.is_none_or(|l| l.consent_flag == 0);
+                    boinc_db::account::lock_and_read_user(&mut tx, user.id).await?;
+                    let (_, latest) = boinc_db::account::consent_type_and_latest(
+                        &mut tx,
+                        "STATSEXPORT",
+                        user.id,
+                    )
+                    .await?
+                    .context("STATSEXPORT")?;
+                    let flag = latest != Some(1);
                     queries::insert_consent(
                         &mut tx,
                         &NewConsent {
@@ -525,7 +550,7 @@ async fn main() -> anyhow::Result<()> {
             task.await??;
         }
         let line = format!(
-            "| MariaDB ceiling: am_set_info's statements (lookup, lock, latest, insert, commit), 16 conns, no HTTP | {:.0} tx/s | | | | {} |",
+            "| MariaDB ceiling: am_set_info's statements (lookup, begin, lock+read, type+latest, insert, commit), 16 conns, no HTTP | {:.0} tx/s | | | | {} |",
             done.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64(),
             load()
         );
@@ -539,6 +564,48 @@ async fn main() -> anyhow::Result<()> {
     conn.disconnect().await.ok();
     println!("\n(load at end {})", load());
     Ok(())
+}
+
+/// `mariadb-slap --concurrency=16 --number-of-queries=16000` single-row
+/// autocommit inserts into a table `t` of a scratch schema beside the
+/// bench database: the durable commits/s MariaDB manages here.
+async fn slap_inserts(db: &TestDb, conn: &mut mysql_async::Conn) -> anyhow::Result<f64> {
+    let schema = format!("{}_slap", db.settings.name);
+    conn.query_drop(format!("CREATE DATABASE `{schema}`")).await?;
+    conn.query_drop(format!(
+        "CREATE TABLE `{schema}`.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB"
+    ))
+    .await?;
+    let s = &db.settings;
+    let out = Command::new("mariadb-slap")
+        .args([
+            &format!("--host={}", s.host),
+            &format!("--port={}", s.port),
+            &format!("--user={}", s.user),
+            "--concurrency=16",
+            "--number-of-queries=16000",
+            &format!("--create-schema={schema}"),
+            "--no-drop",
+            "--query=insert into t (v) values (1)",
+        ])
+        .env("MYSQL_PWD", &s.passwd)
+        .output()
+        .context("running mariadb-slap (apt-get install mariadb-client)");
+    conn.query_drop(format!("DROP DATABASE IF EXISTS `{schema}`"))
+        .await?;
+    let out = out?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        bail!("mariadb-slap failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let secs: f64 = text
+        .lines()
+        .find(|l| l.contains("Average number of seconds to run all queries"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("mariadb-slap output: {text}"))?;
+    Ok(16000.0 / secs.max(1e-6))
 }
 
 /// 32 keep-alive connections; per 1000 requests: 3 create_account with
