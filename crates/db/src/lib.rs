@@ -11,6 +11,7 @@ pub mod consent_types;
 pub mod countries;
 pub mod models;
 pub mod password;
+pub mod predefined;
 pub mod queries;
 pub mod rate_limit;
 pub mod schema;

@@ -7,6 +7,7 @@ use mysql_async::prelude::*;
 use mysql_async::Conn;
 
 use crate::config::DbSettings;
+use crate::predefined::{self, Dangling, Restored};
 use crate::DbError;
 
 pub const SCHEMA_SQL: &str = include_str!("../../../sql/schema.sql");
@@ -19,6 +20,58 @@ pub struct Report {
     pub created_database: bool,
     pub applied: Vec<String>,
     pub already_present: usize,
+    /// Predefined consent types an existing `consent_type` table had lost
+    /// (e.g. to TRUNCATE), recreated by this run.
+    pub restored_types: Vec<Restored>,
+    /// Consent rows that point at no consent type, per missing id.
+    pub dangling_consents: Vec<Dangling>,
+}
+
+impl Report {
+    /// The consent data needs the operator's attention: types had to be
+    /// recreated, or consent rows point at nothing.
+    pub fn needs_attention(&self) -> bool {
+        !self.restored_types.is_empty() || !self.dangling_consents.is_empty()
+    }
+
+    /// The warning for the operator, one line each; empty when all is well.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        for r in &self.restored_types {
+            w.push(if r.from_audit {
+                format!(
+                    "consent type {} was MISSING (table emptied, e.g. by TRUNCATE); recreated \
+                     with its old id {} and flags from the audit trail (enabled {}, \
+                     privacypref {})",
+                    r.shortname,
+                    r.id,
+                    u8::from(r.enabled),
+                    u8::from(r.privacypref)
+                )
+            } else {
+                format!(
+                    "consent type {} was MISSING (table emptied, e.g. by TRUNCATE); recreated \
+                     as id {}, DISABLED (no audit record of its old id): check it and enable \
+                     it again if it was enabled",
+                    r.shortname, r.id
+                )
+            });
+        }
+        for d in &self.dangling_consents {
+            w.push(format!(
+                "{} consent row(s) point at consent type id {}, which does not exist{}: \
+                 recreate that type with this id (INSERT INTO consent_type (id, ...)) \
+                 before adding new types",
+                d.rows,
+                d.consent_type_id,
+                match &d.audit_name {
+                    Some(n) => format!(" (the audit trail last named it {n:?})"),
+                    None => String::new(),
+                }
+            ));
+        }
+        w
+    }
 }
 
 /// Create the database if it does not exist, then upgrade it.
@@ -50,6 +103,15 @@ pub async fn init(settings: &DbSettings) -> Result<Report, DbError> {
 /// consent types) to the database `conn` is connected to.
 pub async fn upgrade(conn: &mut Conn) -> Result<Report, DbError> {
     let mut report = Report::default();
+    // A table made by this run is filled by content.sql as usual; one that
+    // existed and lacks a predefined type has lost it (see `predefined`).
+    let had_consent_types: Option<i64> = conn
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'consent_type'",
+        )
+        .await?;
+    let had_consent_types = had_consent_types.unwrap_or(0) > 0;
     for stmt in statements(SCHEMA_SQL) {
         conn.query_drop(stmt).await?;
     }
@@ -74,9 +136,13 @@ pub async fn upgrade(conn: &mut Conn) -> Result<Report, DbError> {
         })?;
         report.applied.push(format!("{} {}", c.table, c.name));
     }
+    if had_consent_types {
+        report.restored_types = predefined::restore_missing(conn).await?;
+    }
     for stmt in statements(CONTENT_SQL) {
         conn.query_drop(stmt).await?;
     }
+    report.dangling_consents = predefined::dangling_consent_rows(conn).await?;
     Ok(report)
 }
 

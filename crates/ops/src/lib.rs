@@ -4,11 +4,13 @@
 //! [`consent_records`] adds the read-only consent reports, per-user
 //! consent history (data-subject requests) and stored terms versions.
 //! Neither front end holds SQL: everything goes through [`ConsentOps`],
-//! which goes through `boinc_db::consent_types`.
+//! which goes through `boinc_db::consent_types`. [`terminal`] is the one
+//! sanitiser for everything the CLI prints.
 
 pub mod consent_records;
 pub mod ops;
 pub mod project;
+pub mod terminal;
 pub mod web;
 
 pub use consent_records::{ConsentReport, RecordsError, SubjectHistory, UserRef};

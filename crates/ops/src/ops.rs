@@ -81,7 +81,9 @@ pub fn validate_shortname(name: &str) -> Result<(), OpsError> {
     Ok(())
 }
 
-/// Non-blank, at most 255 characters, no control characters.
+/// Non-blank, at most 255 characters, no control characters and no
+/// invisible bidi/format characters (they would reorder or hide text on
+/// the ops page and in every report that shows the description).
 pub fn validate_description(desc: &str) -> Result<(), OpsError> {
     if desc.trim().is_empty() {
         return Err(OpsError::InvalidDescription("it is empty"));
@@ -91,9 +93,10 @@ pub fn validate_description(desc: &str) -> Result<(), OpsError> {
             "it is longer than 255 characters",
         ));
     }
-    if desc.chars().any(char::is_control) {
+    if desc.chars().any(crate::terminal::is_unsafe) {
         return Err(OpsError::InvalidDescription(
-            "it must not contain control characters (newlines, tabs, ...)",
+            "it must not contain control characters (newlines, tabs, ...) or invisible \
+             formatting characters (bidi overrides, zero-width characters)",
         ));
     }
     Ok(())
@@ -335,6 +338,8 @@ mod tests {
         assert!(validate_description("").is_err());
         assert!(validate_description("   ").is_err());
         assert!(validate_description("a\nb").is_err());
+        assert!(validate_description("a\u{202e}b").is_err());
+        assert!(validate_description("a\u{200b}b").is_err());
         assert!(validate_description(&"é".repeat(255)).is_ok());
         assert!(validate_description(&"é".repeat(256)).is_err());
     }

@@ -5,10 +5,11 @@
 //!   byte of a request on a kept-alive one, to the end of its header;
 //! * idle timeout: between the end of a reply and the next request's
 //!   first byte;
-//! * a cap on open connections: at the cap (and whenever accept fails for
-//!   want of descriptors) the connection idle the longest is closed to make
-//!   room; when none is idle, accepting waits for one (new clients queue in
-//!   the kernel's backlog meanwhile). Accept errors never spin.
+//! * a cap on open connections: when a client arrives at the cap (and
+//!   whenever accept fails for want of descriptors) the connection idle the
+//!   longest is closed to make room; when none is idle, that client waits
+//!   for one to finish (holding the one descriptor above the cap; later
+//!   clients queue in the kernel's backlog). Accept errors never spin.
 //!
 //! A connection is *busy* while the server works on a request (reading its
 //! body included, bounded by `rpc_request_timeout`); busy connections are
@@ -213,29 +214,35 @@ pub async fn serve(
     let mut last_warning: Option<Instant> = None;
     let mut suppressed = 0u64;
     loop {
-        // At the cap: make room before taking another connection.
-        while registry.len() >= rules.max_connections {
-            let closed = registry.closed.notified();
-            let shed = registry.shed_oldest_idle();
-            // Shed: wait for that connection to go. All busy: wait for
-            // any to finish (bounded, so shutdown is seen).
-            let max = if shed {
-                Duration::from_millis(200)
-            } else {
-                Duration::from_millis(100)
-            };
-            tokio::select! {
-                _ = closed => {}
-                _ = tokio::time::sleep(max) => {}
-                _ = &mut shutdown => return drain(registry, stop_tx).await,
-            }
-        }
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = &mut shutdown => break,
         };
         match accepted {
             Ok((stream, peer)) => {
+                // At the cap, make room only now that a client is actually
+                // waiting: shedding ahead of time would close connections
+                // whose first bytes are still on their way.
+                while registry.len() >= rules.max_connections {
+                    let closed = registry.closed.notified();
+                    let shed = registry.shed_oldest_idle();
+                    // Shed: wait for that connection to go. All busy: wait
+                    // for any to finish (bounded, so shutdown is seen).
+                    let max = if shed {
+                        Duration::from_millis(200)
+                    } else {
+                        Duration::from_millis(100)
+                    };
+                    tokio::select! {
+                        _ = closed => {}
+                        _ = tokio::time::sleep(max) => {}
+                        _ = &mut shutdown => {
+                            drop(stream);
+                            drop(listener);
+                            return drain(registry, stop_tx).await;
+                        }
+                    }
+                }
                 let (id, conn) = registry.add();
                 let registry = registry.clone();
                 let app = app.clone();

@@ -163,6 +163,23 @@ async fn at_the_cap_the_longest_idle_connections_make_room() {
 }
 
 #[tokio::test]
+async fn reaching_the_cap_sheds_nothing_until_another_client_arrives() {
+    // Cap 2, reached by two clients that connect and are slow to send
+    // their first bytes (well within the header timeout). Nobody else is
+    // waiting, so both must be served.
+    let h = Harness::new(
+        &quick("<rpc_max_connections>2</rpc_max_connections><rpc_header_read_timeout>10</rpc_header_read_timeout>"),
+        None,
+    )
+    .await;
+    let mut a = TcpStream::connect(h.server.addr).await.unwrap();
+    let mut b = TcpStream::connect(h.server.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(request(&mut a, GPC).await, 200);
+    assert_eq!(request(&mut b, GPC).await, 200);
+}
+
+#[tokio::test]
 async fn busy_connections_are_never_shed() {
     // Cap 3, all taken by requests whose bodies stall (busy until the
     // 3 s request timeout answers them).

@@ -19,6 +19,8 @@ use config_edit::{add_item, apply, remove_span, restore_section, scan, Edit};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
+use crate::terminal::{clean, clean_text};
+
 /// The programs installed into `PROJECT/bin`.
 pub const BINARIES: [&str; 3] = ["boinc-rpc", "boinc-ops", "db_dump"];
 /// Record of what install changed.
@@ -125,12 +127,12 @@ impl Steps {
     fn step(&mut self, what: &str) {
         self.n += 1;
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "[{}] {what}", self.n);
+        let _ = writeln!(out, "[{}] {}", self.n, clean(what));
     }
 
     fn note(&self, what: &str) {
         let prefix = if self.dry_run { "would: " } else { "" };
-        println!("    {prefix}{what}");
+        println!("    {prefix}{}", clean(what));
     }
 }
 
@@ -232,7 +234,11 @@ async fn install(a: &InstallArgs) -> anyhow::Result<()> {
     let rpc = listen_addr(&a.listen, &cfg, "rpc_listen", DEFAULT_RPC_LISTEN);
     let ops = listen_addr(&a.ops_listen, &cfg, "ops_listen", DEFAULT_OPS_LISTEN);
     let mut state = load_state(dir)?;
-    println!("project {name} in {}", dir.display());
+    println!(
+        "project {} in {}",
+        clean(&name),
+        clean(&dir.display().to_string())
+    );
 
     // 1. Binaries.
     let from = match &a.from {
@@ -361,7 +367,7 @@ async fn install(a: &InstallArgs) -> anyhow::Result<()> {
         }
         Some(t) => println!(
             "    task `{}`: kept as it is ({}); it runs our bin/db_dump, which takes the same arguments",
-            t.cmd,
+            clean(&t.cmd),
             if t.is_disabled() {
                 "disabled; --enable-db-dump enables it"
             } else {
@@ -484,11 +490,14 @@ async fn install(a: &InstallArgs) -> anyhow::Result<()> {
             println!("    schema up to date");
         }
         for x in &report.applied {
-            println!("    applied: {x}");
+            println!("    applied: {}", clean(x));
+        }
+        for w in report.warnings() {
+            eprintln!("WARNING: {}", clean(&w));
         }
     }
 
-    println!(
+    let next = format!(
         "\nNext (as the project's user, in {dir}):\n  \
          bin/stop && bin/start        # or wait for `bin/start --cron`\n  \
          bin/status                   # boinc-rpc runs; its log: log_HOST/boinc-rpc.log\n\
@@ -497,6 +506,7 @@ async fn install(a: &InstallArgs) -> anyhow::Result<()> {
          (nginx: include {dir}/{name}.boinc-rpc.nginx.conf in the server block)",
         dir = dir.canonicalize().unwrap_or_else(|_| dir.clone()).display()
     );
+    println!("{}", clean_text(&next));
     Ok(())
 }
 
@@ -622,8 +632,8 @@ fn uninstall(a: &CommonArgs) -> anyhow::Result<()> {
                     std::fs::remove_file(&dst)?;
                 }
             }
-            Ok(_) => println!("    {b}: changed since install; left in place"),
-            Err(_) => println!("    {b}: already gone"),
+            Ok(_) => println!("    {}: changed since install; left in place", clean(b)),
+            Err(_) => println!("    {}: already gone", clean(b)),
         }
         if let Some(backup) = &inst.backup {
             let keep = bin.join(backup);

@@ -9,31 +9,32 @@
 //! key made at start-up, so a token from another session or an earlier run
 //! is stale. Templates escape everything; responses carry strict headers.
 
-use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use base64::Engine as _;
-use boinc_db::ProjectConfig;
 use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use sha2::Sha256;
 use tokio::net::TcpListener;
 
+mod auth;
 pub mod report;
 
-use crate::consent_records::ConsentReport;
+use auth::AuthedUser;
 use report::{age_text, ReportCache};
+pub use auth::{bcrypt_peak, Credentials, BCRYPT_POOL, FAILURE_WINDOW, MAX_FAILURES};
+
+use crate::consent_records::ConsentReport;
 use crate::ops::{validate_shortname, ConsentOps, OpsError, DELETE_EXPLANATION};
 
 /// Config keys (inside `<config>` of config.xml) holding the admin login.
@@ -41,9 +42,6 @@ pub const USER_KEY: &str = "ops_user";
 pub const HASH_KEY: &str = "ops_password_hash";
 const SESSION_COOKIE: &str = "ops_session";
 const HISTORY_ROWS: u64 = 200;
-/// Failed logins allowed per client address per window, then 429.
-const MAX_FAILURES: u32 = 10;
-const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 const CSS: &str = include_str!("../../../../html_ops/static/ops.css");
 
 #[derive(Debug, thiserror::Error)]
@@ -59,55 +57,6 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// The admin login: a user name and a bcrypt hash of the password.
-#[derive(Clone)]
-pub struct Credentials {
-    user: String,
-    hash: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Credentials({})", self.user)
-    }
-}
-
-impl Credentials {
-    pub fn new(user: &str, bcrypt_hash: &str) -> Result<Self, ServeError> {
-        let user = user.trim();
-        let hash = bcrypt_hash.trim();
-        if user.is_empty() || hash.is_empty() {
-            return Err(ServeError::NoCredentials);
-        }
-        if user.contains(':') {
-            return Err(ServeError::BadCredentials(format!(
-                "<{USER_KEY}> must not contain ':' (basic auth separator)"
-            )));
-        }
-        if hash.parse::<bcrypt::HashParts>().is_err() {
-            return Err(ServeError::BadCredentials(format!(
-                "<{HASH_KEY}> is not a bcrypt hash ($2y$/$2b$/$2a$...)"
-            )));
-        }
-        Ok(Self {
-            user: user.to_owned(),
-            hash: hash.to_owned(),
-        })
-    }
-
-    /// From config.xml's `<ops_user>` and `<ops_password_hash>`.
-    pub fn from_config(cfg: &ProjectConfig) -> Result<Self, ServeError> {
-        match (cfg.str(USER_KEY), cfg.str(HASH_KEY)) {
-            (Some(u), Some(h)) => Self::new(u, h),
-            _ => Err(ServeError::NoCredentials),
-        }
-    }
-
-    pub fn user(&self) -> &str {
-        &self.user
-    }
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
     /// Show the table and history only; refuse every POST.
@@ -119,14 +68,9 @@ pub struct ServeOptions {
 struct AppState {
     ops: ConsentOps,
     read_only: bool,
-    creds: Credentials,
+    auth: auth::Gate,
     /// Per-run key: CSRF tokens from an earlier run are stale.
     csrf_key: [u8; 32],
-    /// SHA-256 of Authorization headers already verified, so bcrypt (slow
-    /// on purpose) runs once per login rather than on every request.
-    verified: Mutex<HashSet<[u8; 32]>>,
-    /// Failed logins per client address: (count, window start).
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
     /// The consent report scans every consent row (seconds on a big
     /// project): computed in the background, one at a time.
     report: Arc<ReportCache>,
@@ -151,10 +95,8 @@ fn router_with_report(
     let state = Arc::new(AppState {
         ops,
         read_only: opts.read_only,
-        creds,
+        auth: auth::Gate::new(creds),
         csrf_key,
-        verified: Mutex::new(HashSet::new()),
-        failures: Mutex::new(HashMap::new()),
         report: report.clone(),
     });
     let router = Router::new()
@@ -163,7 +105,10 @@ fn router_with_report(
         .route("/set", post(set_flag))
         .route("/static/ops.css", get(css))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), basic_auth))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::basic_auth,
+        ))
         .layer(middleware::from_fn(security_headers))
         .with_state(state);
     Ok((router, report))
@@ -228,119 +173,6 @@ async fn security_headers(req: Request, next: Next) -> Response {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     tracing::debug!(%method, path, status = resp.status().as_u16(), "request");
     resp
-}
-
-async fn basic_auth(State(st): State<Shared>, mut req: Request, next: Next) -> Response {
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    // Guessing is throttled per address; a login already verified passes,
-    // so an attacker can't lock out a working session.
-    if let (Some(h), Some(ip)) = (&header, ip) {
-        if !is_verified(&st, h) && throttled(&st, ip) {
-            tracing::warn!(%ip, "ops login throttled");
-            let mut resp = (
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many failed logins; try again in a minute\n",
-            )
-                .into_response();
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-            return resp;
-        }
-    }
-    match header {
-        Some(h) if check_basic(&st, &h).await => {
-            req.extensions_mut()
-                .insert(AuthedUser(st.creds.user.clone()));
-            next.run(req).await
-        }
-        other => {
-            if other.is_some() {
-                tracing::warn!(path = req.uri().path(), ?ip, "ops login failed");
-                if let Some(ip) = ip {
-                    record_failure(&st, ip);
-                }
-            }
-            let mut resp = (StatusCode::UNAUTHORIZED, "authentication required\n").into_response();
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"BOINC ops\", charset=\"UTF-8\""),
-            );
-            resp
-        }
-    }
-}
-
-#[derive(Clone)]
-struct AuthedUser(String);
-
-fn is_verified(st: &AppState, header: &str) -> bool {
-    let digest: [u8; 32] = Sha256::digest(header.as_bytes()).into();
-    st.verified.lock().is_ok_and(|s| s.contains(&digest))
-}
-
-fn throttled(st: &AppState, ip: IpAddr) -> bool {
-    st.failures.lock().is_ok_and(|m| {
-        m.get(&ip)
-            .is_some_and(|(n, start)| *n >= MAX_FAILURES && start.elapsed() < FAILURE_WINDOW)
-    })
-}
-
-fn record_failure(st: &AppState, ip: IpAddr) {
-    if let Ok(mut m) = st.failures.lock() {
-        // Forget old windows so the map stays small.
-        m.retain(|_, (_, start)| start.elapsed() < FAILURE_WINDOW);
-        let e = m.entry(ip).or_insert((0, Instant::now()));
-        e.0 += 1;
-    }
-}
-
-async fn check_basic(st: &Shared, header: &str) -> bool {
-    let digest: [u8; 32] = Sha256::digest(header.as_bytes()).into();
-    if is_verified(st, header) {
-        return true;
-    }
-    let Some(b64) = header
-        .strip_prefix("Basic ")
-        .or_else(|| header.strip_prefix("basic "))
-    else {
-        return false;
-    };
-    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else {
-        return false;
-    };
-    let Ok(text) = String::from_utf8(raw) else {
-        return false;
-    };
-    let Some((user, pass)) = text.split_once(':') else {
-        return false;
-    };
-    let user_ok: bool = user.as_bytes().ct_eq(st.creds.user.as_bytes()).into();
-    let pass = pass.to_owned();
-    let hash = st.creds.hash.clone();
-    // bcrypt is CPU-heavy: keep it off the async workers. Verify even for a
-    // wrong user so timing doesn't tell which part was wrong.
-    let pass_ok = tokio::task::spawn_blocking(move || bcrypt::verify(pass, &hash).unwrap_or(false))
-        .await
-        .unwrap_or(false);
-    if user_ok && pass_ok {
-        if let Ok(mut s) = st.verified.lock() {
-            if s.len() > 64 {
-                s.clear();
-            }
-            s.insert(digest);
-        }
-        true
-    } else {
-        false
-    }
 }
 
 fn session_from(headers: &HeaderMap) -> Option<String> {

@@ -1,0 +1,218 @@
+//! Issue 9 item 16: `TRUNCATE consent_type` with foreign-key checks off
+//! gets past the no-delete trigger; `boinc-ops db upgrade` notices, puts
+//! ENROLL and STATSEXPORT back, says so loudly and counts the consent rows
+//! left pointing at nothing.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use boinc_db::mysql_async::prelude::*;
+use boinc_db::queries::{self, NewConsent, NewUser};
+use boinc_db::testing::TestDb;
+use common::types;
+
+const BIN: &str = env!("CARGO_BIN_EXE_boinc-ops");
+
+async fn run(config: &Path, args: &[&str]) -> Output {
+    let config = config.to_owned();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .args(&args)
+            .env_remove("BOINC_DATABASE_URL")
+            .env_remove("RUST_LOG")
+            .env("USER", "cli-tester")
+            .output()
+            .expect("run boinc-ops")
+    })
+    .await
+    .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+async fn type_id(db: &TestDb, name: &str) -> i64 {
+    types(db)
+        .await
+        .into_iter()
+        .find(|t| t.shortname == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+        .id
+}
+
+async fn consent_rows(db: &TestDb, uid: i64, ct: i64, n: usize) {
+    let mut c = db.conn().await;
+    for i in 0..n {
+        queries::insert_consent(
+            &mut c,
+            &NewConsent {
+                userid: uid,
+                consent_type_id: ct,
+                consent_time: 1_700_000_000 + i as i64,
+                consent_flag: true,
+                consent_not_required: false,
+                source: "test",
+            },
+        )
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn db_upgrade_recreates_truncated_predefined_types_and_warns() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = db.write_project(dir.path(), "", None);
+
+    // ENROLL enabled through the tools (so the audit trail knows its id),
+    // STATSEXPORT never touched, a project type added through the tools.
+    for args in [
+        &["consent-type", "enable", "ENROLL"][..],
+        &["consent-type", "add", "NEWSLETTER", "The newsletter"][..],
+    ] {
+        let o = run(&cfg, args).await;
+        assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+    }
+    let (enroll, stats, news) = (
+        type_id(&db, "ENROLL").await,
+        type_id(&db, "STATSEXPORT").await,
+        type_id(&db, "NEWSLETTER").await,
+    );
+    let mut c = db.conn().await;
+    let uid = queries::insert_user(
+        &mut c,
+        &NewUser {
+            create_time: 1_700_000_000,
+            email_addr: "v@example.org",
+            name: "v",
+            authenticator: "auth0000000000000000000000000000v",
+            cross_project_id: "x",
+            passwd_hash: "h",
+            country: "",
+            show_hosts: 1,
+            teamid: 0,
+        },
+    )
+    .await
+    .unwrap();
+    consent_rows(&db, uid, enroll, 2).await;
+    consent_rows(&db, uid, stats, 3).await;
+    consent_rows(&db, uid, news, 4).await;
+
+    // The trigger refuses DELETE; TRUNCATE with FK checks off empties it.
+    assert!(c.query_drop("DELETE FROM consent_type").await.is_err());
+    c.query_drop("SET foreign_key_checks = 0").await.unwrap();
+    c.query_drop("TRUNCATE TABLE consent_type").await.unwrap();
+    c.query_drop("SET foreign_key_checks = 1").await.unwrap();
+    drop(c);
+    assert!(types(&db).await.is_empty());
+
+    let o = run(&cfg, &["db", "upgrade"]).await;
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(3), "stdout {out}\nstderr {err}");
+    assert!(
+        err.contains("WARNING: consent type ENROLL was MISSING")
+            && err.contains(&format!("old id {enroll}")),
+        "{err}"
+    );
+    assert!(
+        err.contains("WARNING: consent type STATSEXPORT was MISSING"),
+        "{err}"
+    );
+    // STATSEXPORT's and NEWSLETTER's rows point at nothing; ENROLL's are
+    // ENROLL's again.
+    assert!(
+        err.contains(&format!(
+            "3 consent row(s) point at consent type id {stats}, which does not exist"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "4 consent row(s) point at consent type id {news}, which does not exist \
+             (the audit trail last named it \"NEWSLETTER\")"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains(&format!("id {enroll}, which")), "{err}");
+
+    // Back, exact bytes, with the old id and flags where the audit knew them.
+    let now = types(&db).await;
+    let e = now
+        .iter()
+        .find(|t| t.shortname == "ENROLL")
+        .expect("ENROLL");
+    assert_eq!(
+        (e.id, e.enabled, e.privacypref, e.project_specific),
+        (enroll, 1, 0, 0)
+    );
+    let s = now
+        .iter()
+        .find(|t| t.shortname == "STATSEXPORT")
+        .expect("STATSEXPORT");
+    assert_eq!((s.enabled, s.privacypref, s.project_specific), (0, 1, 0));
+    // A fresh id never adopts another type's orphaned rows.
+    assert!(s.id > news && s.id > stats, "STATSEXPORT got id {}", s.id);
+    assert_eq!(now.len(), 2);
+    let o = run(&cfg, &["consent-type", "add", "LATER", "Added after"]).await;
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let later = type_id(&db, "LATER").await;
+    assert!(
+        ![enroll, stats, news].contains(&later),
+        "LATER got id {later}"
+    );
+    // The recreation is in the audit history.
+    let o = run(&cfg, &["consent-type", "history", "ENROLL"]).await;
+    assert!(text(&o.stdout).contains("restore"), "{}", text(&o.stdout));
+
+    // Running again recreates nothing but still reports the orphans.
+    let o = run(&cfg, &["db", "upgrade"]).await;
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(!err.contains("MISSING"), "{err}");
+    assert!(err.contains("4 consent row(s)"), "{err}");
+    assert_eq!(types(&db).await.len(), 3);
+}
+
+#[tokio::test]
+async fn db_upgrade_of_a_sound_database_is_quiet() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = db.write_project(dir.path(), "", None);
+    let o = run(&cfg, &["db", "upgrade"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(!text(&o.stderr).contains("WARNING"), "{}", text(&o.stderr));
+}
+
+#[tokio::test]
+async fn db_upgrade_refuses_when_a_look_alike_holds_the_name() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = db.write_project(dir.path(), "", None);
+    let mut c = db.conn().await;
+    c.query_drop("SET foreign_key_checks = 0").await.unwrap();
+    c.query_drop("TRUNCATE TABLE consent_type").await.unwrap();
+    c.query_drop("SET foreign_key_checks = 1").await.unwrap();
+    c.query_drop(
+        "INSERT INTO consent_type (shortname, description, enabled, project_specific, privacypref) \
+         VALUES ('enroll', 'look-alike', 1, 1, 0)",
+    )
+    .await
+    .unwrap();
+    drop(c);
+    let o = run(&cfg, &["db", "upgrade"]).await;
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("consent type ENROLL is missing and cannot be recreated"),
+        "{err}"
+    );
+    assert!(!types(&db).await.iter().any(|t| t.shortname == "ENROLL"));
+}
