@@ -36,19 +36,27 @@ impl State {
 }
 
 /// Live accounts: not deleted (BOINC marks a deleted account by its
-/// authenticator). Sorted ids, from the authenticator index alone.
+/// authenticator). Sorted ids. Every id comes from the narrowest index the
+/// server picks (`SELECT id` needs no row); the few deleted ones from a
+/// range of the authenticator index. Cheaper than reading each
+/// authenticator, with the same set: `NOT LIKE ... OR IS NULL` is exactly
+/// "not `LIKE 'deleted%'`".
 async fn live_users<Q: Queryable>(q: &mut Q) -> Result<Vec<i64>, DbError> {
+    let mut deleted: Vec<i64> = q
+        .query("SELECT id FROM user WHERE authenticator LIKE 'deleted%'")
+        .await?;
+    deleted.sort_unstable();
     let mut ids: Vec<i64> = Vec::new();
-    q.query_iter(
-        "SELECT id FROM user WHERE authenticator NOT LIKE 'deleted%' OR authenticator IS NULL",
-    )
-    .await?
-    .for_each(|row| {
-        if let Some(Ok(id)) = row.get_opt::<i64, _>(0) {
-            ids.push(id);
-        }
-    })
-    .await?;
+    q.query_iter("SELECT id FROM user")
+        .await?
+        .for_each(|row| {
+            if let Some(Ok(id)) = row.get_opt::<i64, _>(0) {
+                if deleted.binary_search(&id).is_err() {
+                    ids.push(id);
+                }
+            }
+        })
+        .await?;
     ids.sort_unstable();
     Ok(ids)
 }

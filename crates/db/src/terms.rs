@@ -145,6 +145,8 @@ pub struct HistoryEntry {
 }
 
 /// A user's whole consent history, oldest first, ties in insert order.
+/// STRAIGHT_JOIN: read the user's rows first (userid index); with stale
+/// statistics the optimizer otherwise walks every row of each type.
 pub async fn user_history<Q: Queryable>(
     q: &mut Q,
     userid: i64,
@@ -153,7 +155,7 @@ pub async fn user_history<Q: Queryable>(
         "SELECT c.id AS consent_id, ct.shortname AS consent_type, c.consent_flag, \
                     c.consent_not_required, c.source, c.consent_time, t.terms_version_id, \
                     v.sha256 AS terms_sha256 \
-             FROM consent c JOIN consent_type ct ON ct.id = c.consent_type_id \
+             FROM consent c STRAIGHT_JOIN consent_type ct ON ct.id = c.consent_type_id \
              LEFT JOIN consent_terms t ON t.consent_id = c.id \
              LEFT JOIN terms_version v ON v.id = t.terms_version_id \
              WHERE c.userid = ? ORDER BY c.consent_time, c.id",
