@@ -26,12 +26,11 @@ pub async fn lock_and_read_user<Q: Queryable>(
     q: &mut Q,
     userid: i64,
 ) -> Result<Option<User>, DbError> {
-    Ok(q
-        .exec_first(
-            format!("SELECT {USER_COLUMNS} FROM user WHERE id = ? FOR UPDATE"),
-            (userid,),
-        )
-        .await?)
+    Ok(q.exec_first(
+        format!("SELECT {USER_COLUMNS} FROM user WHERE id = ? FOR UPDATE"),
+        (userid,),
+    )
+    .await?)
 }
 
 /// The consent type named exactly `shortname` (byte for byte, as
@@ -55,10 +54,8 @@ pub async fn consent_type_and_latest<Q: Queryable>(
             (userid, shortname),
         )
         .await?;
-    Ok(rows
-        .into_iter()
-        .find(|r| r.1 == shortname)
-        .map(|(id, shortname, description, enabled, project_specific, privacypref, latest)| {
+    Ok(rows.into_iter().find(|r| r.1 == shortname).map(
+        |(id, shortname, description, enabled, project_specific, privacypref, latest)| {
             (
                 ConsentType {
                     id,
@@ -70,7 +67,8 @@ pub async fn consent_type_and_latest<Q: Queryable>(
                 },
                 latest,
             )
-        }))
+        },
+    ))
 }
 
 /// An email change as BOINC records it.

@@ -63,9 +63,10 @@ async fn live_users<Q: Queryable>(q: &mut Q) -> Result<Vec<i64>, DbError> {
 
 /// consent id -> terms version, sorted by consent id (primary key order).
 async fn consent_versions<Q: Queryable>(q: &mut Q) -> Result<Vec<(i64, i64)>, DbError> {
-    Ok(q
-        .query("SELECT consent_id, terms_version_id FROM consent_terms ORDER BY consent_id")
-        .await?)
+    Ok(
+        q.query("SELECT consent_id, terms_version_id FROM consent_terms ORDER BY consent_id")
+            .await?,
+    )
 }
 
 /// Counts per consent type, in consent_type id order; the same numbers as

@@ -10,7 +10,8 @@ use boinc_db::cancel::{self, Guarded};
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::testing::TestDb;
 
-const SLOW: &str = "SELECT COUNT(*) /* guarded */ FROM t a JOIN t b JOIN t c WHERE a.v + b.v + c.v > 0";
+const SLOW: &str =
+    "SELECT COUNT(*) /* guarded */ FROM t a JOIN t b JOIN t c WHERE a.v + b.v + c.v > 0";
 
 /// Statements of this database other than ours, from PROCESSLIST.
 async fn running(db: &TestDb) -> usize {

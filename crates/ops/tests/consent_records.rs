@@ -704,7 +704,10 @@ async fn page_with_report(s: &Server) -> String {
             return html;
         }
         assert!(html.contains("id=\"report-pending\""), "{html}");
-        assert!(t.elapsed().as_secs() < 60, "no report after a minute: {html}");
+        assert!(
+            t.elapsed().as_secs() < 60,
+            "no report after a minute: {html}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
@@ -889,8 +892,18 @@ async fn odd_flag_values_are_not_consent() {
     };
     let st = t("STATSEXPORT");
     assert_eq!(
-        (&st["consented"], &st["withdrawn"], &st["not_required"], &st["never_asked"]),
-        (&Value::from(0), &Value::from(3), &Value::from(0), &Value::from(3)),
+        (
+            &st["consented"],
+            &st["withdrawn"],
+            &st["not_required"],
+            &st["never_asked"]
+        ),
+        (
+            &Value::from(0),
+            &Value::from(3),
+            &Value::from(0),
+            &Value::from(3)
+        ),
         "{st:#}"
     );
     let en = t("ENROLL");
@@ -908,10 +921,28 @@ async fn odd_flag_values_are_not_consent() {
         .clone();
     assert_eq!(v1["users"], 1, "{v1:#}");
 
-    let h = json(&run(&db, &["consent", "history", "--user", &f.users[2].to_string(), "--json"]).await);
+    let h = json(
+        &run(
+            &db,
+            &[
+                "consent",
+                "history",
+                "--user",
+                &f.users[2].to_string(),
+                "--json",
+            ],
+        )
+        .await,
+    );
     let current = h["current"].as_array().unwrap();
-    let se = current.iter().find(|c| c["consent_type"] == "STATSEXPORT").unwrap();
+    let se = current
+        .iter()
+        .find(|c| c["consent_type"] == "STATSEXPORT")
+        .unwrap();
     assert_eq!(se["state"], "withdrawn", "{h:#}");
     let last = h["consents"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!((&last["consent_flag"], &last["state"]), (&Value::from(-1), &Value::from("withdrawn")));
+    assert_eq!(
+        (&last["consent_flag"], &last["state"]),
+        (&Value::from(-1), &Value::from("withdrawn"))
+    );
 }

@@ -213,12 +213,18 @@ async fn interrupt_cli(db: &TestDb, args: &[&str]) {
         if let Some(st) = child.try_wait().unwrap() {
             break st;
         }
-        assert!(t.elapsed() < Duration::from_secs(10), "{args:?} ignored SIGINT");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{args:?} ignored SIGINT"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(status.code(), Some(130), "{args:?}");
     let left = wait_for(db, 0, Duration::from_secs(3)).await;
-    assert!(left.is_empty(), "{args:?}: orphan query after Ctrl-C: {left:?}");
+    assert!(
+        left.is_empty(),
+        "{args:?}: orphan query after Ctrl-C: {left:?}"
+    );
 }
 
 #[tokio::test]

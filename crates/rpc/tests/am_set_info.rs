@@ -531,7 +531,11 @@ async fn odd_stored_flag_is_not_consent() {
             .call("am_set_info.php", &consent(&auth, "STATSEXPORT", "0"))
             .await;
         assert_eq!(body, format!("{HEADER}{SUCCESS}"));
-        assert_eq!(h.consents(id).await.len(), 1, "flag {odd}: withdrawal recorded");
+        assert_eq!(
+            h.consents(id).await.len(),
+            1,
+            "flag {odd}: withdrawal recorded"
+        );
         let body = h
             .call("am_set_info.php", &consent(&auth, "STATSEXPORT", "1"))
             .await;

@@ -114,13 +114,19 @@ async fn main() -> anyhow::Result<()> {
     let settings = DbSettings::from_url(&args.database_url)?;
     let pool = boinc_db::pool(&settings);
     let mut c = pool.get_conn().await?;
-    let users: i64 = c.query_first("SELECT COUNT(*) FROM user").await?.unwrap_or(0);
+    let users: i64 = c
+        .query_first("SELECT COUNT(*) FROM user")
+        .await?
+        .unwrap_or(0);
     let consents: i64 = c
         .query_first("SELECT COUNT(*) FROM consent")
         .await?
         .unwrap_or(0);
     if users == 0 {
-        bail!("no users in {}: generate it first (crates/ops/bench.sh)", settings.name);
+        bail!(
+            "no users in {}: generate it first (crates/ops/bench.sh)",
+            settings.name
+        );
     }
     // A user in the middle, with a typical history.
     let (uid, email): (i64, String) = c
@@ -204,7 +210,8 @@ async fn main() -> anyhow::Result<()> {
             },
         ));
         let t = Instant::now();
-        let (status, body) = tokio::task::spawn_blocking(move || get_page(addr, "admin", pass)).await??;
+        let (status, body) =
+            tokio::task::spawn_blocking(move || get_page(addr, "admin", pass)).await??;
         let first = t.elapsed().as_secs_f64();
         if status != 200 {
             bail!("ops page: HTTP {status}: {body}");

@@ -31,8 +31,8 @@ mod auth;
 pub mod report;
 
 use auth::AuthedUser;
-use report::{age_text, ReportCache};
 pub use auth::{bcrypt_peak, Credentials, BCRYPT_POOL, FAILURE_WINDOW, MAX_FAILURES};
+use report::{age_text, ReportCache};
 
 use crate::consent_records::ConsentReport;
 use crate::ops::{validate_shortname, ConsentOps, OpsError, DELETE_EXPLANATION};
@@ -310,10 +310,15 @@ async fn render(
     };
     let view = st.report.view().await;
     let report_note = match (&view.report, view.computing, view.failed) {
-        (Some((_, age)), true, _) => format!("{} old; a fresh one is being computed", age_text(*age)),
+        (Some((_, age)), true, _) => {
+            format!("{} old; a fresh one is being computed", age_text(*age))
+        }
         (Some((_, age)), false, false) => format!("{} old", age_text(*age)),
         (Some((_, age)), false, true) => {
-            format!("{} old; computing a fresh one failed (see the server log)", age_text(*age))
+            format!(
+                "{} old; computing a fresh one failed (see the server log)",
+                age_text(*age)
+            )
         }
         (None, true, _) => "computing… (reload in a few seconds)".to_owned(),
         (None, false, _) => "computing it failed (see the server log); reload to retry".to_owned(),

@@ -69,7 +69,10 @@ impl ReportCache {
         if g.running.as_ref().is_some_and(|h| !h.is_finished()) {
             return g.done.clone();
         }
-        let fresh = g.last.as_ref().is_some_and(|(at, _)| at.elapsed() < REPORT_TTL);
+        let fresh = g
+            .last
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < REPORT_TTL);
         let backing_off = g.failed_at.is_some_and(|at| at.elapsed() < RETRY_AFTER);
         if fresh || backing_off {
             return None;
@@ -108,10 +111,7 @@ impl ReportCache {
         }
         let g = self.lock();
         ReportView {
-            report: g
-                .last
-                .as_ref()
-                .map(|(at, r)| (r.clone(), at.elapsed())),
+            report: g.last.as_ref().map(|(at, r)| (r.clone(), at.elapsed())),
             computing: g.running.as_ref().is_some_and(|h| !h.is_finished()),
             failed: g.failed_at.is_some(),
         }
