@@ -231,3 +231,177 @@ async fn boinccmd_attach_flow_against_boinc_rpc() {
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
 }
+
+/// `<min_core_client_version>` above the installed client (Debian's 7.20.5
+/// is 72005): get_project_config sends `<min_client_version>80000`, and
+/// this records what the real command-line client does with it on attach.
+/// Nothing in upstream's client refuses on it: lib/gui_rpc_client parses it
+/// into PROJECT_CONFIG::min_client_version and the Android app parses it,
+/// but client/, boinccmd and the Manager never read it, so the attach goes
+/// through and the project is listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn boinccmd_attach_with_min_client_version_above_the_client() {
+    let db = TestDb::new().await;
+    let rpc = Rpc::start(
+        &db,
+        "<min_core_client_version>80000</min_core_client_version>",
+    )
+    .await;
+    let master_url = rpc.master_url.clone();
+
+    // What we send.
+    let body = reqwest::get(format!("{master_url}get_project_config.php"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("<min_client_version>80000</min_client_version>"),
+        "{body}"
+    );
+
+    let client_dir = tempfile::tempdir().unwrap();
+    let client = start_client(client_dir.path()).await;
+    let (ok, out) = boinccmd(&client, &["--client_version"]).await;
+    assert!(ok, "{out}");
+    let installed: Vec<u32> = out
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or("")
+        .split('.')
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    assert_eq!(installed.len(), 3, "client version: {out}");
+    assert!(
+        installed[0] * 10000 + installed[1] * 100 + installed[2] < 80000,
+        "the installed client must be older than the project's minimum: {out}"
+    );
+
+    let (ok, out) = boinccmd(&client, &["--get_project_config", &master_url]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("name: Test Project"), "{out}");
+
+    let (ok, out) = boinccmd(
+        &client,
+        &[
+            "--create_account",
+            &master_url,
+            "old.client@example.com",
+            "old-client-pw",
+            "Old Client",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let key = account_key(&out).unwrap_or_else(|| panic!("no account key: {out}"));
+
+    let (ok, attach) = boinccmd(&client, &["--project_attach", &master_url, &key]).await;
+    let (_, status) = boinccmd(&client, &["--get_project_status"]).await;
+    let (_, messages) = boinccmd(&client, &["--get_messages", "0"]).await;
+    // Observed (boinc-client 7.20.5): not refused. boinccmd exits 0 and
+    // prints nothing, the client lists the project (master fetch pending)
+    // and logs no complaint about its version.
+    assert!(ok, "{attach}");
+    assert_eq!(attach.trim(), "", "no message from the attach");
+    assert!(
+        status.contains(&format!("master URL: {master_url}")),
+        "{status}"
+    );
+    assert!(status.contains("master fetch pending: yes"), "{status}");
+    let lower = messages.to_lowercase();
+    assert!(
+        !lower.contains("too old")
+            && !lower.contains("newer version")
+            && !lower.contains("upgrade"),
+        "{messages}"
+    );
+
+    drop(client);
+    rpc.stop().await;
+}
+
+/// boinc-rpc on a port of its own for `db`, master_url pointing at it.
+struct Rpc {
+    master_url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    _project: tempfile::TempDir,
+}
+
+impl Rpc {
+    async fn start(db: &TestDb, extra: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let master_url = format!("http://{}/", listener.local_addr().unwrap());
+        let project = tempfile::tempdir().unwrap();
+        let config_path = db.write_project(project.path(), extra, None);
+        let xml = std::fs::read_to_string(&config_path)
+            .unwrap()
+            .replace("http://127.0.0.1/test/", &master_url);
+        std::fs::write(&config_path, xml).unwrap();
+        let config = boinc_db::ProjectConfig::load(&config_path).unwrap();
+        let state = boinc_rpc::AppState::new(config).unwrap();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(boinc_rpc::serve(state, listener, async move {
+            let _ = stop_rx.await;
+        }));
+        Self {
+            master_url,
+            stop,
+            server,
+            _project: project,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
+    }
+}
+
+/// The real client signs up a volunteer with a non-Latin name on a legacy
+/// database (created `CHARACTER SET latin1`): BOINC's PHP, reading over a
+/// latin1 connection as it did, gets the name's exact UTF-8 bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn boinccmd_create_account_with_a_non_latin_name_on_a_latin1_database() {
+    let db = TestDb::latin1().await;
+    let rpc = Rpc::start(&db, "").await;
+    let client_dir = tempfile::tempdir().unwrap();
+    let client = start_client(client_dir.path()).await;
+    let name = "Jörg 李 🚀";
+    let (ok, out) = boinccmd(
+        &client,
+        &[
+            "--create_account",
+            &rpc.master_url,
+            "jorg@example.com",
+            "jorg-password",
+            name,
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let key = account_key(&out).unwrap_or_else(|| panic!("no account key: {out}"));
+    let mut php = db.php_latin1_conn().await;
+    let stored: Vec<u8> = php
+        .exec_first("SELECT name FROM user WHERE authenticator = ?", (&key,))
+        .await
+        .unwrap()
+        .expect("user row");
+    assert_eq!(stored, name.as_bytes());
+    let (ok, out) = boinccmd(
+        &client,
+        &[
+            "--lookup_account",
+            &rpc.master_url,
+            "jorg@example.com",
+            "jorg-password",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(account_key(&out).as_deref(), Some(key.as_str()), "{out}");
+    drop(client);
+    rpc.stop().await;
+}

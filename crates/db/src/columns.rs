@@ -4,6 +4,8 @@
 //! statement error (the whole change lost), otherwise it is cut silently.
 //! `tests/columns.rs` compares this table with the live schema.
 
+use crate::charset::Charset;
+
 /// What a column's limit counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
@@ -40,24 +42,38 @@ impl Column {
         }
     }
 
-    /// The value's length in this column's unit.
+    /// The value's length in this column's unit (on a utf8mb4 database).
     pub fn len_of(&self, value: &str) -> usize {
-        match self.unit {
-            Unit::Chars => value.chars().count(),
-            Unit::Bytes => value.len(),
-        }
+        self.len_in(value, Charset::Utf8mb4)
     }
 
     pub fn fits(&self, value: &str) -> bool {
-        // Cheap exits first: a value can't have more chars than bytes.
-        value.len() <= self.max || self.len_of(value) <= self.max
+        self.fits_in(value, Charset::Utf8mb4)
+    }
+
+    /// The value's length as a database talking `cs` counts it: a latin1
+    /// `varchar(N)` holds N bytes (our UTF-8 passes through byte by byte).
+    pub fn len_in(&self, value: &str, cs: Charset) -> usize {
+        match (self.unit, cs) {
+            (Unit::Chars, Charset::Utf8mb4) => value.chars().count(),
+            _ => value.len(),
+        }
+    }
+
+    pub fn fits_in(&self, value: &str, cs: Charset) -> bool {
+        // Cheap exit first: a value can't have more chars than bytes.
+        value.len() <= self.max || self.len_in(value, cs) <= self.max
     }
 
     /// "characters" or "bytes", for messages.
     pub fn unit_name(&self) -> &'static str {
-        match self.unit {
-            Unit::Chars => "characters",
-            Unit::Bytes => "bytes",
+        self.unit_name_in(Charset::Utf8mb4)
+    }
+
+    pub fn unit_name_in(&self, cs: Charset) -> &'static str {
+        match (self.unit, cs) {
+            (Unit::Chars, Charset::Utf8mb4) => "characters",
+            _ => "bytes",
         }
     }
 }
@@ -108,5 +124,10 @@ mod tests {
         assert!(b.fits("abc"));
         assert!(!b.fits("äö"), "2 characters, 4 bytes");
         assert_eq!(b.len_of("äö"), 4);
+        // A legacy latin1 database counts bytes for varchar too.
+        assert!(!c.fits_in("äöü", Charset::Latin1));
+        assert!(!c.fits_in("äö", Charset::Latin1));
+        assert!(c.fits_in("aä", Charset::Latin1));
+        assert_eq!(c.unit_name_in(Charset::Latin1), "bytes");
     }
 }

@@ -171,6 +171,39 @@ impl ProjectConfig {
             .unwrap_or(6)
     }
 
+    /// Where the project's web RPCs are reached over https:
+    /// `<secure_url_base>` (upstream's `SECURE_URL_BASE` in project.inc),
+    /// else master_url; always ending in '/'.
+    pub fn web_rpc_url_base(&self) -> String {
+        let mut base = match self.str("secure_url_base") {
+            Some(s) if !s.is_empty() => s.to_owned(),
+            _ => self.master_url().to_owned(),
+        };
+        if !base.is_empty() && !base.ends_with('/') {
+            base.push('/');
+        }
+        base
+    }
+
+    /// `local.revision` in the project folder (written by BOINC's
+    /// make_project and upgrade).
+    pub fn local_revision_path(&self) -> PathBuf {
+        self.project_dir.join("local.revision")
+    }
+
+    /// `project_keywords.xml` in the project folder.
+    pub fn project_keywords_path(&self) -> PathBuf {
+        self.project_dir.join("project_keywords.xml")
+    }
+
+    /// `<key_dir>/account_ownership_public.pem`; None without `<key_dir>`.
+    pub fn account_ownership_public_key_path(&self) -> Option<PathBuf> {
+        match self.str("key_dir") {
+            Some(d) if !d.is_empty() => Some(self.resolve(d).join("account_ownership_public.pem")),
+            _ => None,
+        }
+    }
+
     /// `terms_of_use.txt` beside config.xml, or `<terms_of_use_file>`
     /// resolved against the folder holding config.xml.
     pub fn terms_of_use_path(&self) -> PathBuf {
@@ -333,7 +366,7 @@ impl DbSettings {
             .pass(Some(self.passwd.clone()))
             .db_name(db.map(str::to_owned))
             .prefer_socket(false)
-            .init(vec!["SET NAMES utf8mb4"])
+            .init(vec![crate::charset::SESSION_INIT])
     }
 }
 

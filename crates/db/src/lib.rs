@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod cancel;
+pub mod charset;
 pub mod columns;
 pub mod config;
 pub mod consent_report;

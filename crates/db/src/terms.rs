@@ -21,12 +21,12 @@ pub fn sha256_hex(text: &str) -> String {
 pub fn read_terms_file(path: &std::path::Path) -> Option<String> {
     let bytes = std::fs::read(path).ok()?;
     let text = String::from_utf8_lossy(&bytes);
-    let t = trim_terms(&text);
+    let t = php_trim(&text);
     (!t.is_empty()).then(|| t.to_owned())
 }
 
 /// PHP's trim() set: space, tab, LF, CR, NUL, vertical tab.
-fn trim_terms(text: &str) -> &str {
+pub fn php_trim(text: &str) -> &str {
     text.trim_matches([' ', '\t', '\n', '\r', '\0', '\x0B'])
 }
 
@@ -36,7 +36,7 @@ fn trim_terms(text: &str) -> &str {
 /// get_project_config showing `<terms_of_use>` and create_account recording
 /// an ENROLL consent, so consent is never recorded to a text not shown.
 pub fn offered_terms<T: AsRef<str>>(served: Option<T>, enroll_enabled: bool) -> Option<T> {
-    served.filter(|t| enroll_enabled && !trim_terms(t.as_ref()).is_empty())
+    served.filter(|t| enroll_enabled && !php_trim(t.as_ref()).is_empty())
 }
 
 /// The id of this terms text, storing it on first sight. One statement,
@@ -138,6 +138,8 @@ pub struct HistoryEntry {
     pub consent_type: String,
     pub consent_flag: i64,
     pub consent_not_required: i64,
+    /// BOINC's PHP writes it too (legacy bytes decode, see `charset`).
+    #[mysql(deserialize_with = "crate::charset::string")]
     pub source: String,
     pub consent_time: i64,
     pub terms_version_id: Option<i64>,

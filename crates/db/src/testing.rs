@@ -31,8 +31,33 @@ impl TestDb {
         db
     }
 
+    /// A fresh database created `CHARACTER SET latin1`, as projects set up
+    /// on MySQL before utf8mb4 have it, with the same schema: every table
+    /// (BOINC's schema names no character set) is latin1.
+    pub async fn latin1() -> Self {
+        let db = Self::create("CHARACTER SET latin1").await;
+        schema::init(&db.settings)
+            .await
+            .unwrap_or_else(|e| panic!("schema init on {:?} failed: {e}", db.settings));
+        db
+    }
+
+    /// A connection as BOINC's PHP made one before it asked for utf8mb4:
+    /// latin1, so UTF-8 text is stored and read as raw bytes.
+    pub async fn php_latin1_conn(&self) -> mysql_async::Conn {
+        let opts = mysql_async::OptsBuilder::from_opts(self.settings.opts())
+            .init(vec!["SET NAMES latin1"]);
+        mysql_async::Conn::new(opts)
+            .await
+            .expect("connect to test database")
+    }
+
     /// A fresh database with nothing in it (for schema-tool tests).
     pub async fn empty() -> Self {
+        Self::create("CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci").await
+    }
+
+    async fn create(charset: &str) -> Self {
         let server = std::env::var(TEST_SERVER_ENV).unwrap_or_else(|_| DEFAULT_SERVER.to_owned());
         let name = format!(
             "boinc_t_{}_{}_{}",
@@ -52,7 +77,7 @@ impl TestDb {
                 )
             });
         conn.query_drop(format!(
-            "CREATE DATABASE {} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+            "CREATE DATABASE {} {charset}",
             schema::quote_ident(&name)
         ))
         .await
@@ -253,12 +278,23 @@ impl Drop for TestDb {
             if let Ok(rt) = rt {
                 rt.block_on(async {
                     if let Ok(mut c) = mysql_async::Conn::new(settings.server_opts()).await {
-                        let _ = c
+                        // A test that leaves a transaction open on its own
+                        // database would make the DROP wait (a day, by
+                        // default) and queue every other test's metadata
+                        // queries behind it: give up loudly instead.
+                        let _ = c.query_drop("SET SESSION lock_wait_timeout = 20").await;
+                        if let Err(e) = c
                             .query_drop(format!(
                                 "DROP DATABASE IF EXISTS {}",
                                 schema::quote_ident(&settings.name)
                             ))
-                            .await;
+                            .await
+                        {
+                            eprintln!(
+                                "test database {} was not dropped ({e}): a connection of the test still holds it",
+                                settings.name
+                            );
+                        }
                         let _ = c.disconnect().await;
                     }
                 });

@@ -70,7 +70,9 @@ pub fn parse_subprojects(text: &str) -> Result<Vec<SubProject>, String> {
 
 /// Every app its own sub-project.
 pub async fn subprojects_from_apps(conn: &mut Conn) -> Result<Vec<SubProject>, DumpError> {
-    let rows: Vec<(i64, Option<String>, Option<String>)> = conn
+    // As bytes: a legacy latin1 database may hold names that are not UTF-8.
+    type Bytes = Option<Vec<u8>>;
+    let rows: Vec<(i64, Bytes, Bytes)> = conn
         .query("SELECT id, user_friendly_name, name FROM app ORDER BY id")
         .await
         .map_err(db("list apps for credit_by_app"))?;
@@ -78,8 +80,9 @@ pub async fn subprojects_from_apps(conn: &mut Conn) -> Result<Vec<SubProject>, D
         .into_iter()
         .map(|(id, friendly, name)| SubProject {
             name: friendly
+                .map(|f| boinc_db::charset::decode(&f).into_owned())
                 .filter(|f| !f.trim().is_empty())
-                .or(name)
+                .or(name.map(|n| boinc_db::charset::decode(&n).into_owned()))
                 .unwrap_or_default(),
             appids: vec![id],
         })

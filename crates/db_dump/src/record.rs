@@ -6,8 +6,9 @@
 //! line by line. Escaping deliberately differs from upstream (see SPEC
 //! section 5): text is UTF-8; `& < >` are escaped; characters XML 1.0
 //! forbids are dropped; TAB/LF/CR become character references so a record
-//! line never breaks; `]]>` cannot end a CDATA section early; invalid UTF-8
-//! from the database becomes U+FFFD instead of a broken document.
+//! line never breaks; `]]>` cannot end a CDATA section early; bytes from
+//! the database that are not UTF-8 (a latin1 client's text on a legacy
+//! database) are decoded as latin1 instead of breaking the document.
 
 use std::io::Write as _;
 
@@ -486,13 +487,25 @@ pub fn fixed6(out: &mut Vec<u8>, v: f64) {
 }
 
 /// Element text: escape `& < >`, TAB/LF/CR as character references, drop
-/// characters XML forbids, replace invalid UTF-8 with U+FFFD.
+/// characters XML forbids, decode bytes that are not UTF-8 as latin1.
 pub fn text(out: &mut Vec<u8>, raw: &[u8]) {
     for chunk in raw.utf8_chunks() {
         text_str(out, chunk.valid().as_bytes());
-        if !chunk.invalid().is_empty() {
-            out.extend_from_slice("\u{FFFD}".as_bytes());
-        }
+        latin1(out, chunk.invalid());
+    }
+}
+
+/// Bytes that are not UTF-8 were stored by a latin1 client (a legacy
+/// database, see `boinc_db::charset`): written as the latin1 characters
+/// the server itself would have converted them to.
+fn latin1(out: &mut Vec<u8>, invalid: &[u8]) {
+    for &b in invalid {
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(
+            boinc_db::charset::latin1_char(b)
+                .encode_utf8(&mut buf)
+                .as_bytes(),
+        );
     }
 }
 
@@ -565,9 +578,7 @@ pub fn cdata(out: &mut Vec<u8>, raw: &[u8]) {
             }
             i += 1;
         }
-        if !chunk.invalid().is_empty() {
-            escaped.extend_from_slice("\u{FFFD}".as_bytes());
-        }
+        latin1(&mut escaped, chunk.invalid());
     }
     out.extend_from_slice(&escaped);
     out.extend_from_slice(b"]]>");
@@ -590,8 +601,8 @@ mod tests {
         );
         assert_eq!(s(o), "a&amp;b&lt;c&gt;d&#9;e&#10;f&#13;ghijü😀");
         let mut o = Vec::new();
-        text(&mut o, b"ok\xff\xfeend\xc3");
-        assert_eq!(s(o), "ok\u{FFFD}\u{FFFD}end\u{FFFD}");
+        text(&mut o, b"ok\xff\xfeend\xc3 J\xf6rg \x80");
+        assert_eq!(s(o), "ok\u{FF}\u{FE}end\u{C3} J\u{F6}rg \u{20AC}");
         let mut o = Vec::new();
         text(&mut o, "quotes \" ' stay".as_bytes());
         assert_eq!(s(o), "quotes \" ' stay");

@@ -199,7 +199,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     hashing::init_hash_pool(state.options.hash_threads);
     rpc::get_project_config::refresh(&state).await;
-    // Two loops, so a hanging database never delays terms-file updates.
+    // Two loops, so a hanging database never delays file updates.
     let terms = tokio::spawn(refresh_loop(state.clone(), false));
     let db = tokio::spawn(refresh_loop(state.clone(), true));
     let purge = tokio::spawn(purge_loop(state.clone()));
@@ -237,7 +237,7 @@ async fn refresh_loop(state: Arc<AppState>, db: bool) {
         if db {
             rpc::get_project_config::refresh_db(&state).await;
         } else {
-            rpc::get_project_config::refresh_terms(&state);
+            rpc::get_project_config::refresh_files(&state);
         }
     }
 }

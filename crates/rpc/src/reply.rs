@@ -152,14 +152,21 @@ pub struct ProjectConfigReply<'a> {
     pub long_name: &'a str,
     pub master_url: &'a str,
     pub web_rpc_url_base: &'a str,
+    pub server_version: &'a str,
     pub account_manager: bool,
+    pub local_revision: Option<&'a str>,
     pub web_stopped: bool,
     pub account_creation_disabled: bool,
     pub invite_code_required: bool,
     pub min_passwd_length: i64,
     pub sched_stopped: bool,
+    pub min_client_version: Option<&'a str>,
     pub platforms: &'a [Platform],
     pub terms_of_use: Option<&'a str>,
+    pub ldap_auth: bool,
+    /// `project_keywords.xml`: an XML fragment, sent as it is (as upstream).
+    pub keywords: Option<&'a str>,
+    pub account_ownership_public_key: Option<&'a str>,
 }
 
 pub fn project_config(p: &ProjectConfigReply<'_>) -> Xml {
@@ -170,8 +177,16 @@ pub fn project_config(p: &ProjectConfigReply<'_>) -> Xml {
         escape(p.master_url),
         escape(p.web_rpc_url_base)
     );
+    // Upstream's order and indentation (some elements unindented).
+    s.push_str(&format!(
+        "<server_version>{}</server_version>\n",
+        escape(p.server_version)
+    ));
     if p.account_manager {
         s.push_str("    <account_manager/>\n");
+    }
+    if let Some(r) = p.local_revision {
+        s.push_str(&format!("<local_revision>{}</local_revision>\n", escape(r)));
     }
     if p.web_stopped {
         s.push_str(&format!(
@@ -196,6 +211,12 @@ pub fn project_config(p: &ProjectConfigReply<'_>) -> Xml {
     } else {
         "    <sched_stopped>0</sched_stopped>\n"
     });
+    if let Some(v) = p.min_client_version {
+        s.push_str(&format!(
+            "<min_client_version>{}</min_client_version>\n",
+            escape(v)
+        ));
+    }
     s.push_str("    <platforms>");
     for pl in p.platforms {
         s.push_str(&format!(
@@ -217,6 +238,17 @@ pub fn project_config(p: &ProjectConfigReply<'_>) -> Xml {
         s.push_str(&format!(
             "    <terms_of_use>\n{}\n</terms_of_use>\n",
             escape(t)
+        ));
+    }
+    if p.ldap_auth {
+        s.push_str("<ldap_auth/>\n");
+    }
+    if let Some(k) = p.keywords {
+        s.push_str(k);
+    }
+    if let Some(k) = p.account_ownership_public_key {
+        s.push_str(&format!(
+            "    <account_ownership_public_key>{k}</account_ownership_public_key>\n"
         ));
     }
     s.push_str("</project_config>");

@@ -4,9 +4,10 @@
 //! them.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
+use boinc_db::charset::Charset;
 use boinc_db::models::Platform;
 use boinc_db::rate_limit::Key;
 use boinc_db::ProjectConfig;
@@ -26,6 +27,10 @@ pub struct AppState {
     /// Path of master_url (e.g. "/myproject/"): RPCs are served below it
     /// as well as at the root.
     pub url_prefix: String,
+    /// The sessions' character set (`boinc_db::charset`), learnt from the
+    /// first connection: it follows the database, which does not change
+    /// while we run.
+    charset: OnceLock<Charset>,
 }
 
 impl AppState {
@@ -51,6 +56,7 @@ impl AppState {
             project: ProjectCache::default(),
             url_prefix,
             limits,
+            charset: OnceLock::new(),
         }))
     }
 
@@ -69,6 +75,15 @@ impl AppState {
         }
     }
 
+    /// The character set `conn`'s session talks (one query, the first time).
+    pub async fn charset(&self, conn: &mut mysql_async::Conn) -> Result<Charset, RpcError> {
+        if let Some(cs) = self.charset.get() {
+            return Ok(*cs);
+        }
+        let cs = boinc_db::charset::session_charset(conn).await?;
+        Ok(*self.charset.get_or_init(|| cs))
+    }
+
     /// BOINC's `stop_web` marker: every RPC but get_project_config says -183.
     pub fn check_web_running(&self) -> Result<(), RpcError> {
         if self.config.web_stopped() {
@@ -81,12 +96,6 @@ impl AppState {
     /// Config keys whose absence means "on" in BOINC (user_country, user_url).
     pub fn config_default_on(&self, key: &str) -> bool {
         self.config.str(key).is_none() || self.config.bool(key)
-    }
-
-    /// The terms text as served: the file's contents trimmed as PHP's
-    /// trim() does; None when the file is missing, unreadable or empty.
-    pub fn read_terms(&self) -> Option<String> {
-        boinc_db::terms::read_terms_file(&self.config.terms_of_use_path())
     }
 }
 
@@ -111,11 +120,25 @@ pub struct DbFacts {
     pub platforms: Arc<Vec<Platform>>,
 }
 
+/// What get_project_config shows from files in the project folder, as
+/// last read (see `rpc::get_project_config::read_files`).
+#[derive(Debug, Clone, Default)]
+pub struct ProjectFiles {
+    /// The terms of use, trimmed; None when missing or blank.
+    pub terms: Option<Arc<str>>,
+    /// `local.revision`, trimmed; None when missing, blank or "0".
+    pub local_revision: Option<String>,
+    /// `project_keywords.xml` as it is (an XML fragment).
+    pub keywords: Option<String>,
+    /// Base64 of the account-ownership public key file.
+    pub ownership_key: Option<String>,
+}
+
 /// The project facts get_project_config answers from, refreshed in the
 /// background so that it answers at once, also while the database is down.
 #[derive(Default)]
 pub struct ProjectCache {
-    terms: RwLock<Option<Arc<str>>>,
+    files: RwLock<Arc<ProjectFiles>>,
     db: RwLock<DbFacts>,
     /// The whole get_project_config reply (header included).
     /// With the (web_stopped, sched_stopped) it was rendered for.
@@ -126,11 +149,14 @@ pub struct ProjectCache {
 
 impl ProjectCache {
     pub fn terms(&self) -> Option<Arc<str>> {
-        self.terms.read().map(|t| t.clone()).unwrap_or(None)
+        self.files().terms.clone()
     }
-    pub fn set_terms(&self, t: Option<String>) {
-        if let Ok(mut g) = self.terms.write() {
-            *g = t.map(Arc::from);
+    pub fn files(&self) -> Arc<ProjectFiles> {
+        self.files.read().map(|f| f.clone()).unwrap_or_default()
+    }
+    pub fn set_files(&self, f: ProjectFiles) {
+        if let Ok(mut g) = self.files.write() {
+            *g = Arc::new(f);
         }
     }
     pub fn db(&self) -> DbFacts {

@@ -1,6 +1,7 @@
 //! Input rules shared by the RPCs (lengths, user names, email syntax,
 //! countries, prefs).
 
+use boinc_db::charset::Charset;
 use boinc_db::columns::{self, Column};
 
 use crate::error::RpcError;
@@ -42,18 +43,25 @@ const STORED: &[(&str, Column, TooLong)] = &[
 
 /// Refuse `value` of parameter `name` if its column cannot hold it, with a
 /// message naming the parameter. Parameters that are not stored pass.
+/// Counts as a utf8mb4 database does (characters); a value that passes
+/// here may still be too long for a legacy latin1 database (`fits_in`).
 pub fn fits(name: &str, value: &str) -> Result<(), RpcError> {
+    fits_in(name, value, Charset::Utf8mb4)
+}
+
+/// `fits` for a database talking `cs` (latin1: bytes).
+pub fn fits_in(name: &str, value: &str, cs: Charset) -> Result<(), RpcError> {
     let Some((_, col, kind)) = STORED.iter().find(|(n, _, _)| *n == name) else {
         return Ok(());
     };
-    if col.fits(value) {
+    if col.fits_in(value, cs) {
         return Ok(());
     }
     let msg = format!(
         "{name} is too long ({} {unit} given, at most {} {unit})",
-        col.len_of(value),
+        col.len_in(value, cs),
         col.max,
-        unit = col.unit_name()
+        unit = col.unit_name_in(cs)
     );
     Err(match kind {
         TooLong::Generic => RpcError::Generic(msg),
@@ -67,6 +75,21 @@ pub fn lengths(p: &Params, names: &[&str]) -> Result<(), RpcError> {
     for name in names {
         if let Some(v) = p.get(name) {
             fits(name, v)?;
+        }
+    }
+    Ok(())
+}
+
+/// The byte check a legacy latin1 database adds once the session's
+/// character set is known (a no-op on utf8mb4): each (parameter, value)
+/// that is set, in the order given.
+pub fn stored_in(cs: Charset, values: &[(&str, Option<&str>)]) -> Result<(), RpcError> {
+    if cs == Charset::Utf8mb4 {
+        return Ok(());
+    }
+    for (name, v) in values {
+        if let Some(v) = v {
+            fits_in(name, v, cs)?;
         }
     }
     Ok(())

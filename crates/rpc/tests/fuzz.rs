@@ -313,21 +313,36 @@ async fn check(
 
 #[test]
 fn arbitrary_parameters_at_every_rpc() {
+    fuzz_every_rpc(false, 500);
+}
+
+/// The same on a legacy database (created `CHARACTER SET latin1`), where
+/// bytes pass through unconverted and column sizes count bytes.
+#[test]
+fn arbitrary_parameters_at_every_rpc_on_a_latin1_database() {
+    fuzz_every_rpc(true, 200);
+}
+
+fn fuzz_every_rpc(latin1: bool, default_cases: u32) {
     let cases: u32 = std::env::var("RPC_FUZZ_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
+        .unwrap_or(default_cases);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     let (h, key) = rt.block_on(async {
-        let h = Harness::consent_project(
-            "<rpc_failed_logins_per_ip>1000000</rpc_failed_logins_per_ip>\
-             <rpc_create_account_per_ip_per_hour>0</rpc_create_account_per_ip_per_hour>",
-        )
-        .await;
+        let extra = "<rpc_failed_logins_per_ip>1000000</rpc_failed_logins_per_ip>\
+             <rpc_create_account_per_ip_per_hour>0</rpc_create_account_per_ip_per_hour>";
+        let h = if latin1 {
+            let h = Harness::latin1(extra, Some(common::TERMS)).await;
+            h.set_type_enabled("ENROLL", true).await;
+            h
+        } else {
+            Harness::consent_project(extra).await
+        };
         h.set_type_enabled("STATSEXPORT", true).await;
         let key = h
             .new_account(

@@ -22,7 +22,8 @@ fn expected(h: &Harness, terms: Option<&str>) -> String {
     format!(
         "{HEADER}<project_config>\n    <name>Test Project</name>\n    \
          <master_url>http://127.0.0.1/test/</master_url>\n    \
-         <web_rpc_url_base>http://127.0.0.1/test/</web_rpc_url_base>\n    \
+         <web_rpc_url_base>http://127.0.0.1/test/</web_rpc_url_base>\n\
+         <server_version>1.6.2</server_version>\n    \
          <web_stopped>0</web_stopped>\n    <min_passwd_length>6</min_passwd_length>\n    \
          <sched_stopped>0</sched_stopped>\n    <platforms>\n    </platforms>\n{terms}</project_config>"
     )
@@ -286,4 +287,246 @@ async fn starts_and_answers_with_database_down_from_the_start() {
     assert!(body.contains("<project_config>"), "{body}");
     assert!(body.contains("<web_stopped>0</web_stopped>"), "{body}");
     assert_error(&h.create("n@example.com", "pw", "New", &[]).await, -138);
+}
+
+// ---- The elements upstream sends beyond name/URLs/state/terms: one test
+// ---- each, in upstream's place in the reply.
+
+/// The part of `body` between the end of `after` and the start of `before`.
+fn between<'a>(body: &'a str, after: &str, before: &str) -> &'a str {
+    let start = body
+        .find(after)
+        .unwrap_or_else(|| panic!("no {after}: {body}"))
+        + after.len();
+    let end = body[start..]
+        .find(before)
+        .unwrap_or_else(|| panic!("no {before} after {after}: {body}"))
+        + start;
+    &body[start..end]
+}
+
+#[tokio::test]
+async fn web_rpc_url_base_is_the_secure_url_when_configured() {
+    let h = Harness::new(
+        "<secure_url_base>https://secure.example.org/test</secure_url_base>",
+        None,
+    )
+    .await;
+    let body = h.get("get_project_config.php").await;
+    assert!(
+        body.contains(
+            "    <master_url>http://127.0.0.1/test/</master_url>\n    \
+             <web_rpc_url_base>https://secure.example.org/test/</web_rpc_url_base>\n"
+        ),
+        "{body}"
+    );
+    // Without it: master_url (see `expected`).
+    let h = Harness::new("<secure_url_base></secure_url_base>", None).await;
+    let body = h.get("get_project_config.php").await;
+    assert!(
+        body.contains("<web_rpc_url_base>http://127.0.0.1/test/</web_rpc_url_base>"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn server_version_follows_web_rpc_url_base() {
+    let h = Harness::new("<account_manager/>", None).await;
+    let body = h.get("get_project_config.php").await;
+    assert_eq!(
+        between(&body, "</web_rpc_url_base>\n", "    <account_manager/>"),
+        "<server_version>1.6.2</server_version>\n"
+    );
+}
+
+#[tokio::test]
+async fn min_client_version_from_min_core_client_version() {
+    let h = Harness::new(
+        "<min_core_client_version>71600</min_core_client_version>",
+        None,
+    )
+    .await;
+    let body = h.get("get_project_config.php").await;
+    assert_eq!(
+        between(
+            &body,
+            "<sched_stopped>0</sched_stopped>\n",
+            "    <platforms>"
+        ),
+        "<min_client_version>71600</min_client_version>\n"
+    );
+    // Absent, empty or 0 (PHP-false): no element.
+    for extra in [
+        "",
+        "<min_core_client_version></min_core_client_version>",
+        "<min_core_client_version>0</min_core_client_version>",
+    ] {
+        let h = Harness::new(extra, None).await;
+        let body = h.get("get_project_config.php").await;
+        assert!(!body.contains("min_client_version"), "{extra}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn local_revision_from_the_project_file_live() {
+    let h = Harness::new("<account_manager/>", None).await;
+    let path = h.dir.path().join("local.revision");
+    assert!(!h
+        .get("get_project_config.php")
+        .await
+        .contains("local_revision"));
+    std::fs::write(&path, "  4711\n").unwrap();
+    let body = eventually(&h, Duration::from_secs(2), |b| {
+        b.contains("<local_revision>")
+    })
+    .await;
+    assert_eq!(
+        between(&body, "    <account_manager/>\n", "    <web_stopped>"),
+        "<local_revision>4711</local_revision>\n"
+    );
+    // "0" is false to PHP: no element; removed file: none either.
+    std::fs::write(&path, "0\n").unwrap();
+    eventually(&h, Duration::from_secs(2), |b| {
+        !b.contains("<local_revision>")
+    })
+    .await;
+    std::fs::write(&path, "a<b").unwrap();
+    eventually(&h, Duration::from_secs(2), |b| {
+        b.contains("<local_revision>a&lt;b</local_revision>")
+    })
+    .await;
+    std::fs::remove_file(&path).unwrap();
+    eventually(&h, Duration::from_secs(2), |b| {
+        !b.contains("<local_revision>")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ldap_auth_when_an_ldap_host_is_configured() {
+    let h = Harness::consent_project("<ldap_host>ldap.example.org</ldap_host>").await;
+    let body = eventually(&h, Duration::from_secs(2), |b| b.contains("<terms_of_use>")).await;
+    assert!(
+        body.ends_with("</terms_of_use>\n<ldap_auth/>\n</project_config>"),
+        "{body}"
+    );
+    let h = Harness::new("<ldap_host></ldap_host>", None).await;
+    assert!(!h.get("get_project_config.php").await.contains("ldap_auth"));
+}
+
+const KEYWORDS: &str =
+    "<keywords>\n    <keyword>\n        <id>1</id>\n    </keyword>\n</keywords>\n";
+
+#[tokio::test]
+async fn project_keywords_file_contents_live() {
+    let h = Harness::new("<ldap_host>l</ldap_host>", None).await;
+    let path = h.dir.path().join("project_keywords.xml");
+    std::fs::write(&path, KEYWORDS).unwrap();
+    let body = eventually(&h, Duration::from_secs(2), |b| b.contains("<keywords>")).await;
+    assert!(
+        body.ends_with(&format!("<ldap_auth/>\n{KEYWORDS}</project_config>")),
+        "{body}"
+    );
+    std::fs::write(&path, "<keywords>\n</keywords>\n").unwrap();
+    eventually(&h, Duration::from_secs(2), |b| {
+        b.ends_with("<ldap_auth/>\n<keywords>\n</keywords>\n</project_config>")
+    })
+    .await;
+    std::fs::remove_file(&path).unwrap();
+    eventually(&h, Duration::from_secs(2), |b| !b.contains("<keywords>")).await;
+}
+
+#[tokio::test]
+async fn account_ownership_public_key_base64_from_key_dir_live() {
+    let h = Harness::new("<key_dir>keys</key_dir>", None).await;
+    let keys = h.dir.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::write(h.dir.path().join("project_keywords.xml"), KEYWORDS).unwrap();
+    let pem = "-----BEGIN PUBLIC KEY-----\nMFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAK==\n-----END PUBLIC KEY-----\n";
+    std::fs::write(keys.join("account_ownership_public.pem"), pem).unwrap();
+    let body = eventually(&h, Duration::from_secs(2), |b| {
+        b.contains("<account_ownership_public_key>")
+    })
+    .await;
+    // PHP's base64_encode of the file: standard alphabet, padded, one line.
+    let want = "LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0KTUZ3d0RRWUpLb1pJaHZjTkFRRUJCUUFEU3dBd1NBSkJBSz09Ci0tLS0tRU5EIFBVQkxJQyBLRVktLS0tLQo=";
+    assert!(
+        body.ends_with(&format!(
+            "{KEYWORDS}    <account_ownership_public_key>{want}</account_ownership_public_key>\n</project_config>"
+        )),
+        "{body}"
+    );
+    std::fs::remove_file(keys.join("account_ownership_public.pem")).unwrap();
+    eventually(&h, Duration::from_secs(2), |b| {
+        !b.contains("account_ownership_public_key")
+    })
+    .await;
+    // No key_dir configured: never sent (upstream reads "/account_ownership_public.pem").
+    let h = Harness::new("", None).await;
+    std::fs::create_dir_all(h.dir.path().join("keys")).unwrap();
+    std::fs::write(h.dir.path().join("keys/account_ownership_public.pem"), pem).unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!h
+        .get("get_project_config.php")
+        .await
+        .contains("account_ownership_public_key"));
+}
+
+/// Every element at once, in upstream's order, and the files' edits still
+/// showing while the database is unreachable.
+#[tokio::test]
+async fn all_elements_in_upstream_order_and_file_edits_during_an_outage() {
+    let mut proxy = DbProxy::start(test_server_addr()).await;
+    let h = Harness::build(
+        "<secure_url_base>https://s.example.org/t/</secure_url_base><account_manager/>\
+         <disable_account_creation/><min_core_client_version>70000</min_core_client_version>\
+         <ldap_host>l</ldap_host><key_dir>keys</key_dir>",
+        Some(TERMS),
+        test_options(),
+        Some(proxy.port),
+    )
+    .await;
+    h.set_type_enabled("ENROLL", true).await;
+    std::fs::write(h.dir.path().join("local.revision"), "12").unwrap();
+    std::fs::write(h.dir.path().join("project_keywords.xml"), KEYWORDS).unwrap();
+    std::fs::create_dir_all(h.dir.path().join("keys")).unwrap();
+    std::fs::write(h.dir.path().join("keys/account_ownership_public.pem"), "k").unwrap();
+    let body = eventually(&h, Duration::from_secs(2), |b| {
+        b.contains("<terms_of_use>") && b.contains("<account_ownership_public_key>")
+    })
+    .await;
+    let want = format!(
+        "{HEADER}<project_config>\n    <name>Test Project</name>\n    \
+         <master_url>http://127.0.0.1/test/</master_url>\n    \
+         <web_rpc_url_base>https://s.example.org/t/</web_rpc_url_base>\n\
+         <server_version>1.6.2</server_version>\n    <account_manager/>\n\
+         <local_revision>12</local_revision>\n    <web_stopped>0</web_stopped>\n    \
+         <account_creation_disabled/>\n    <min_passwd_length>6</min_passwd_length>\n    \
+         <sched_stopped>0</sched_stopped>\n<min_client_version>70000</min_client_version>\n    \
+         <platforms>\n    </platforms>\n    <terms_of_use>\n{}\n</terms_of_use>\n<ldap_auth/>\n\
+         {KEYWORDS}    <account_ownership_public_key>aw==</account_ownership_public_key>\n\
+         </project_config>",
+        boinc_db::xml::escape(TERMS)
+    );
+    assert_eq!(body, want);
+
+    // Database unreachable: the cached reply, and file edits still show.
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    assert_eq!(h.get("get_project_config.php").await, want);
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "prompt from cache"
+    );
+    std::fs::write(h.dir.path().join("local.revision"), "13").unwrap();
+    std::fs::write(h.dir.path().join("keys/account_ownership_public.pem"), "kk").unwrap();
+    let body = eventually(&h, Duration::from_secs(2), |b| {
+        b.contains("<local_revision>13</local_revision>") && b.contains(">a2s=<")
+    })
+    .await;
+    assert!(
+        body.contains("<terms_of_use>"),
+        "ENROLL state from the cache: {body}"
+    );
 }

@@ -118,6 +118,37 @@ pub async fn run(cmd: ProjectCmd) -> anyhow::Result<ExitCode> {
 }
 
 /// Prints numbered steps, prefixed "dry run:" when nothing is changed.
+/// Print the config.xml changes, then (unless a dry run) keep the
+/// previous file as a timestamped backup and write `new` in its place with
+/// the same permissions and owner.
+fn rewrite_config(
+    steps: &Steps,
+    config_path: &Path,
+    changes: &[String],
+    new: &str,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    for c in changes {
+        steps.note(c);
+    }
+    let backup = backup_name(config_path);
+    steps.note(&format!(
+        "keep the previous config.xml as {}",
+        backup.display()
+    ));
+    if !dry_run {
+        let meta = std::fs::metadata(config_path)?;
+        std::fs::copy(config_path, &backup)?;
+        write_atomic(
+            config_path,
+            new.as_bytes(),
+            meta.permissions().mode() & 0o7777,
+            Some(&meta),
+        )?;
+    }
+    Ok(())
+}
+
 struct Steps {
     n: usize,
     dry_run: bool,
@@ -420,23 +451,8 @@ async fn install(a: &InstallArgs) -> anyhow::Result<()> {
     if changes.is_empty() {
         println!("    config.xml: unchanged");
     } else {
-        for c in &changes {
-            steps.note(c);
-        }
-        let backup = backup_name(&config_path);
-        steps.note(&format!(
-            "keep the previous config.xml as {}",
-            backup.display()
-        ));
+        rewrite_config(&steps, &config_path, &changes, &new, a.common.dry_run)?;
         if !a.common.dry_run {
-            let meta = std::fs::metadata(&config_path)?;
-            std::fs::copy(&config_path, &backup)?;
-            write_atomic(
-                &config_path,
-                new.as_bytes(),
-                meta.permissions().mode() & 0o7777,
-                Some(&meta),
-            )?;
             save_state(dir, &state)?;
         }
     }
@@ -597,24 +613,7 @@ fn uninstall(a: &CommonArgs) -> anyhow::Result<()> {
     if changes.is_empty() {
         println!("    config.xml: nothing of ours");
     } else {
-        for c in &changes {
-            steps.note(c);
-        }
-        let backup = backup_name(&config_path);
-        steps.note(&format!(
-            "keep the previous config.xml as {}",
-            backup.display()
-        ));
-        if !a.dry_run {
-            let meta = std::fs::metadata(&config_path)?;
-            std::fs::copy(&config_path, &backup)?;
-            write_atomic(
-                &config_path,
-                new.as_bytes(),
-                meta.permissions().mode() & 0o7777,
-                Some(&meta),
-            )?;
-        }
+        rewrite_config(&steps, &config_path, &changes, &new, a.dry_run)?;
     }
 
     // 2. Binaries.

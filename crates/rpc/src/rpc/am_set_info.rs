@@ -74,6 +74,22 @@ fn prefs(p: &Params, name: &str, tag: &str) -> Result<Option<String>, RpcError> 
 }
 
 impl AmSetInfo {
+    /// The text fields stored in varchar columns (for `validate::stored_in`).
+    pub fn stored_text(&self) -> [(&'static str, Option<&str>); 7] {
+        [
+            ("name", self.name.as_deref()),
+            ("email_addr", self.email_addr.as_deref()),
+            (
+                "consent_source",
+                self.consent.as_ref().map(|c| c.source.as_str()),
+            ),
+            ("postal_code", self.postal_code.as_deref()),
+            ("venue", self.venue.as_deref()),
+            ("country", self.country.as_deref()),
+            ("url", self.url.as_deref()),
+        ]
+    }
+
     /// The parameter source: the POST body when it carries account_key,
     /// else the query string (never a mix of both).
     pub fn source(req: &RpcRequest) -> &Params {
@@ -191,6 +207,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     let failures = crate::limits::failed_logins(state, req.ip);
     failures.check_local()?;
     let mut conn = state.conn().await?;
+    validate::stored_in(state.charset(&mut conn).await?, &r.stored_text())?;
     let Some(user) = queries::user_by_authenticator(&mut conn, &r.account_key).await? else {
         failures.count_failure(&mut conn).await?;
         return Err(RpcError::NotFound);

@@ -89,6 +89,15 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     crate::limits::failed_logins(state, req.ip).check_local()?;
 
     let mut conn = state.conn().await?;
+    // A legacy latin1 database holds N bytes, not N characters.
+    validate::stored_in(
+        state.charset(&mut conn).await?,
+        &[
+            ("email_addr", Some(&ca.email_addr)),
+            ("user_name", Some(&ca.user_name)),
+            ("source", ca.source.as_deref()),
+        ],
+    )?;
     if queries::user_by_previous_email(&mut conn, &ca.email_addr)
         .await?
         .is_some()

@@ -1,16 +1,19 @@
-//! get_project_config: the project's name, URLs, state and terms of use.
-//! Answers from a reply pre-rendered into the state's `ProjectCache` by
-//! the background refresh loops, so it keeps working while the database
-//! is down.
+//! get_project_config: the project's name, URLs, state, terms of use and
+//! the other facts upstream sends, from the same sources. Answers from a
+//! reply pre-rendered into the state's `ProjectCache` by the background
+//! refresh loops (files and database), so file edits show within 2 s and
+//! it keeps working while the database is down.
 
 use std::sync::Arc;
+
+use base64::Engine as _;
 
 use boinc_db::models::CONSENT_ENROLL;
 use boinc_db::queries;
 
 use crate::error::RpcError;
 use crate::reply::{self, ProjectConfigReply, Xml};
-use crate::state::{AppState, DbFacts};
+use crate::state::{AppState, DbFacts, ProjectFiles};
 use crate::RpcRequest;
 
 /// The reply as served: rendered by the cache on every refresh.
@@ -42,21 +45,56 @@ fn rerender(state: &AppState) -> axum::body::Bytes {
     bytes
 }
 
-/// Re-read the terms file and the database facts once.
+/// The server release whose web RPCs ours answer like (upstream's
+/// html/inc/server_version.inc of that release).
+pub const SERVER_VERSION: &str = "1.6.2";
+
+/// Re-read the project's files and the database facts once.
 pub async fn refresh(state: &AppState) {
-    refresh_terms(state);
+    refresh_files(state);
     refresh_db(state).await;
 }
 
-pub fn refresh_terms(state: &AppState) {
-    state.project.set_terms(state.read_terms());
+pub fn refresh_files(state: &AppState) {
+    state.project.set_files(read_files(&state.config));
     rerender(state);
+}
+
+/// PHP's truthiness of a string: "" and "0" are false.
+fn php_true(s: &str) -> bool {
+    !s.is_empty() && s != "0"
+}
+
+/// The files upstream's get_project_config.php reads on every call; a
+/// missing or unreadable file is simply left out, as there.
+pub fn read_files(cfg: &boinc_db::ProjectConfig) -> ProjectFiles {
+    let local_revision = std::fs::read(cfg.local_revision_path())
+        .ok()
+        .map(|b| boinc_db::terms::php_trim(&String::from_utf8_lossy(&b)).to_owned())
+        .filter(|s| php_true(s));
+    let keywords = std::fs::read(cfg.project_keywords_path())
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let ownership_key = cfg
+        .account_ownership_public_key_path()
+        .and_then(|p| std::fs::read(p).ok())
+        .map(|b| base64::engine::general_purpose::STANDARD.encode(b));
+    ProjectFiles {
+        terms: boinc_db::terms::read_terms_file(&cfg.terms_of_use_path()).map(Arc::from),
+        local_revision,
+        keywords,
+        ownership_key,
+    }
 }
 
 /// Database facts; on failure the cached copy stays.
 pub async fn refresh_db(state: &AppState) {
     let fetch = async {
         let mut conn = state.pool.get_conn().await?;
+        // Learn the session's character set here, so no request pays for it.
+        if let Err(e) = state.charset(&mut conn).await {
+            tracing::debug!(error = %e, "session character set not read");
+        }
         let enroll = queries::consent_type_by_name(&mut conn, CONSENT_ENROLL).await?;
         let platforms = queries::platforms(&mut conn).await?;
         Ok::<_, boinc_db::DbError>((enroll.is_some_and(|t| t.is_enabled()), platforms))
@@ -81,17 +119,16 @@ pub async fn refresh_db(state: &AppState) {
 pub fn render(state: &AppState) -> Xml {
     let cfg = &state.config;
     let facts = state.project.db();
+    let files = state.project.files();
     // The consent design's rule (shared with create_account): terms only
     // while ENROLL is enabled and the file holds text.
-    let terms = boinc_db::terms::offered_terms(state.project.terms(), facts.enroll_enabled);
-    let mut base = cfg.master_url().to_owned();
-    if !base.is_empty() && !base.ends_with('/') {
-        base.push('/');
-    }
+    let terms = boinc_db::terms::offered_terms(files.terms.clone(), facts.enroll_enabled);
     reply::project_config(&ProjectConfigReply {
         long_name: cfg.long_name(),
         master_url: cfg.master_url(),
-        web_rpc_url_base: &base,
+        web_rpc_url_base: &cfg.web_rpc_url_base(),
+        server_version: SERVER_VERSION,
+        local_revision: files.local_revision.as_deref(),
         account_manager: cfg.bool("account_manager"),
         web_stopped: cfg.web_stopped(),
         // As upstream: invite-only projects say both.
@@ -101,6 +138,11 @@ pub fn render(state: &AppState) -> Xml {
         min_passwd_length: cfg.min_passwd_length(),
         sched_stopped: cfg.sched_stopped(),
         platforms: &facts.platforms,
+        min_client_version: cfg.str("min_core_client_version").filter(|v| php_true(v)),
         terms_of_use: terms.as_deref(),
+        // upstream: LDAP_HOST in project.inc.
+        ldap_auth: cfg.str("ldap_host").is_some_and(|h| !h.is_empty()),
+        keywords: files.keywords.as_deref(),
+        account_ownership_public_key: files.ownership_key.as_deref(),
     })
 }

@@ -10,7 +10,7 @@ pub mod lookup_account;
 use crate::error::RpcError;
 
 /// Run CPU-heavy password work (bcrypt) off the async reactor, on the
-/// bounded, lower-priority hashing pool (`crate::hashing::HashPool`): a burst
+/// bounded hashing pool (`crate::hashing::HashPool`): a burst
 /// queues there instead of growing tokio's blocking pool to hundreds of
 /// threads that all fight the reactor for the same CPUs.
 async fn blocking<T: Send + 'static>(

@@ -49,7 +49,21 @@ impl Harness {
         options: Options,
         proxy_port: Option<u16>,
     ) -> Self {
-        let db = TestDb::new().await;
+        Self::build_on(TestDb::new().await, extra, terms, options, proxy_port).await
+    }
+
+    /// A project on a legacy database created `CHARACTER SET latin1`.
+    pub async fn latin1(extra: &str, terms: Option<&str>) -> Self {
+        Self::build_on(TestDb::latin1().await, extra, terms, test_options(), None).await
+    }
+
+    pub async fn build_on(
+        db: TestDb,
+        extra: &str,
+        terms: Option<&str>,
+        options: Options,
+        proxy_port: Option<u16>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = db.write_project(dir.path(), extra, terms);
         if let Some(port) = proxy_port {
