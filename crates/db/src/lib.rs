@@ -4,9 +4,11 @@
 
 pub mod account;
 pub mod audit;
+pub mod cancel;
 pub mod charset;
 pub mod columns;
 pub mod config;
+pub mod consent_report;
 pub mod consent_types;
 pub mod countries;
 pub mod erase;

@@ -279,20 +279,25 @@ pub struct NewConsent<'a> {
 
 /// Append a consent row (history is append-only: no update, no delete).
 pub async fn insert_consent<Q: Queryable>(q: &mut Q, c: &NewConsent<'_>) -> Result<i64, DbError> {
-    q.exec_drop(
-        "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
+    let r = q
+        .exec_iter(
+            "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
          consent_not_required, source) VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            c.userid,
-            c.consent_type_id,
-            c.consent_time,
-            i64::from(c.consent_flag),
-            i64::from(c.consent_not_required),
-            c.source,
-        ),
-    )
-    .await?;
-    last_insert_id(q).await
+            (
+                c.userid,
+                c.consent_type_id,
+                c.consent_time,
+                i64::from(c.consent_flag),
+                i64::from(c.consent_not_required),
+                c.source,
+            ),
+        )
+        .await?;
+    // The id comes in the INSERT's own OK packet: no second round trip.
+    let id = r.last_insert_id();
+    r.drop_result().await?;
+    id.and_then(|id| i64::try_from(id).ok())
+        .ok_or(DbError::Missing("LAST_INSERT_ID"))
 }
 
 /// Platforms with a current (non-deprecated) app version, as BOINC's

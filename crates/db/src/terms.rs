@@ -114,9 +114,9 @@ pub struct TypeReport {
     pub enabled: bool,
     /// latest consent_flag = 1
     pub consented: i64,
-    /// latest consent_flag = 0 and consent_not_required = 0
+    /// latest consent_flag other than 1 and consent_not_required = 0
     pub withdrawn: i64,
-    /// latest consent_flag = 0 and consent_not_required = 1
+    /// latest consent_flag other than 1 and consent_not_required = 1
     pub not_required: i64,
     /// non-deleted users with no row for this type
     pub never_asked: i64,
@@ -125,68 +125,10 @@ pub struct TypeReport {
     pub by_terms_version: Vec<(Option<i64>, i64)>,
 }
 
-/// Condition selecting each user's latest row per type (`c`), ties broken
-/// by id: the same rule as the `latest_consent` view.
-const LATEST: &str = "NOT EXISTS (SELECT 1 FROM consent f WHERE f.userid = c.userid \
-     AND f.consent_type_id = c.consent_type_id AND (f.consent_time > c.consent_time \
-     OR (f.consent_time = c.consent_time AND f.id > c.id)))";
-
-/// Counts per consent type, in consent_type id order.
+/// Counts per consent type, in consent_type id order (one streaming pass;
+/// see `consent_report`). Consented means `consent_flag = 1`.
 pub async fn consent_report<Q: Queryable>(q: &mut Q) -> Result<Vec<TypeReport>, DbError> {
-    let live_users: i64 = q
-        .query_first("SELECT COUNT(*) FROM user WHERE authenticator NOT LIKE 'deleted%' OR authenticator IS NULL")
-        .await?
-        .unwrap_or(0);
-    let types = crate::queries::consent_types(q).await?;
-    let states: Vec<(i64, i64, i64, i64)> = q
-        .query(format!(
-            "SELECT c.consent_type_id, c.consent_flag, c.consent_not_required, COUNT(*) \
-             FROM consent c JOIN user u ON u.id = c.userid \
-             WHERE (u.authenticator NOT LIKE 'deleted%' OR u.authenticator IS NULL) AND {LATEST} \
-             GROUP BY c.consent_type_id, c.consent_flag, c.consent_not_required"
-        ))
-        .await?;
-    let by_version: Vec<(i64, Option<i64>, i64)> = q
-        .query(format!(
-            "SELECT c.consent_type_id, t.terms_version_id, COUNT(*) \
-             FROM consent c JOIN user u ON u.id = c.userid \
-             LEFT JOIN consent_terms t ON t.consent_id = c.id \
-             WHERE c.consent_flag = 1 \
-               AND (u.authenticator NOT LIKE 'deleted%' OR u.authenticator IS NULL) AND {LATEST} \
-             GROUP BY c.consent_type_id, t.terms_version_id \
-             ORDER BY c.consent_type_id, t.terms_version_id"
-        ))
-        .await?;
-    let mut out = Vec::with_capacity(types.len());
-    for t in types {
-        let mut r = TypeReport {
-            shortname: t.shortname.clone(),
-            enabled: t.is_enabled(),
-            ..Default::default()
-        };
-        let mut asked = 0;
-        for &(ct, flag, not_req, n) in &states {
-            if ct != t.id {
-                continue;
-            }
-            asked += n;
-            match (flag != 0, not_req != 0) {
-                (true, _) => r.consented += n,
-                (false, false) => r.withdrawn += n,
-                (false, true) => r.not_required += n,
-            }
-        }
-        r.never_asked = (live_users - asked).max(0);
-        if t.shortname == crate::models::CONSENT_ENROLL {
-            r.by_terms_version = by_version
-                .iter()
-                .filter(|(ct, _, _)| *ct == t.id)
-                .map(|&(_, v, n)| (v, n))
-                .collect();
-        }
-        out.push(r);
-    }
-    Ok(out)
+    crate::consent_report::consent_report(q).await
 }
 
 /// One row of a user's consent history, for data-subject requests.
@@ -205,6 +147,8 @@ pub struct HistoryEntry {
 }
 
 /// A user's whole consent history, oldest first, ties in insert order.
+/// STRAIGHT_JOIN: read the user's rows first (userid index); with stale
+/// statistics the optimizer otherwise walks every row of each type.
 pub async fn user_history<Q: Queryable>(
     q: &mut Q,
     userid: i64,
@@ -213,7 +157,7 @@ pub async fn user_history<Q: Queryable>(
         "SELECT c.id AS consent_id, ct.shortname AS consent_type, c.consent_flag, \
                     c.consent_not_required, c.source, c.consent_time, t.terms_version_id, \
                     v.sha256 AS terms_sha256 \
-             FROM consent c JOIN consent_type ct ON ct.id = c.consent_type_id \
+             FROM consent c STRAIGHT_JOIN consent_type ct ON ct.id = c.consent_type_id \
              LEFT JOIN consent_terms t ON t.consent_id = c.id \
              LEFT JOIN terms_version v ON v.id = t.terms_version_id \
              WHERE c.userid = ? ORDER BY c.consent_time, c.id",

@@ -3,6 +3,8 @@
 //! user's full consent history for a data-subject request, and the stored
 //! terms texts. Read-only; the SQL lives in `boinc_db::terms`.
 
+use boinc_db::cancel::Guarded;
+use boinc_db::consent_report::{consent_report_snapshot, State};
 use boinc_db::mysql_async::Pool;
 use boinc_db::terms::{self, TermsVersion};
 use boinc_db::DbError;
@@ -221,7 +223,7 @@ pub const HISTORY_NOTES: &[&str] = &[
     "consents: every consent record kept for this account, oldest first. Records are never \
      changed or deleted; a change of mind is a new record.",
     "state \"consented\": consent given (consent_flag 1). \"withdrawn\": consent refused or \
-     withdrawn (consent_flag 0). \"not required\": the account was created by software that \
+     withdrawn (any other consent_flag). \"not required\": the account was created by software that \
      did not ask its owner, e.g. an account manager (consent_not_required 1).",
     "source: the software or page that recorded the consent. Times are UTC; consent_time is \
      seconds since 1970-01-01 UTC.",
@@ -250,11 +252,12 @@ pub enum UserRef {
     Email(String),
 }
 
+/// Consented means flag 1 only (as the report and db_dump count it).
 fn state_of(flag: i64, not_required: i64) -> &'static str {
-    match (flag != 0, not_required != 0) {
-        (true, _) => "consented",
-        (false, false) => "withdrawn",
-        (false, true) => "not required",
+    match State::of(flag, not_required) {
+        State::Consented => "consented",
+        State::Withdrawn => "withdrawn",
+        State::NotRequired => "not required",
     }
 }
 
@@ -294,10 +297,11 @@ pub async fn consent_report(
     pool: &Pool,
     terms_file: Option<&std::path::Path>,
 ) -> Result<ConsentReport, RecordsError> {
-    let mut conn = pool.get_conn().await?;
-    let types = terms::consent_report(&mut conn).await?;
-    let versions = terms::terms_versions(&mut conn).await?;
-    drop(conn);
+    // Killed on the server if this future is dropped (page server stopped,
+    // CLI interrupted): a report nobody waits for must not keep scanning.
+    let mut conn = Guarded::get(pool).await?;
+    let (types, versions) = consent_report_snapshot(&mut conn).await?;
+    conn.finish();
     let now = boinc_db::now();
     let users = types
         .first()
@@ -352,20 +356,20 @@ pub async fn consent_report(
 
 pub async fn user_history(pool: &Pool, who: &UserRef) -> Result<SubjectHistory, RecordsError> {
     use boinc_db::queries;
-    let mut conn = pool.get_conn().await?;
+    let mut conn = Guarded::get(pool).await?;
     let user = match who {
-        UserRef::Id(id) => queries::user_by_id(&mut conn, *id)
+        UserRef::Id(id) => queries::user_by_id(&mut *conn, *id)
             .await?
             .ok_or(RecordsError::UnknownUser(*id))?,
         UserRef::Email(email) => {
             // Exact after ASCII lower-casing, nothing trimmed: this export
             // must never hand one person's record to a look-alike address.
             let email = email.as_str();
-            match queries::user_by_email(&mut conn, email).await? {
+            match queries::user_by_email(&mut *conn, email).await? {
                 Some(u) if !email.is_empty() => u,
                 _ => {
                     return Err(
-                        match queries::user_by_previous_email(&mut conn, email).await? {
+                        match queries::user_by_previous_email(&mut *conn, email).await? {
                             Some(u) if !email.is_empty() => RecordsError::PreviousEmail(u.id),
                             _ => RecordsError::UnknownEmail,
                         },
@@ -374,17 +378,17 @@ pub async fn user_history(pool: &Pool, who: &UserRef) -> Result<SubjectHistory, 
             }
         }
     };
-    let entries = terms::user_history(&mut conn, user.id).await?;
+    let entries = terms::user_history(&mut *conn, user.id).await?;
     let mut versions: Vec<i64> = entries.iter().filter_map(|e| e.terms_version_id).collect();
     versions.sort_unstable();
     versions.dedup();
-    let all = terms::terms_versions(&mut conn).await?;
+    let all = terms::terms_versions(&mut *conn).await?;
     let mut terms_versions = Vec::with_capacity(versions.len());
     for id in versions {
         let Some(v) = all.iter().find(|v| v.id == id) else {
             continue;
         };
-        let text = terms::terms_text(&mut conn, id).await?.unwrap_or_default();
+        let text = terms::terms_text(&mut *conn, id).await?.unwrap_or_default();
         terms_versions.push(TermsDocument {
             id,
             sha256: v.sha256.clone(),
@@ -393,7 +397,7 @@ pub async fn user_history(pool: &Pool, who: &UserRef) -> Result<SubjectHistory, 
             text,
         });
     }
-    drop(conn);
+    conn.finish();
 
     let consents: Vec<HistoryRow> = entries
         .into_iter()
@@ -503,6 +507,8 @@ mod tests {
         assert_eq!(state_of(1, 1), "consented");
         assert_eq!(state_of(0, 0), "withdrawn");
         assert_eq!(state_of(0, 1), "not required");
+        assert_eq!(state_of(2, 0), "withdrawn");
+        assert_eq!(state_of(-1, 1), "not required");
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(short_sha("0123456789abcdef"), "0123456789ab");
         assert_eq!(short_sha("abc"), "abc");

@@ -92,7 +92,23 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    let serve = matches!(cli.cmd, Cmd::Serve { .. });
+    // Ctrl-C drops the command's future, which cancels its database work
+    // (KILL QUERY, boinc_db::cancel); the server handles signals itself.
+    let outcome = rt.block_on(async {
+        tokio::select! {
+            r = run(cli) => Some(r),
+            _ = tokio::signal::ctrl_c(), if !serve => None,
+        }
+    });
+    let Some(outcome) = outcome else {
+        rt.block_on(boinc_db::cancel::wait_for_kills(
+            std::time::Duration::from_secs(5),
+        ));
+        eprintln!("interrupted");
+        return ExitCode::from(130);
+    };
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             let refused = e

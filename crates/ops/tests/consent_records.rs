@@ -687,12 +687,11 @@ fn row<'a>(html: &'a str, id: &str) -> &'a str {
     &html[start..end]
 }
 
-#[tokio::test]
-async fn ops_page_shows_consent_report_also_read_only() {
-    for read_only in [false, true] {
-        let db = TestDb::new().await;
-        let f = fixture(&db).await;
-        let s = start_on(db, read_only).await;
+/// Load the ops page until it shows the background report (each load
+/// answers at once, "computing" until the report is ready).
+async fn page_with_report(s: &Server) -> String {
+    let t = std::time::Instant::now();
+    loop {
         let r = client()
             .get(format!("{}/", s.base))
             .basic_auth(USER, Some(PASS))
@@ -701,6 +700,26 @@ async fn ops_page_shows_consent_report_also_read_only() {
             .unwrap();
         assert_eq!(r.status(), 200);
         let html = r.text().await.unwrap();
+        if html.contains("id=\"consent-report\"") {
+            return html;
+        }
+        assert!(html.contains("id=\"report-pending\""), "{html}");
+        assert!(
+            t.elapsed().as_secs() < 60,
+            "no report after a minute: {html}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn ops_page_shows_consent_report_also_read_only() {
+    for read_only in [false, true] {
+        let db = TestDb::new().await;
+        let f = fixture(&db).await;
+        let s = start_on(db, read_only).await;
+        // Computed in the background: the page shows it once it is ready.
+        let html = page_with_report(&s).await;
         assert!(html.contains("id=\"consent-records\""), "{html}");
         assert!(html.contains("6 accounts"), "{html}");
         let e = row(&html, "report-ENROLL");
@@ -831,4 +850,99 @@ async fn consent_report_marks_the_current_terms_file() {
         "{html}"
     );
     server.abort();
+}
+
+/// Consented means consent_flag = 1 only (as db_dump exports it): a latest
+/// row with flag 2 or -1 counts as withdrawn (or not required), in the
+/// report, the ENROLL version breakdown and a user's history.
+#[tokio::test]
+async fn odd_flag_values_are_not_consent() {
+    let db = TestDb::new().await;
+    let f = fixture(&db).await;
+    let mut c = db.conn().await;
+    let stats = type_id(&mut c, "STATSEXPORT").await;
+    let enroll = type_id(&mut c, "ENROLL").await;
+    let odd = |user: i64, ct: i64, flag: i64, nr: i64| {
+        (user, ct, T0 + 500_000, flag, nr, "odd".to_owned())
+    };
+    // u0 (STATSEXPORT consented) now has flag 2; u2 (consented) flag -1;
+    // u0's ENROLL (v1) is superseded by a flag-2 not-required row.
+    for row in [
+        odd(f.users[0], stats, 2, 0),
+        odd(f.users[2], stats, -1, 0),
+        odd(f.users[0], enroll, 2, 1),
+    ] {
+        c.exec_drop(
+            "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
+             consent_not_required, source) VALUES (?, ?, ?, ?, ?, ?)",
+            row,
+        )
+        .await
+        .unwrap();
+    }
+    let r = json(&run(&db, &["consent", "report", "--json"]).await);
+    let t = |name: &str| {
+        r["consent_types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["shortname"] == name)
+            .unwrap()
+            .clone()
+    };
+    let st = t("STATSEXPORT");
+    assert_eq!(
+        (
+            &st["consented"],
+            &st["withdrawn"],
+            &st["not_required"],
+            &st["never_asked"]
+        ),
+        (
+            &Value::from(0),
+            &Value::from(3),
+            &Value::from(0),
+            &Value::from(3)
+        ),
+        "{st:#}"
+    );
+    let en = t("ENROLL");
+    assert_eq!(
+        (&en["consented"], &en["not_required"]),
+        (&Value::from(3), &Value::from(2)),
+        "{en:#}"
+    );
+    let v1 = en["by_terms_version"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["terms_version_id"] == f.v1)
+        .unwrap()
+        .clone();
+    assert_eq!(v1["users"], 1, "{v1:#}");
+
+    let h = json(
+        &run(
+            &db,
+            &[
+                "consent",
+                "history",
+                "--user",
+                &f.users[2].to_string(),
+                "--json",
+            ],
+        )
+        .await,
+    );
+    let current = h["current"].as_array().unwrap();
+    let se = current
+        .iter()
+        .find(|c| c["consent_type"] == "STATSEXPORT")
+        .unwrap();
+    assert_eq!(se["state"], "withdrawn", "{h:#}");
+    let last = h["consents"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (&last["consent_flag"], &last["state"]),
+        (&Value::from(-1), &Value::from("withdrawn"))
+    );
 }

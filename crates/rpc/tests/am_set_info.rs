@@ -510,3 +510,38 @@ async fn one_transaction_failed_consent_keeps_profile_unchanged() {
     assert_eq!(h.user("u@example.com").await.unwrap().name, "User");
     assert!(h.consents(id).await.is_empty());
 }
+
+/// Consented means consent_flag = 1 only: a latest stored row with an odd
+/// flag (2, -1) is not consent, so consenting records a row, while a
+/// withdrawal after it records nothing (already not consenting).
+#[tokio::test]
+async fn odd_stored_flag_is_not_consent() {
+    for odd in [2, -1] {
+        let (h, auth, id) = stats_project().await;
+        let mut c = h.conn().await;
+        c.exec_drop(
+            "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
+             consent_not_required, source) SELECT ?, id, ?, ?, 0, 'odd' FROM consent_type \
+             WHERE shortname = 'STATSEXPORT'",
+            (id, boinc_db::now() - 100, odd),
+        )
+        .await
+        .unwrap();
+        let body = h
+            .call("am_set_info.php", &consent(&auth, "STATSEXPORT", "0"))
+            .await;
+        assert_eq!(body, format!("{HEADER}{SUCCESS}"));
+        assert_eq!(
+            h.consents(id).await.len(),
+            1,
+            "flag {odd}: withdrawal recorded"
+        );
+        let body = h
+            .call("am_set_info.php", &consent(&auth, "STATSEXPORT", "1"))
+            .await;
+        assert_eq!(body, format!("{HEADER}{SUCCESS}"));
+        let rows = h.consents(id).await;
+        assert_eq!(rows.len(), 2, "flag {odd}: {rows:?}");
+        assert_eq!((rows[1].1, rows[1].3.as_str()), (1, "AM"));
+    }
+}

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use askama::Template;
 use axum::body::Bytes;
@@ -28,9 +28,11 @@ use sha2::Sha256;
 use tokio::net::TcpListener;
 
 mod auth;
+pub mod report;
 
 use auth::AuthedUser;
 pub use auth::{bcrypt_peak, Credentials, BCRYPT_POOL, FAILURE_WINDOW, MAX_FAILURES};
+use report::{age_text, ReportCache};
 
 mod account;
 
@@ -42,8 +44,6 @@ pub const USER_KEY: &str = "ops_user";
 pub const HASH_KEY: &str = "ops_password_hash";
 const SESSION_COOKIE: &str = "ops_session";
 const HISTORY_ROWS: u64 = 200;
-/// How long the ops page reuses a consent report (the page shows its time).
-const REPORT_TTL: Duration = Duration::from_secs(60);
 const CSS: &str = include_str!("../../../../html_ops/static/ops.css");
 
 #[derive(Debug, thiserror::Error)]
@@ -74,15 +74,24 @@ struct AppState {
     /// Per-run key: CSRF tokens from an earlier run are stale.
     csrf_key: [u8; 32],
     /// The consent report scans every consent row (seconds on a big
-    /// project): computed at most once per REPORT_TTL, one at a time.
-    report: tokio::sync::Mutex<Option<(Instant, ConsentReport)>>,
+    /// project): computed in the background, one at a time.
+    report: Arc<ReportCache>,
 }
 
 type Shared = Arc<AppState>;
 
 /// The router; fails when no usable credentials are configured.
 pub fn router(ops: ConsentOps, opts: ServeOptions) -> Result<Router, ServeError> {
+    Ok(router_with_report(ops, opts)?.0)
+}
+
+/// The router and its background report (to stop it with the server).
+fn router_with_report(
+    ops: ConsentOps,
+    opts: ServeOptions,
+) -> Result<(Router, Arc<ReportCache>), ServeError> {
     let creds = opts.credentials.ok_or(ServeError::NoCredentials)?;
+    let report = ReportCache::new(ops.clone());
     let mut csrf_key = [0u8; 32];
     rand::Rng::fill(&mut rand::rng(), &mut csrf_key);
     let state = Arc::new(AppState {
@@ -90,9 +99,9 @@ pub fn router(ops: ConsentOps, opts: ServeOptions) -> Result<Router, ServeError>
         read_only: opts.read_only,
         auth: auth::Gate::new(creds),
         csrf_key,
-        report: tokio::sync::Mutex::new(None),
+        report: report.clone(),
     });
-    Ok(Router::new()
+    let router = Router::new()
         .route("/", get(page))
         .route("/add", post(add))
         .route("/set", post(set_flag))
@@ -107,7 +116,8 @@ pub fn router(ops: ConsentOps, opts: ServeOptions) -> Result<Router, ServeError>
             auth::basic_auth,
         ))
         .layer(middleware::from_fn(security_headers))
-        .with_state(state))
+        .with_state(state);
+    Ok((router, report))
 }
 
 /// Serve the ops page on `listener` until the task is dropped.
@@ -127,7 +137,7 @@ pub async fn serve_until(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let read_only = opts.read_only;
-    let app = router(ops, opts)?;
+    let (app, report) = router_with_report(ops, opts)?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, read_only, "ops page listening");
     }
@@ -137,6 +147,12 @@ pub async fn serve_until(
     )
     .with_graceful_shutdown(shutdown)
     .await?;
+    // No orphan work: a report in flight is aborted and its query killed
+    // before the process may exit.
+    report.stop().await;
+    if !boinc_db::cancel::wait_for_kills(Duration::from_secs(5)).await {
+        tracing::warn!("a cancelled report query may still be running in the database");
+    }
     Ok(())
 }
 
@@ -246,7 +262,8 @@ struct OpsPage<'a> {
     csrf: &'a str,
     types: Vec<TypeRow>,
     history: Vec<HistoryRow>,
-    records: ConsentReport,
+    records: Option<ConsentReport>,
+    report_note: String,
     message: Option<String>,
     error: Option<String>,
     form_shortname: &'a str,
@@ -265,18 +282,6 @@ fn fmt_time(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0)
         .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| t.to_string())
-}
-
-async fn cached_report(st: &AppState) -> Result<ConsentReport, crate::RecordsError> {
-    let mut cache = st.report.lock().await;
-    if let Some((at, r)) = cache.as_ref() {
-        if at.elapsed() < REPORT_TTL {
-            return Ok(r.clone());
-        }
-    }
-    let r = st.ops.consent_report().await?;
-    *cache = Some((Instant::now(), r.clone()));
-    Ok(r)
 }
 
 /// Render the page; issues a session cookie when the request has none.
@@ -309,17 +314,31 @@ async fn render(
         (Ok(t), Ok(h)) => (t, h),
         (Err(e), _) | (_, Err(e)) => return unavailable(&e),
     };
-    let mut records = match cached_report(st).await {
-        Ok(r) => r,
-        Err(e) => return unavailable(&e),
-    };
-    // Cheap parts fresh on every view: the terms file and the enabled flags.
-    records.mark_current(st.ops.terms_file());
-    for r in &mut records.consent_types {
-        if let Some(t) = types.iter().find(|t| t.shortname == r.shortname) {
-            r.enabled = t.enabled != 0;
+    let view = st.report.view().await;
+    let report_note = match (&view.report, view.computing, view.failed) {
+        (Some((_, age)), true, _) => {
+            format!("{} old; a fresh one is being computed", age_text(*age))
         }
-    }
+        (Some((_, age)), false, false) => format!("{} old", age_text(*age)),
+        (Some((_, age)), false, true) => {
+            format!(
+                "{} old; computing a fresh one failed (see the server log)",
+                age_text(*age)
+            )
+        }
+        (None, true, _) => "computing… (reload in a few seconds)".to_owned(),
+        (None, false, _) => "computing it failed (see the server log); reload to retry".to_owned(),
+    };
+    let records = view.report.map(|(mut records, _)| {
+        // Cheap parts fresh on every view: the terms file and the enabled flags.
+        records.mark_current(st.ops.terms_file());
+        for r in &mut records.consent_types {
+            if let Some(t) = types.iter().find(|t| t.shortname == r.shortname) {
+                r.enabled = t.enabled != 0;
+            }
+        }
+        records
+    });
     let page = OpsPage {
         read_only: st.read_only,
         user,
@@ -346,6 +365,7 @@ async fn render(
             })
             .collect(),
         records,
+        report_note,
         message,
         error,
         form_shortname: form.0,

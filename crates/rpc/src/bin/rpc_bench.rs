@@ -33,7 +33,7 @@ struct Args {
     /// Seconds per wrk run.
     #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// Phases to run (default all): gpc16 gpc64 set_info create limits gpc_under_create bcrypt login ceiling mixed
+    /// Phases to run (default all): gpc16 gpc64 set_info flip_vs_slap create limits gpc_under_create bcrypt login ceiling mixed
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Requests in the mixed run.
@@ -468,69 +468,42 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
-    if want("ceiling") {
-        // am_set_info's statements for a consent flip, 16 connections, no HTTP.
-        let pool = db.pool();
-        let stop = Arc::new(AtomicBool::new(false));
-        let done = Arc::new(AtomicUsize::new(0));
-        let stype = queries::consent_type_by_name(&mut conn, "STATSEXPORT")
-            .await?
-            .context("STATSEXPORT")?;
-        let mut tasks = Vec::new();
-        for w in 0..16usize {
-            let (pool, stop, done, keys, type_id) = (
-                pool.clone(),
-                stop.clone(),
-                done.clone(),
-                keys.clone(),
-                stype.id,
-            );
-            tasks.push(tokio::spawn(async move {
-                let mut c = pool.get_conn().await?;
-                let mut i = w;
-                while !stop.load(Ordering::Relaxed) {
-                    let key = &keys[i % keys.len()];
-                    i += 16;
-                    let user = queries::user_by_authenticator(&mut c, key)
-                        .await?
-                        .context("user")?;
-                    let mut tx = c.start_transaction(TxOpts::default()).await?;
-                    boinc_db::account::lock_user(&mut tx, user.id).await?;
-                    queries::user_by_id(&mut tx, user.id).await?;
-                    queries::consent_type_by_name(&mut tx, "STATSEXPORT").await?;
-                    let latest = queries::latest_consent(&mut tx, user.id, type_id).await?;
-                    let flag = latest.is_none_or(|l| l.consent_flag == 0);
-                    queries::insert_consent(
-                        &mut tx,
-                        &NewConsent {
-                            userid: user.id,
-                            consent_type_id: type_id,
-                            consent_time: boinc_db::now(),
-                            consent_flag: flag,
-                            consent_not_required: false,
-                            source: "ceiling",
-                        },
-                    )
-                    .await?;
-                    tx.commit().await?;
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok::<_, anyhow::Error>(())
-            }));
-        }
-        let t = Instant::now();
-        tokio::time::sleep(Duration::from_secs(secs)).await;
-        stop.store(true, Ordering::Relaxed);
-        for task in tasks {
-            task.await??;
-        }
-        let line = format!(
-            "| MariaDB ceiling: am_set_info's statements (lookup, lock, latest, insert, commit), 16 conns, no HTTP | {:.0} tx/s | | | | {} |",
-            done.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64(),
+    if want("flip_vs_slap") {
+        // am_set_info consent flips over 64 accounts at 16 connections,
+        // beside what MariaDB commits at 16 connections in the same run.
+        let w = run_wrk(
+            16,
+            secs,
+            Some(&bench_dir.join("am_set_info.lua")),
+            &base,
+            &[("RPC_BENCH_KEYS", keys_file.display().to_string())],
+        )?;
+        report("am_set_info STATSEXPORT flip, 64 accounts, 16 conns", &w);
+        let slap = slap_inserts(&db, &mut conn).await?;
+        println!(
+            "| mariadb-slap: insert into t (v) values (1), 16 conns, 16000 queries | {slap:.0} | | | 0 | {} |",
             load()
         );
-        println!("{line}");
-        pool.disconnect().await.ok();
+        println!(
+            "| am_set_info flips / slap commit ceiling | {:.0}% | | | | |",
+            100.0 * w.rps / slap
+        );
+    }
+    if want("ceiling") {
+        // am_set_info's statements for a consent flip, 16 connections, no
+        // HTTP: today's sequence and, in the same run, the one it replaced.
+        for before in [false, true] {
+            let tx_per_s = statement_ceiling(&db, &keys, secs, before).await?;
+            let what = if before {
+                "before: lookup, begin, lock, re-read, type, latest, insert, LAST_INSERT_ID, commit = 9 round trips"
+            } else {
+                "lookup, begin, lock+read, type+latest, insert, commit = 6 round trips"
+            };
+            println!(
+                "| MariaDB ceiling: am_set_info's statements ({what}), 16 conns, no HTTP | {tx_per_s:.0} tx/s | | | | {} |",
+                load()
+            );
+        }
     }
     if want("mixed") {
         mixed(port, &keys, args.mixed_requests, &mut conn).await?;
@@ -539,6 +512,129 @@ async fn main() -> anyhow::Result<()> {
     conn.disconnect().await.ok();
     println!("\n(load at end {})", load());
     Ok(())
+}
+
+/// Consent flips as am_set_info's statements alone, 16 connections, for
+/// `secs`; `before`: the statement sequence before issue 11.
+async fn statement_ceiling(
+    db: &TestDb,
+    keys: &[String],
+    secs: u64,
+    before: bool,
+) -> anyhow::Result<f64> {
+    let pool = db.pool();
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut conn = pool.get_conn().await?;
+    let type_id = queries::consent_type_by_name(&mut conn, "STATSEXPORT")
+        .await?
+        .context("STATSEXPORT")?
+        .id;
+    drop(conn);
+    let mut tasks = Vec::new();
+    for w in 0..16usize {
+        let (pool, stop, done, keys) = (pool.clone(), stop.clone(), done.clone(), keys.to_vec());
+        tasks.push(tokio::spawn(async move {
+            let mut c = pool.get_conn().await?;
+            let mut i = w;
+            while !stop.load(Ordering::Relaxed) {
+                let key = &keys[i % keys.len()];
+                i += 16;
+                let user = queries::user_by_authenticator(&mut c, key)
+                    .await?
+                    .context("user")?;
+                let mut tx = c.start_transaction(TxOpts::default()).await?;
+                let latest = if before {
+                    boinc_db::account::lock_user(&mut tx, user.id).await?;
+                    queries::user_by_id(&mut tx, user.id).await?;
+                    queries::consent_type_by_name(&mut tx, "STATSEXPORT").await?;
+                    queries::latest_consent(&mut tx, user.id, type_id)
+                        .await?
+                        .map(|l| l.consent_flag)
+                } else {
+                    boinc_db::account::lock_and_read_user(&mut tx, user.id).await?;
+                    boinc_db::account::consent_type_and_latest(&mut tx, "STATSEXPORT", user.id)
+                        .await?
+                        .context("STATSEXPORT")?
+                        .1
+                };
+                queries::insert_consent(
+                    &mut tx,
+                    &NewConsent {
+                        userid: user.id,
+                        consent_type_id: type_id,
+                        consent_time: boinc_db::now(),
+                        consent_flag: latest != Some(1),
+                        consent_not_required: false,
+                        source: "ceiling",
+                    },
+                )
+                .await?;
+                if before {
+                    // The separate id read insert_consent used to make.
+                    let _: Option<i64> = tx.query_first("SELECT LAST_INSERT_ID()").await?;
+                }
+                tx.commit().await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await??;
+    }
+    let rate = done.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64();
+    pool.disconnect().await.ok();
+    Ok(rate)
+}
+
+/// `mariadb-slap --concurrency=16 --number-of-queries=16000` single-row
+/// autocommit inserts into a table `t` of a scratch schema beside the
+/// bench database: the durable commits/s MariaDB manages here.
+async fn slap_inserts(db: &TestDb, conn: &mut mysql_async::Conn) -> anyhow::Result<f64> {
+    let schema = format!("{}_slap", db.settings.name);
+    conn.query_drop(format!("CREATE DATABASE `{schema}`"))
+        .await?;
+    conn.query_drop(format!(
+        "CREATE TABLE `{schema}`.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB"
+    ))
+    .await?;
+    let s = &db.settings;
+    let out = Command::new("mariadb-slap")
+        .args([
+            &format!("--host={}", s.host),
+            &format!("--port={}", s.port),
+            &format!("--user={}", s.user),
+            "--concurrency=16",
+            "--number-of-queries=16000",
+            &format!("--create-schema={schema}"),
+            "--no-drop",
+            "--query=insert into t (v) values (1)",
+        ])
+        .env("MYSQL_PWD", &s.passwd)
+        .output()
+        .context("running mariadb-slap (apt-get install mariadb-client)");
+    conn.query_drop(format!("DROP DATABASE IF EXISTS `{schema}`"))
+        .await?;
+    let out = out?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        bail!(
+            "mariadb-slap failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let secs: f64 = text
+        .lines()
+        .find(|l| l.contains("Average number of seconds to run all queries"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("mariadb-slap output: {text}"))?;
+    Ok(16000.0 / secs.max(1e-6))
 }
 
 /// 32 keep-alive connections; per 1000 requests: 3 create_account with

@@ -253,11 +253,9 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     let mut warning: Option<String> = None;
     let outcome: Result<Result<bool, RpcError>, DbError> = async {
         let mut tx = conn.start_transaction(TxOpts::default()).await?;
-        // Serialise changes to this account; re-read it under the lock.
-        if !account::lock_user(&mut tx, user.id).await? {
-            return Ok(Err(RpcError::NotFound));
-        }
-        let Some(cur) = queries::user_by_id(&mut tx, user.id).await? else {
+        // Serialise changes to this account; re-read it under the lock (one
+        // statement does both).
+        let Some(cur) = account::lock_and_read_user(&mut tx, user.id).await? else {
             return Ok(Err(RpcError::NotFound));
         };
         // Erased (or key changed) while we waited for the lock: the key no
@@ -266,18 +264,19 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
             return Ok(Err(RpcError::NotFound));
         }
         // The consent type, by its exact name; what may be done is decided
-        // on the type found, never on the text sent.
+        // on the type found, never on the text sent. The same read brings
+        // the user's latest row of that type (seen under the lock).
         let consent = match &r.consent {
-            Some(c) => match queries::consent_type_by_name(&mut tx, &c.name).await? {
-                Some(t) if t.shortname == CONSENT_ENROLL && !c.flag => {
+            Some(c) => match account::consent_type_and_latest(&mut tx, &c.name, cur.id).await? {
+                Some((t, _)) if t.shortname == CONSENT_ENROLL && !c.flag => {
                     return Ok(Err(RpcError::generic(
                         "Withdrawing consent to the project's terms of use (ENROLL) is not \
                          possible through am_set_info: leaving the terms means deleting the \
                          account, which is done on the project's web site.",
                     )));
                 }
-                Some(t) if t.is_enabled() => Some((c, t)),
-                Some(t) => {
+                Some((t, latest)) if t.is_enabled() => Some((c, t, latest)),
+                Some((t, _)) => {
                     warning = Some(format!(
                         "consent type '{}' is not enabled on this project; nothing recorded",
                         t.shortname
@@ -370,9 +369,9 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
         }
 
         let mut recorded = false;
-        if let Some((c, t)) = consent {
-            let latest = queries::latest_consent(&mut tx, cur.id, t.id).await?;
-            if latest.is_none_or(|l| (l.consent_flag != 0) != c.flag) {
+        if let Some((c, t, latest)) = consent {
+            // Consented means flag 1: an odd stored flag is not consent.
+            if latest.is_none_or(|flag| (flag == 1) != c.flag) {
                 queries::insert_consent(
                     &mut tx,
                     &NewConsent {
