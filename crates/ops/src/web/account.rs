@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::StatusCode;
@@ -16,7 +15,7 @@ use boinc_db::audit::AuditRow;
 use boinc_db::erase::Mode;
 use boinc_db::subject::Found;
 
-use super::{csrf_token, fmt_time, post_guard, refuse, session_from, AuthedUser, Shared};
+use super::{csrf_token, fmt_time, refuse, session_from, AuthedUser, Posted, Shared};
 use super::{AppState, SESSION_COOKIE};
 use crate::account::{self, AccountError, Query};
 use crate::consent_records::{self, SubjectHistory, UserRef};
@@ -282,14 +281,12 @@ fn account_error(e: &AccountError) -> (StatusCode, String) {
 /// POST /account-export: the export as a JSON download (audited).
 pub(super) async fn export(
     State(st): State<Shared>,
-    axum::Extension(AuthedUser(user)): axum::Extension<AuthedUser>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted {
+        user,
+        headers: _,
+        form,
+    }: Posted,
 ) -> Response {
-    let form = match post_guard(&st, &headers, &user, &body) {
-        Ok(f) => f,
-        Err((status, text)) => return refuse(status, text),
-    };
     let Some(id) = form_id(&form) else {
         return refuse(StatusCode::BAD_REQUEST, "id must be an account id");
     };
@@ -323,14 +320,12 @@ pub(super) async fn export(
 /// POST /account-delete: erase after the account id was typed again.
 pub(super) async fn delete(
     State(st): State<Shared>,
-    axum::Extension(AuthedUser(user)): axum::Extension<AuthedUser>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted {
+        user,
+        headers,
+        form,
+    }: Posted,
 ) -> Response {
-    let form = match post_guard(&st, &headers, &user, &body) {
-        Ok(f) => f,
-        Err((status, text)) => return refuse(status, text),
-    };
     let Some(id) = form_id(&form) else {
         return refuse(StatusCode::BAD_REQUEST, "id must be an account id");
     };

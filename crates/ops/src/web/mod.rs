@@ -456,7 +456,38 @@ fn refuse(status: StatusCode, text: &str) -> Response {
     (status, format!("{text}\n")).into_response()
 }
 
-/// Common POST checks: read-only mode, origin and CSRF. Returns the form.
+/// A POST form that passed the common checks (read-only mode, origin,
+/// CSRF), with the signed-in admin and the request headers; every POST
+/// handler takes one, so none can forget a check.
+struct Posted {
+    user: String,
+    headers: HeaderMap,
+    form: HashMap<String, String>,
+}
+
+impl axum::extract::FromRequest<Shared> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, st: &Shared) -> Result<Self, Response> {
+        let user = match req.extensions().get::<AuthedUser>() {
+            Some(AuthedUser(u)) => u.clone(),
+            None => return Err(refuse(StatusCode::UNAUTHORIZED, "sign in first")),
+        };
+        let headers = req.headers().clone();
+        let body = Bytes::from_request(req, st)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match post_guard(st, &headers, &user, &body) {
+            Ok(form) => Ok(Self {
+                user,
+                headers,
+                form,
+            }),
+            Err((status, text)) => Err(refuse(status, text)),
+        }
+    }
+}
+
 fn post_guard(
     st: &AppState,
     headers: &HeaderMap,
@@ -510,14 +541,12 @@ fn done_url(what: &str, name: &str) -> String {
 
 async fn add(
     State(st): State<Shared>,
-    axum::Extension(AuthedUser(user)): axum::Extension<AuthedUser>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted {
+        user,
+        headers,
+        form,
+    }: Posted,
 ) -> Response {
-    let form = match post_guard(&st, &headers, &user, &body) {
-        Ok(f) => f,
-        Err((status, text)) => return refuse(status, text),
-    };
     let name = form.get("shortname").map(String::as_str).unwrap_or("");
     let desc = form.get("description").map(String::as_str).unwrap_or("");
     match st.ops.add(&user, name, desc).await {
@@ -532,14 +561,12 @@ async fn add(
 
 async fn set_flag(
     State(st): State<Shared>,
-    axum::Extension(AuthedUser(user)): axum::Extension<AuthedUser>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted {
+        user,
+        headers,
+        form,
+    }: Posted,
 ) -> Response {
-    let form = match post_guard(&st, &headers, &user, &body) {
-        Ok(f) => f,
-        Err((status, text)) => return refuse(status, text),
-    };
     let name = form.get("shortname").map(String::as_str).unwrap_or("");
     let on = match form.get("value").map(String::as_str) {
         Some("on") => true,
