@@ -10,6 +10,7 @@ use boinc_ops::account::{self, AccountError, Query};
 use boinc_ops::consent_records::{utc, UserRef};
 use clap::{ArgGroup, Subcommand, ValueEnum};
 
+use super::actor;
 use super::print::{print_json, print_table};
 use super::{load_config, EXIT_REFUSED};
 
@@ -60,14 +61,6 @@ pub enum AccountCmd {
 pub enum EraseMode {
     Obfuscate,
     Wipe,
-}
-
-fn actor() -> String {
-    ["SUDO_USER", "USER"]
-        .iter()
-        .filter_map(|k| std::env::var(k).ok())
-        .find(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| "cli".to_owned())
 }
 
 fn who(email: Option<String>, id: Option<i64>) -> anyhow::Result<UserRef> {

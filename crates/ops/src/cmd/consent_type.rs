@@ -8,6 +8,7 @@ use anyhow::bail;
 use boinc_ops::{ConsentOps, DELETE_EXPLANATION};
 use clap::{Subcommand, ValueEnum};
 
+use super::actor;
 use super::print::{clean, print_json, print_table, yes_no};
 use super::{load_config, EXIT_REFUSED};
 
@@ -54,14 +55,6 @@ pub enum CtCmd {
 pub enum OnOff {
     On,
     Off,
-}
-
-fn actor() -> String {
-    ["SUDO_USER", "USER"]
-        .iter()
-        .filter_map(|k| std::env::var(k).ok())
-        .find(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| "cli".to_owned())
 }
 
 pub async fn run(config: Option<&Path>, cmd: CtCmd) -> anyhow::Result<ExitCode> {

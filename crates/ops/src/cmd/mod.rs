@@ -38,3 +38,13 @@ pub fn load_config(path: Option<&Path>, need_file: bool) -> anyhow::Result<(Proj
     let cfg = ProjectConfig::load(&path).with_context(|| format!("loading {}", path.display()))?;
     Ok((cfg, true))
 }
+
+/// Who runs the command, for the audit trail: the admin behind sudo, else
+/// the login name.
+pub fn actor() -> String {
+    ["SUDO_USER", "USER"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .find(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "cli".to_owned())
+}
