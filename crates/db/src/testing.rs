@@ -326,10 +326,14 @@ impl PrivateMariaDb {
     pub async fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir for private mariadb");
         let data = dir.path().join("data");
+        // Its own tmpdir, for the bootstrap server too (see `resume`).
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).expect("tmpdir for private mariadb");
         let out = std::process::Command::new("mariadb-install-db")
             .args(["--no-defaults", "--auth-root-authentication-method=normal"])
             .args(["--skip-test-db", "--user=root"])
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .output()
             .expect("mariadb-install-db must be installed (Debian package mariadb-server)");
         assert!(
@@ -372,9 +376,16 @@ impl PrivateMariaDb {
         assert!(self.child.is_none(), "already running");
         let data = self.dir.path().join("data");
         let log = std::fs::File::create(self.dir.path().join("err.log")).expect("log file");
+        // A tmpdir of its own: at start-up mariadbd deletes every `#sql*`
+        // file in its tmpdir, which in /tmp would include the live
+        // temporary tables of the shared test server (other tests then fail
+        // with "Error on delete of '/tmp/#sql-temptable-…'").
+        let tmp = self.dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).expect("tmpdir for private mariadb");
         let child = std::process::Command::new("/usr/sbin/mariadbd")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!("--port={}", self.port))
             .arg(format!(
                 "--socket={}",
