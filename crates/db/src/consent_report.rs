@@ -12,8 +12,9 @@ use std::collections::HashMap;
 
 use mysql_async::prelude::*;
 use mysql_async::{Conn, TxOpts};
+use serde::Serialize;
 
-use crate::terms::{self, TermsVersion, TypeReport};
+use crate::terms::{self, TermsVersion};
 use crate::DbError;
 
 /// The state a user's latest row puts them in.
@@ -67,6 +68,24 @@ async fn consent_versions<Q: Queryable>(q: &mut Q) -> Result<Vec<(i64, i64)>, Db
         q.query("SELECT consent_id, terms_version_id FROM consent_terms ORDER BY consent_id")
             .await?,
     )
+}
+
+/// Users' current (latest, tie-safe) state for one consent type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TypeReport {
+    pub shortname: String,
+    pub enabled: bool,
+    /// latest consent_flag = 1
+    pub consented: i64,
+    /// latest consent_flag other than 1 and consent_not_required = 0
+    pub withdrawn: i64,
+    /// latest consent_flag other than 1 and consent_not_required = 1
+    pub not_required: i64,
+    /// non-deleted users with no row for this type
+    pub never_asked: i64,
+    /// ENROLL only: users whose latest row is consent, by terms version
+    /// (`None`: consented before versioning or outside create_account).
+    pub by_terms_version: Vec<(Option<i64>, i64)>,
 }
 
 /// Counts per consent type, in consent_type id order; the same numbers as

@@ -107,30 +107,6 @@ pub async fn terms_text<Q: Queryable>(q: &mut Q, id: i64) -> Result<Option<Strin
     )
 }
 
-/// Users' current (latest, tie-safe) state for one consent type.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct TypeReport {
-    pub shortname: String,
-    pub enabled: bool,
-    /// latest consent_flag = 1
-    pub consented: i64,
-    /// latest consent_flag other than 1 and consent_not_required = 0
-    pub withdrawn: i64,
-    /// latest consent_flag other than 1 and consent_not_required = 1
-    pub not_required: i64,
-    /// non-deleted users with no row for this type
-    pub never_asked: i64,
-    /// ENROLL only: users whose latest row is consent, by terms version
-    /// (`None`: consented before versioning or outside create_account).
-    pub by_terms_version: Vec<(Option<i64>, i64)>,
-}
-
-/// Counts per consent type, in consent_type id order (one streaming pass;
-/// see `consent_report`). Consented means `consent_flag = 1`.
-pub async fn consent_report<Q: Queryable>(q: &mut Q) -> Result<Vec<TypeReport>, DbError> {
-    crate::consent_report::consent_report(q).await
-}
-
 /// One row of a user's consent history, for data-subject requests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, mysql_async::prelude::FromRow)]
 pub struct HistoryEntry {

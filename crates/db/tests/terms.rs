@@ -128,7 +128,9 @@ async fn report_counts_latest_state_per_type_and_enroll_by_version() {
     .unwrap();
     consent(&mut conn, users[6], stats, 6, true, false).await;
 
-    let report = terms::consent_report(&mut conn).await.unwrap();
+    let report = boinc_db::consent_report::consent_report(&mut conn)
+        .await
+        .unwrap();
     let e = &report[0];
     assert_eq!(e.shortname, "ENROLL");
     assert_eq!(

@@ -234,7 +234,9 @@ async fn terms_versions_follow_the_served_terms_file() {
     );
 
     // The report: ENROLL accepted once for v1, twice for v2.
-    let report = terms::consent_report(&mut c).await.unwrap();
+    let report = boinc_db::consent_report::consent_report(&mut c)
+        .await
+        .unwrap();
     let e = report.iter().find(|t| t.shortname == "ENROLL").unwrap();
     assert_eq!(
         (e.consented, e.withdrawn, e.not_required, e.never_asked),
