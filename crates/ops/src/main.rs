@@ -67,7 +67,8 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.cmd, Cmd::Serve { .. }) {
+    let serve = matches!(cli.cmd, Cmd::Serve { .. });
+    if !serve {
         // `boinc-ops consent report | head` should end quietly as Unix tools
         // do, not panic on the closed pipe: restore the default SIGPIPE
         // action Rust's runtime turns off. Not for the server, whose socket
@@ -79,7 +80,7 @@ fn main() -> ExitCode {
     }
     // The server logs its requests and changes; CLI commands print their
     // own result, so they only log problems. RUST_LOG overrides either.
-    let default_filter = if matches!(cli.cmd, Cmd::Serve { .. }) {
+    let default_filter = if serve {
         "warn,boinc_ops=info,boinc_daemon=info"
     } else {
         "warn"
@@ -92,7 +93,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let serve = matches!(cli.cmd, Cmd::Serve { .. });
     // Ctrl-C drops the command's future, which cancels its database work
     // (KILL QUERY, boinc_db::cancel); the server handles signals itself.
     let outcome = rt.block_on(async {
