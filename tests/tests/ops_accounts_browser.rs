@@ -172,20 +172,8 @@ async fn ops_browser_find_export_delete() {
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    let debug = if result.is_err() {
-        format!(
-            "url={:?}\n{}",
-            c.current_url().await.map(|u| u.to_string()),
-            c.source().await.unwrap_or_default()
-        )
-    } else {
-        String::new()
-    };
-    let _ = c.close().await;
     server.abort();
-    if let Err(e) = result {
-        panic!("browser flow failed: {e}\n{debug}");
-    }
+    browser::finish(c, result).await;
 
     let mut conn = db.conn().await;
     let row: Option<(String, String)> = conn

@@ -94,21 +94,8 @@ async fn ops_browser_admin_adds_enables_and_toggles_privacypref() {
         Ok::<_, anyhow::Error>(())
     }
     .await;
-    // On failure, show where the browser was.
-    let debug = if result.is_err() {
-        format!(
-            "url={:?}\n{}",
-            c.current_url().await.map(|u| u.to_string()),
-            c.source().await.unwrap_or_default()
-        )
-    } else {
-        String::new()
-    };
-    let _ = c.close().await;
     server.abort();
-    if let Err(e) = result {
-        panic!("browser flow failed: {e}\n{debug}");
-    }
+    browser::finish(c, result).await;
 
     let mut conn = db.conn().await;
     let t = boinc_db::queries::consent_type_by_name(&mut conn, "BROWSER_TYPE")

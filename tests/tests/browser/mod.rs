@@ -86,3 +86,21 @@ pub async fn browser() -> (Client, Driver, tempfile::TempDir) {
         .expect("webdriver session");
     (c, driver, profile)
 }
+
+/// End a browser flow: close the browser, and if the flow failed, panic
+/// with its error and where the browser was (URL and page source).
+pub async fn finish(c: Client, result: anyhow::Result<()>) {
+    let debug = if result.is_err() {
+        format!(
+            "url={:?}\n{}",
+            c.current_url().await.map(|u| u.to_string()),
+            c.source().await.unwrap_or_default()
+        )
+    } else {
+        String::new()
+    };
+    let _ = c.close().await;
+    if let Err(e) = result {
+        panic!("browser flow failed: {e}\n{debug}");
+    }
+}
