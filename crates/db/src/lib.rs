@@ -8,6 +8,7 @@ pub mod cancel;
 pub mod charset;
 pub mod columns;
 pub mod config;
+pub mod consent_flip;
 pub mod consent_report;
 pub mod consent_types;
 pub mod countries;
@@ -63,12 +64,16 @@ impl DbError {
 /// transaction on return.
 pub fn pool(settings: &DbSettings) -> mysql_async::Pool {
     let constraints = mysql_async::PoolConstraints::new(1, 32).expect("1 <= 32");
-    let opts = mysql_async::OptsBuilder::from_opts(settings.opts()).pool_opts(
-        mysql_async::PoolOpts::default()
-            .with_constraints(constraints)
-            .with_inactive_connection_ttl(std::time::Duration::from_secs(60))
-            .with_reset_connection(false),
-    );
+    let opts = mysql_async::OptsBuilder::from_opts(settings.opts())
+        .pool_opts(
+            mysql_async::PoolOpts::default()
+                .with_constraints(constraints)
+                .with_inactive_connection_ttl(std::time::Duration::from_secs(60))
+                .with_reset_connection(false),
+        )
+        // Room for every statement plus the few sizes of grouped consent
+        // changes (`consent_flip`), so none is prepared twice.
+        .stmt_cache_size(128);
     mysql_async::Pool::new(opts)
 }
 

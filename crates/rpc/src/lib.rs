@@ -8,6 +8,7 @@
 
 pub mod connections;
 pub mod error;
+pub mod flip_group;
 pub mod hashing;
 pub mod limits;
 pub mod params;

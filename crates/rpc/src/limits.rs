@@ -130,6 +130,12 @@ impl Budget<'_> {
         }
     }
 
+    /// Whether this budget counts anything (false: exempt address, or the
+    /// limit is off), i.e. whether its checks need the database at all.
+    pub fn is_counted(&self) -> bool {
+        self.counter.is_some()
+    }
+
     /// Refuse at once, without the database, when this process saw the
     /// counter full in its current window.
     pub fn check_local(&self) -> Result<(), RpcError> {

@@ -43,6 +43,9 @@ pub struct Options {
     pub max_connections: Option<usize>,
     /// Password-hashing threads; None: one per core.
     pub hash_threads: Option<usize>,
+    /// Workers committing consent-only am_set_info requests in groups
+    /// (`crate::flip_group`); 0: each request in its own transaction.
+    pub consent_group_workers: usize,
 }
 
 impl Default for Options {
@@ -58,6 +61,7 @@ impl Default for Options {
             idle_timeout: Duration::from_secs(30),
             max_connections: None,
             hash_threads: None,
+            consent_group_workers: crate::flip_group::WORKERS,
         }
     }
 }
@@ -105,6 +109,9 @@ impl Options {
         }
         if let Some(n) = positive(cfg, "rpc_hash_threads") {
             self.hash_threads = Some(n);
+        }
+        if let Some(n) = cfg.int("rpc_consent_group_workers").filter(|n| *n >= 0) {
+            self.consent_group_workers = usize::try_from(n).unwrap_or(usize::MAX).min(64);
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Shared server state: config, pool, the cached project facts
-//! get_project_config answers from, and the per-IP counters. Data only:
+//! get_project_config answers from, the per-IP counters and the consent
+//! group-commit queue's handle. Data only:
 //! the RPCs, the renderers and `crate::limits` use it; it imports none of
 //! them.
 
@@ -13,6 +14,7 @@ use boinc_db::rate_limit::Key;
 use boinc_db::ProjectConfig;
 
 use crate::error::RpcError;
+use crate::flip_group::FlipGroups;
 pub use crate::settings::{Limits, Options};
 
 pub struct AppState {
@@ -31,6 +33,11 @@ pub struct AppState {
     /// first connection: it follows the database, which does not change
     /// while we run.
     charset: OnceLock<Charset>,
+    /// Consent-only am_set_info requests' group commit, started on first use
+    /// (it needs the runtime).
+    flip_groups: OnceLock<FlipGroups>,
+    /// How to reach the project database outside the pool.
+    db_opts: mysql_async::Opts,
 }
 
 impl AppState {
@@ -57,6 +64,8 @@ impl AppState {
             url_prefix,
             limits,
             charset: OnceLock::new(),
+            flip_groups: OnceLock::new(),
+            db_opts: settings.opts(),
         }))
     }
 
@@ -82,6 +91,22 @@ impl AppState {
         }
         let cs = boinc_db::charset::session_charset(conn).await?;
         Ok(*self.charset.get_or_init(|| cs))
+    }
+
+    /// The consent-change queue (`crate::flip_group`); None when grouping
+    /// is off (`rpc_consent_group_workers` 0).
+    pub fn flip_groups(&self) -> Option<&FlipGroups> {
+        let workers = self.options.consent_group_workers;
+        (workers > 0).then(|| {
+            self.flip_groups.get_or_init(|| {
+                FlipGroups::start(self.db_opts.clone(), self.options.db_timeout, workers)
+            })
+        })
+    }
+
+    /// The session character set, once a connection has told it.
+    pub fn known_charset(&self) -> Option<Charset> {
+        self.charset.get().copied()
     }
 
     /// BOINC's `stop_web` marker: every RPC but get_project_config says -183.

@@ -39,6 +39,10 @@ struct Args {
     /// Requests in the mixed run.
     #[arg(long, default_value_t = 120_000)]
     mixed_requests: usize,
+    /// rpc_consent_group_workers of the server under test (default: the
+    /// server's own default).
+    #[arg(long)]
+    group_workers: Option<usize>,
 }
 
 fn load() -> String {
@@ -242,10 +246,15 @@ async fn main() -> anyhow::Result<()> {
         // The load generator (127.0.0.1) is exempt from the per-IP limits
         // unless it names other clients in X-Forwarded-For (the `limits`
         // phase), whose limits are too high to refuse anything.
-        "<rpc_create_account_per_ip_per_hour>1000000000</rpc_create_account_per_ip_per_hour>\
-         <rpc_failed_logins_per_ip>1000000000</rpc_failed_logins_per_ip>\
-         <rpc_trusted_proxies>127.0.0.1</rpc_trusted_proxies>\
-         <rpc_rate_limit_exempt>127.0.0.1</rpc_rate_limit_exempt>",
+        &format!(
+            "<rpc_create_account_per_ip_per_hour>1000000000</rpc_create_account_per_ip_per_hour>\
+             <rpc_failed_logins_per_ip>1000000000</rpc_failed_logins_per_ip>\
+             <rpc_trusted_proxies>127.0.0.1</rpc_trusted_proxies>\
+             <rpc_rate_limit_exempt>127.0.0.1</rpc_rate_limit_exempt>{}",
+            args.group_workers
+                .map(|n| format!("<rpc_consent_group_workers>{n}</rpc_consent_group_workers>"))
+                .unwrap_or_default()
+        ),
         Some("Bench terms of use."),
     );
     let mut conn = db.conn().await;
@@ -470,23 +479,45 @@ async fn main() -> anyhow::Result<()> {
     }
     if want("flip_vs_slap") {
         // am_set_info consent flips over 64 accounts at 16 connections,
+        // grouped (the default) and each in its own transaction (a second
+        // server with rpc_consent_group_workers 0 on the same database),
         // beside what MariaDB commits at 16 connections in the same run.
-        let w = run_wrk(
+        let alone_dir = tempfile::tempdir()?;
+        let alone_config = db.write_project(
+            alone_dir.path(),
+            "<rpc_rate_limit_exempt>127.0.0.1</rpc_rate_limit_exempt>\
+             <rpc_consent_group_workers>0</rpc_consent_group_workers>",
+            Some("Bench terms of use."),
+        );
+        let alone = start_server(&alone_config).await?;
+        let lua = bench_dir.join("am_set_info.lua");
+        let env = [("RPC_BENCH_KEYS", keys_file.display().to_string())];
+        let one = run_wrk(
             16,
             secs,
-            Some(&bench_dir.join("am_set_info.lua")),
-            &base,
-            &[("RPC_BENCH_KEYS", keys_file.display().to_string())],
+            Some(&lua),
+            &format!("http://127.0.0.1:{}", alone.port),
+            &env,
         )?;
-        report("am_set_info STATSEXPORT flip, 64 accounts, 16 conns", &w);
+        drop(alone);
+        report(
+            "am_set_info STATSEXPORT flip, 64 accounts, 16 conns, each alone",
+            &one,
+        );
+        let w = run_wrk(16, secs, Some(&lua), &base, &env)?;
+        report(
+            "am_set_info STATSEXPORT flip, 64 accounts, 16 conns, grouped",
+            &w,
+        );
         let slap = slap_inserts(&db, &mut conn).await?;
         println!(
             "| mariadb-slap: insert into t (v) values (1), 16 conns, 16000 queries | {slap:.0} | | | 0 | {} |",
             load()
         );
         println!(
-            "| am_set_info flips / slap commit ceiling | {:.0}% | | | | |",
-            100.0 * w.rps / slap
+            "| am_set_info flips / slap commit ceiling | {:.0}% grouped, {:.0}% each alone | | | | |",
+            100.0 * w.rps / slap,
+            100.0 * one.rps / slap
         );
     }
     if want("ceiling") {

@@ -4,12 +4,15 @@
 //! refused unless the project opts in (`<am_set_info_allow_credentials/>`).
 
 use boinc_db::account::{self, EmailChange, UserUpdate};
+use boinc_db::consent_flip::{Flip, FlipOutcome};
 use boinc_db::models::CONSENT_ENROLL;
 use boinc_db::queries::{self, NewConsent};
 use boinc_db::DbError;
 use mysql_async::TxOpts;
 
 use crate::error::{duplicate_key_name, RpcError};
+use crate::flip_group::{FlipError, FlipGroups};
+use crate::limits::Budget;
 use crate::params::{flag, Params};
 use crate::reply::{self, Xml};
 use crate::state::AppState;
@@ -88,6 +91,24 @@ impl AmSetInfo {
             ("country", self.country.as_deref()),
             ("url", self.url.as_deref()),
         ]
+    }
+
+    /// The consent change, when it is all the request asks for: such
+    /// requests are grouped (`crate::flip_group`).
+    pub fn consent_only(&self) -> Option<&ConsentChange> {
+        let other_fields = self.name.is_some()
+            || self.country.is_some()
+            || self.postal_code.is_some()
+            || self.global_prefs.is_some()
+            || self.project_prefs.is_some()
+            || self.url.is_some()
+            || self.send_email.is_some()
+            || self.show_hosts.is_some()
+            || self.teamid.is_some()
+            || self.venue.is_some()
+            || self.email_addr.is_some()
+            || self.password_hash.is_some();
+        self.consent.as_ref().filter(|_| !other_fields)
     }
 
     /// The parameter source: the POST body when it carries account_key,
@@ -194,6 +215,81 @@ fn find_ci(hay: &str, needle: &str) -> Option<usize> {
     hay.to_ascii_lowercase().find(&needle.to_ascii_lowercase())
 }
 
+fn enroll_withdrawal() -> RpcError {
+    RpcError::generic(
+        "Withdrawing consent to the project's terms of use (ENROLL) is not possible through \
+         am_set_info: leaving the terms means deleting the account, which is done on the \
+         project's web site.",
+    )
+}
+
+fn disabled_warning(shortname: &str) -> String {
+    format!("consent type '{shortname}' is not enabled on this project; nothing recorded")
+}
+
+/// Quoted with escapes: a look-alike shows as one (in the reply and in the
+/// log, which it cannot forge lines in).
+fn unknown_warning(name: &str) -> String {
+    format!("consent type {name:?} does not exist (names are exact); nothing recorded")
+}
+
+fn applied(userid: i64, warning: Option<String>, recorded: bool) -> Xml {
+    if let Some(w) = &warning {
+        tracing::warn!(userid, "am_set_info: {w}");
+    }
+    tracing::info!(userid, consent_recorded = recorded, "am_set_info applied");
+    reply::am_set_info(warning.as_deref())
+}
+
+/// A consent-only request: the same checks, then the change goes into the
+/// next group commit.
+async fn grouped(
+    state: &AppState,
+    groups: &FlipGroups,
+    r: &AmSetInfo,
+    c: &ConsentChange,
+    failures: &Budget<'_>,
+) -> Result<Xml, RpcError> {
+    let charset = match state.known_charset() {
+        Some(cs) => cs,
+        None => state.charset(&mut state.conn().await?).await?,
+    };
+    validate::stored_in(charset, &r.stored_text())?;
+    // An address past its failed-login budget is refused whether its key
+    // is right or wrong (as alone: wrong keys are refused by the count).
+    if failures.is_counted() {
+        failures.admit(&mut state.conn().await?).await?;
+    }
+    let flip = Flip {
+        account_key: r.account_key.clone(),
+        type_name: c.name.clone(),
+        flag: c.flag,
+        not_required: c.not_required,
+        source: c.source.clone(),
+    };
+    let outcome = groups.submit(flip).await.map_err(|e| match e {
+        FlipError::Db(e) => RpcError::from(e),
+        FlipError::NoConnection | FlipError::Stopped => {
+            tracing::warn!(error = %e, "am_set_info: consent change not applied");
+            RpcError::DbUnavailable
+        }
+    })?;
+    match outcome {
+        FlipOutcome::NoAccount => {
+            failures.count_failure(&mut state.conn().await?).await?;
+            Err(RpcError::NotFound)
+        }
+        FlipOutcome::EnrollWithdrawal { .. } => Err(enroll_withdrawal()),
+        FlipOutcome::TypeDisabled { userid, shortname } => {
+            Ok(applied(userid, Some(disabled_warning(&shortname)), false))
+        }
+        FlipOutcome::UnknownType { userid } => {
+            Ok(applied(userid, Some(unknown_warning(&c.name)), false))
+        }
+        FlipOutcome::Applied { userid, recorded } => Ok(applied(userid, None, recorded)),
+    }
+}
+
 pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError> {
     state.check_web_running()?;
     let r = AmSetInfo::parse(
@@ -206,6 +302,9 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     // Unknown keys count as failed logins per address (key guessing).
     let failures = crate::limits::failed_logins(state, req.ip);
     failures.check_local()?;
+    if let (Some(c), Some(groups)) = (r.consent_only(), state.flip_groups()) {
+        return grouped(state, groups, &r, c, &failures).await;
+    }
     let mut conn = state.conn().await?;
     validate::stored_in(state.charset(&mut conn).await?, &r.stored_text())?;
     let Some(user) = queries::user_by_authenticator(&mut conn, &r.account_key).await? else {
@@ -269,27 +368,15 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
         let consent = match &r.consent {
             Some(c) => match account::consent_type_and_latest(&mut tx, &c.name, cur.id).await? {
                 Some((t, _)) if t.shortname == CONSENT_ENROLL && !c.flag => {
-                    return Ok(Err(RpcError::generic(
-                        "Withdrawing consent to the project's terms of use (ENROLL) is not \
-                         possible through am_set_info: leaving the terms means deleting the \
-                         account, which is done on the project's web site.",
-                    )));
+                    return Ok(Err(enroll_withdrawal()));
                 }
                 Some((t, latest)) if t.is_enabled() => Some((c, t, latest)),
                 Some((t, _)) => {
-                    warning = Some(format!(
-                        "consent type '{}' is not enabled on this project; nothing recorded",
-                        t.shortname
-                    ));
+                    warning = Some(disabled_warning(&t.shortname));
                     None
                 }
                 None => {
-                    // Quoted with escapes: a look-alike shows as one (in
-                    // the reply and in the log, which it cannot forge lines in).
-                    warning = Some(format!(
-                        "consent type {:?} does not exist (names are exact); nothing recorded",
-                        c.name
-                    ));
+                    warning = Some(unknown_warning(&c.name));
                     None
                 }
             },
@@ -408,15 +495,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
             })
         }
     };
-    if let Some(w) = &warning {
-        tracing::warn!(userid = user.id, "am_set_info: {w}");
-    }
-    tracing::info!(
-        userid = user.id,
-        consent_recorded = recorded,
-        "am_set_info applied"
-    );
-    Ok(reply::am_set_info(warning.as_deref()))
+    Ok(applied(user.id, warning, recorded))
 }
 
 #[cfg(test)]

@@ -1,0 +1,277 @@
+//! Consent changes of several accounts in one transaction: am_set_info's
+//! consent-only requests, grouped while the database commits the previous
+//! group (see `boinc_rpc::flip_group`). Each change is decided exactly as
+//! one request alone would be (`account::lock_and_read_user` and
+//! `account::consent_type_and_latest`): the account is locked, the type is
+//! found by its exact name, and a row is appended only when the flag
+//! differs from the latest one, earlier changes of the same group
+//! included. On a [`GroupConn`] a group costs four round trips (lock, read,
+//! insert, commit) however many changes it holds.
+
+use std::collections::HashMap;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, OptsBuilder, Params, TxOpts, Value};
+
+use crate::models::CONSENT_ENROLL;
+use crate::DbError;
+
+/// One requested consent change, by account key and consent type name.
+#[derive(Debug, Clone)]
+pub struct Flip {
+    pub account_key: String,
+    pub type_name: String,
+    pub flag: bool,
+    pub not_required: bool,
+    pub source: String,
+}
+
+/// What became of one change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlipOutcome {
+    /// The key names no (live) account: nothing written.
+    NoAccount,
+    /// Done; `recorded` when a consent row was appended (false: the flag
+    /// already was the latest one).
+    Applied { userid: i64, recorded: bool },
+    /// Withdrawal of ENROLL, which only deleting the account does.
+    EnrollWithdrawal { userid: i64 },
+    /// The type exists but is disabled: nothing written.
+    TypeDisabled { userid: i64, shortname: String },
+    /// No type has exactly this name: nothing written.
+    UnknownType { userid: i64 },
+}
+
+/// IN lists are padded to these lengths (repeating the last value), so a
+/// connection keeps a handful of prepared statements, not one per size.
+const BUCKETS: [usize; 6] = [1, 2, 4, 8, 16, 32];
+
+/// The most changes a group should hold: more still works, but its
+/// statements get longer and their IN lists are no longer padded.
+pub const MAX_GROUP: usize = 32;
+
+fn bucket(n: usize) -> usize {
+    BUCKETS.into_iter().find(|b| *b >= n).unwrap_or(n)
+}
+
+fn padded<T: Clone + Into<Value>>(values: &[T]) -> (String, Vec<Value>) {
+    let n = bucket(values.len());
+    let mut v: Vec<Value> = values.iter().cloned().map(Into::into).collect();
+    if let Some(last) = v.last().cloned() {
+        v.resize(n, last);
+    }
+    (vec!["?"; n].join(", "), v)
+}
+
+#[derive(Clone, Copy)]
+struct TypeSeen {
+    id: i64,
+    enabled: bool,
+    latest: Option<i64>,
+}
+
+/// Apply `flips` in one transaction, in order; one
+/// outcome per flip. An error means nothing of the group was written.
+pub async fn apply(conn: &mut Conn, flips: &[Flip], now: i64) -> Result<Vec<FlipOutcome>, DbError> {
+    let mut tx = conn.start_transaction(TxOpts::default()).await?;
+    let outcomes = stage(&mut tx, flips, now).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// A connection of its own (not pooled) with autocommit off, for groups:
+/// every statement joins the open transaction, so a group needs no
+/// START TRANSACTION round trip. Never handed to anything else.
+pub struct GroupConn {
+    conn: Conn,
+}
+
+impl GroupConn {
+    pub async fn connect(opts: Opts) -> Result<Self, DbError> {
+        let mut init = opts.init().to_vec();
+        init.push("SET SESSION autocommit = 0".into());
+        // Room for every size of the group's statements.
+        let opts = OptsBuilder::from_opts(opts).init(init).stmt_cache_size(128);
+        let conn = Conn::new(opts).await?;
+        Ok(Self { conn })
+    }
+
+    /// [`apply`], calling `before_commit` once every statement but the
+    /// COMMIT has run: the next group may then start its statements while
+    /// this one waits for its commit to be durable (a later group naming
+    /// one of these accounts waits for the commit on the row lock). After
+    /// an error the transaction may still be open: drop this connection
+    /// (closing it rolls back) and connect again.
+    pub async fn apply_then(
+        &mut self,
+        flips: &[Flip],
+        now: i64,
+        before_commit: impl FnOnce(),
+    ) -> Result<Vec<FlipOutcome>, DbError> {
+        let outcomes = stage(&mut self.conn, flips, now).await?;
+        before_commit();
+        self.conn.query_drop("COMMIT").await?;
+        Ok(outcomes)
+    }
+
+    /// Close it (rolling back anything open).
+    pub async fn disconnect(self) {
+        let _ = self.conn.disconnect().await;
+    }
+}
+
+/// The group's statements, up to the COMMIT, inside the caller's
+/// transaction.
+async fn stage<Q: Queryable>(
+    tx: &mut Q,
+    flips: &[Flip],
+    now: i64,
+) -> Result<Vec<FlipOutcome>, DbError> {
+    let mut keys: Vec<&str> = flips
+        .iter()
+        .map(|f| f.account_key.as_str())
+        .filter(|k| !k.is_empty())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+
+    // Lock every account of the group (the unique index is scanned in key
+    // order, so two groups never lock the same accounts in opposite
+    // orders), and match keys byte for byte: the collation also accepts
+    // case and trailing-space variants.
+    let mut users: HashMap<String, i64> = HashMap::new();
+    if !keys.is_empty() {
+        let (marks, params) = padded(&keys);
+        let rows: Vec<(i64, Option<String>)> = tx
+            .exec(
+                format!(
+                    "SELECT id, authenticator FROM user WHERE authenticator IN ({marks}) \
+                     FOR UPDATE"
+                ),
+                Params::Positional(params),
+            )
+            .await?;
+        for (id, auth) in rows {
+            let Some(auth) = auth else { continue };
+            // Erased while we waited for the lock: the key names nothing.
+            if keys.binary_search(&auth.as_str()).is_ok() && !auth.starts_with("deleted") {
+                users.insert(auth, id);
+            }
+        }
+    }
+
+    // The named types and each locked account's latest flag of them, read
+    // after the locks, so every committed row of these accounts is seen.
+    let mut seen: HashMap<(i64, String), TypeSeen> = HashMap::new();
+    let mut ids: Vec<i64> = users.values().copied().collect();
+    let mut names: Vec<&str> = flips
+        .iter()
+        .filter(|f| users.contains_key(&f.account_key))
+        .map(|f| f.type_name.as_str())
+        .collect();
+    if !ids.is_empty() && !names.is_empty() {
+        ids.sort_unstable();
+        names.sort_unstable();
+        names.dedup();
+        let (id_marks, mut params) = padded(&ids);
+        let (name_marks, name_params) = padded(&names);
+        params.extend(name_params);
+        type Row = (i64, String, i64, i64, Option<i64>);
+        let rows: Vec<Row> = tx
+            .exec(
+                format!(
+                    "SELECT ct.id, ct.shortname, ct.enabled, u.id, \
+                            (SELECT c.consent_flag FROM consent c \
+                              WHERE c.userid = u.id AND c.consent_type_id = ct.id \
+                              ORDER BY c.consent_time DESC, c.id DESC LIMIT 1) \
+                     FROM consent_type ct JOIN user u ON u.id IN ({id_marks}) \
+                     WHERE ct.shortname IN ({name_marks})"
+                ),
+                Params::Positional(params),
+            )
+            .await?;
+        for (tid, shortname, enabled, uid, latest) in rows {
+            seen.insert(
+                (uid, shortname),
+                TypeSeen {
+                    id: tid,
+                    enabled: enabled != 0,
+                    latest,
+                },
+            );
+        }
+    }
+
+    let mut outcomes = Vec::with_capacity(flips.len());
+    let mut rows: Vec<Value> = Vec::new();
+    for f in flips {
+        let Some(&userid) = users.get(&f.account_key) else {
+            outcomes.push(FlipOutcome::NoAccount);
+            continue;
+        };
+        // Exact name: the map holds the stored bytes, so a look-alike of a
+        // type's name finds nothing.
+        let Some(t) = seen.get_mut(&(userid, f.type_name.clone())) else {
+            outcomes.push(FlipOutcome::UnknownType { userid });
+            continue;
+        };
+        if f.type_name == CONSENT_ENROLL && !f.flag {
+            outcomes.push(FlipOutcome::EnrollWithdrawal { userid });
+            continue;
+        }
+        if !t.enabled {
+            outcomes.push(FlipOutcome::TypeDisabled {
+                userid,
+                shortname: f.type_name.clone(),
+            });
+            continue;
+        }
+        // Consented means flag 1: an odd stored flag is not consent.
+        let recorded = t.latest.is_none_or(|flag| (flag == 1) != f.flag);
+        if recorded {
+            rows.extend([
+                userid.into(),
+                t.id.into(),
+                now.into(),
+                i64::from(f.flag).into(),
+                i64::from(f.not_required).into(),
+                f.source.as_str().into(),
+            ]);
+            t.latest = Some(i64::from(f.flag));
+        }
+        outcomes.push(FlipOutcome::Applied { userid, recorded });
+    }
+    if !rows.is_empty() {
+        // One statement: rows of one INSERT get ascending ids in order, so
+        // a later change of the same account and type is the latest one.
+        let n = rows.len() / 6;
+        let values = vec!["(?, ?, ?, ?, ?, ?)"; n].join(", ");
+        tx.exec_drop(
+            format!(
+                "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
+                 consent_not_required, source) VALUES {values}"
+            ),
+            Params::Positional(rows),
+        )
+        .await?;
+    }
+    Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_lists_are_padded_to_a_few_sizes() {
+        assert_eq!(bucket(1), 1);
+        assert_eq!(bucket(3), 4);
+        assert_eq!(bucket(17), 32);
+        let (marks, v) = padded(&[5i64, 7, 9]);
+        assert_eq!(marks, "?, ?, ?, ?");
+        assert_eq!(
+            v,
+            vec![Value::from(5i64), 7i64.into(), 9i64.into(), 9i64.into()]
+        );
+    }
+}

@@ -1,0 +1,193 @@
+//! Grouped consent changes (`boinc_db::consent_flip`): one transaction,
+//! each change decided as it would be alone.
+
+use boinc_db::consent_flip::{self, Flip, FlipOutcome};
+use boinc_db::mysql_async::prelude::*;
+use boinc_db::queries::{self, NewUser};
+use boinc_db::testing::TestDb;
+
+async fn user(c: &mut boinc_db::mysql_async::Conn, n: u32, auth: &str) -> i64 {
+    let email = format!("u{n}@example.com");
+    let name = format!("User {n}");
+    queries::insert_user(
+        c,
+        &NewUser {
+            create_time: 1,
+            email_addr: &email,
+            name: &name,
+            authenticator: auth,
+            cross_project_id: "x",
+            passwd_hash: "x",
+            country: "",
+            show_hosts: 1,
+            teamid: 0,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+fn flip(key: &str, name: &str, flag: bool) -> Flip {
+    Flip {
+        account_key: key.into(),
+        type_name: name.into(),
+        flag,
+        not_required: false,
+        source: format!("src-{name}-{flag}"),
+    }
+}
+
+/// (userid, type, flag, time, source) of every consent row, in id order.
+async fn rows(c: &mut boinc_db::mysql_async::Conn) -> Vec<(i64, String, i64, i64, String)> {
+    c.query(
+        "SELECT c.userid, t.shortname, c.consent_flag, c.consent_time, c.source \
+         FROM consent c JOIN consent_type t ON t.id = c.consent_type_id ORDER BY c.id",
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn one_group_decides_each_change_as_it_would_be_alone() {
+    let db = TestDb::new().await;
+    let mut c = db.conn().await;
+    c.query_drop("UPDATE consent_type SET enabled = 1 WHERE shortname IN ('ENROLL','STATSEXPORT')")
+        .await
+        .unwrap();
+    c.query_drop(
+        "INSERT INTO consent_type (shortname, description, enabled, project_specific, privacypref) \
+         VALUES ('NEWSLETTER', 'n', 0, 1, 0)",
+    )
+    .await
+    .unwrap();
+    let a = user(&mut c, 1, "aaaa1111").await;
+    let b = user(&mut c, 2, "bbbb2222").await;
+    let erased = user(&mut c, 3, "deleted_3_x").await;
+    // B already consented to STATSEXPORT.
+    c.exec_drop(
+        "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
+         consent_not_required, source) \
+         SELECT ?, id, 5, 1, 0, 'before' FROM consent_type WHERE shortname = 'STATSEXPORT'",
+        (b,),
+    )
+    .await
+    .unwrap();
+
+    let group = [
+        flip("aaaa1111", "STATSEXPORT", true),
+        // The same again inside the group: the first one is its latest.
+        flip("aaaa1111", "STATSEXPORT", true),
+        flip("aaaa1111", "STATSEXPORT", false),
+        flip("nosuchkey", "STATSEXPORT", true),
+        // The collation takes these for A's key; the group does not.
+        flip("AAAA1111", "STATSEXPORT", true),
+        flip("aaaa1111 ", "STATSEXPORT", true),
+        flip("bbbb2222", "statsexport", false),
+        flip("bbbb2222", "STATSEXPORT\u{200b}", false),
+        flip("bbbb2222", "ENROLL", false),
+        flip("bbbb2222", "NEWSLETTER", true),
+        // B's stored consent is the latest: no row.
+        flip("bbbb2222", "STATSEXPORT", true),
+        flip("bbbb2222", "ENROLL", true),
+        flip("deleted_3_x", "STATSEXPORT", true),
+        flip("", "STATSEXPORT", true),
+    ];
+    let out = consent_flip::apply(&mut c, &group, 1000).await.unwrap();
+    use FlipOutcome::*;
+    assert_eq!(
+        out,
+        vec![
+            Applied {
+                userid: a,
+                recorded: true
+            },
+            Applied {
+                userid: a,
+                recorded: false
+            },
+            Applied {
+                userid: a,
+                recorded: true
+            },
+            NoAccount,
+            NoAccount,
+            NoAccount,
+            UnknownType { userid: b },
+            UnknownType { userid: b },
+            EnrollWithdrawal { userid: b },
+            TypeDisabled {
+                userid: b,
+                shortname: "NEWSLETTER".into()
+            },
+            Applied {
+                userid: b,
+                recorded: false
+            },
+            Applied {
+                userid: b,
+                recorded: true
+            },
+        ]
+        .into_iter()
+        .chain([NoAccount, NoAccount])
+        .collect::<Vec<_>>()
+    );
+    let _ = erased;
+    assert_eq!(
+        rows(&mut c).await,
+        vec![
+            (b, "STATSEXPORT".into(), 1, 5, "before".into()),
+            (
+                a,
+                "STATSEXPORT".into(),
+                1,
+                1000,
+                "src-STATSEXPORT-true".into()
+            ),
+            (
+                a,
+                "STATSEXPORT".into(),
+                0,
+                1000,
+                "src-STATSEXPORT-false".into()
+            ),
+            (b, "ENROLL".into(), 1, 1000, "src-ENROLL-true".into()),
+        ]
+    );
+    // Same second, later id: the withdrawal is A's latest state.
+    let stats = queries::consent_type_by_name(&mut c, "STATSEXPORT")
+        .await
+        .unwrap()
+        .unwrap();
+    let latest = queries::latest_consent(&mut c, a, stats.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.consent_flag, 0);
+}
+
+#[tokio::test]
+async fn a_group_that_fails_writes_nothing() {
+    let db = TestDb::new().await;
+    let mut c = db.conn().await;
+    c.query_drop("UPDATE consent_type SET enabled = 1 WHERE shortname = 'STATSEXPORT'")
+        .await
+        .unwrap();
+    user(&mut c, 1, "aaaa1111").await;
+    user(&mut c, 2, "bbbb2222").await;
+    let mut bad = flip("bbbb2222", "STATSEXPORT", true);
+    bad.source = "x".repeat(300); // past consent.source's 255: strict mode refuses
+    let err = consent_flip::apply(&mut c, &[flip("aaaa1111", "STATSEXPORT", true), bad], 1000)
+        .await
+        .expect_err("an over-long source fails the INSERT");
+    assert!(err.to_string().contains("source"), "{err}");
+    assert!(rows(&mut c).await.is_empty());
+    // The connection is usable again (the transaction was rolled back).
+    let out = consent_flip::apply(&mut c, &[flip("aaaa1111", "STATSEXPORT", true)], 1001)
+        .await
+        .unwrap();
+    assert!(matches!(
+        out[..],
+        [FlipOutcome::Applied { recorded: true, .. }]
+    ));
+}
