@@ -70,11 +70,13 @@ struct TypeSeen {
     latest: Option<i64>,
 }
 
-/// Apply `flips` in one transaction, in order; one
-/// outcome per flip. An error means nothing of the group was written.
+/// Apply `flips` in one transaction, in order; one outcome per flip. An
+/// error means nothing of the group was written.
 pub async fn apply(conn: &mut Conn, flips: &[Flip], now: i64) -> Result<Vec<FlipOutcome>, DbError> {
+    // Keys to ids before the transaction, as am_set_info alone does.
+    let ids = ids_of(conn, flips).await?;
     let mut tx = conn.start_transaction(TxOpts::default()).await?;
-    let outcomes = stage(&mut tx, flips, now).await?;
+    let outcomes = stage(&mut tx, flips, Accounts::Ids(ids), false, now).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
@@ -82,8 +84,15 @@ pub async fn apply(conn: &mut Conn, flips: &[Flip], now: i64) -> Result<Vec<Flip
 /// A connection of its own (not pooled) with autocommit off, for groups:
 /// every statement joins the open transaction, so a group needs no
 /// START TRANSACTION round trip. Never handed to anything else.
+///
+/// READ COMMITTED where the server allows it: then one statement finds the
+/// accounts by key and locks them by id (the reads after it see a fresh
+/// snapshot, so a key lookup inside the transaction hides nothing). Under
+/// binlog_format STATEMENT (which refuses writes in READ COMMITTED) the
+/// lookup is committed apart first, one round trip more.
 pub struct GroupConn {
     conn: Conn,
+    read_committed: bool,
 }
 
 impl GroupConn {
@@ -92,8 +101,30 @@ impl GroupConn {
         init.push("SET SESSION autocommit = 0".into());
         // Room for every size of the group's statements.
         let opts = OptsBuilder::from_opts(opts).init(init).stmt_cache_size(128);
-        let conn = Conn::new(opts).await?;
-        Ok(Self { conn })
+        let mut conn = Conn::new(opts).await?;
+        let (log_bin, format): (i64, String) = conn
+            .query_first("SELECT @@log_bin, @@binlog_format")
+            .await?
+            .ok_or(DbError::Missing("binlog settings"))?;
+        let read_committed = log_bin == 0 || !format.eq_ignore_ascii_case("STATEMENT");
+        let level = if read_committed {
+            "READ COMMITTED"
+        } else {
+            "REPEATABLE READ"
+        };
+        conn.query_drop(format!("SET SESSION TRANSACTION ISOLATION LEVEL {level}"))
+            .await?;
+        // The SELECT above opened a transaction (autocommit is off).
+        conn.query_drop("COMMIT").await?;
+        Ok(Self {
+            conn,
+            read_committed,
+        })
+    }
+
+    /// Whether one statement looks the accounts up and locks them.
+    pub fn read_committed(&self) -> bool {
+        self.read_committed
     }
 
     /// [`apply`], calling `before_commit` once every statement but the
@@ -108,7 +139,17 @@ impl GroupConn {
         now: i64,
         before_commit: impl FnOnce(),
     ) -> Result<Vec<FlipOutcome>, DbError> {
-        let outcomes = stage(&mut self.conn, flips, now).await?;
+        let accounts = if self.read_committed {
+            Accounts::Keys
+        } else {
+            let ids = ids_of(&mut self.conn, flips).await?;
+            self.conn.query_drop("COMMIT").await?;
+            Accounts::Ids(ids)
+        };
+        // Under READ COMMITTED the lock statement also reads the types and
+        // the latest flags (see `stage`).
+        let read_in_lock = self.read_committed;
+        let outcomes = stage(&mut self.conn, flips, accounts, read_in_lock, now).await?;
         before_commit();
         self.conn.query_drop("COMMIT").await?;
         Ok(outcomes)
@@ -120,13 +161,15 @@ impl GroupConn {
     }
 }
 
-/// The group's statements, up to the COMMIT, inside the caller's
-/// transaction.
-async fn stage<Q: Queryable>(
-    tx: &mut Q,
-    flips: &[Flip],
-    now: i64,
-) -> Result<Vec<FlipOutcome>, DbError> {
+/// How the group's lock statement finds its accounts.
+enum Accounts {
+    /// By the ids a lookup outside this transaction found.
+    Ids(Vec<i64>),
+    /// By key, in the lock statement itself (READ COMMITTED only).
+    Keys,
+}
+
+fn keys_of(flips: &[Flip]) -> Vec<&str> {
     let mut keys: Vec<&str> = flips
         .iter()
         .map(|f| f.account_key.as_str())
@@ -134,45 +177,132 @@ async fn stage<Q: Queryable>(
         .collect();
     keys.sort_unstable();
     keys.dedup();
+    keys
+}
 
-    // Lock every account of the group (the unique index is scanned in key
-    // order, so two groups never lock the same accounts in opposite
-    // orders), and match keys byte for byte: the collation also accepts
-    // case and trailing-space variants.
+/// Ids of the accounts the keys name (under the collation; the lock
+/// statement checks the keys exactly).
+async fn ids_of<Q: Queryable>(q: &mut Q, flips: &[Flip]) -> Result<Vec<i64>, DbError> {
+    let keys = keys_of(flips);
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (marks, params) = padded(&keys);
+    Ok(q
+        .exec(
+            format!("SELECT id FROM user WHERE authenticator IN ({marks})"),
+            Params::Positional(params),
+        )
+        .await?)
+}
+
+/// The group's statements, up to the COMMIT, inside the caller's
+/// transaction. `read_in_lock` (READ COMMITTED only): the lock statement
+/// also reads the named types and, per locked account, its latest flag of
+/// each, the latter by a locking read (which sees the latest committed row,
+/// whatever snapshot the statement's other reads use, and under READ
+/// COMMITTED locks that one row, no gap): one round trip less.
+async fn stage<Q: Queryable>(
+    tx: &mut Q,
+    flips: &[Flip],
+    accounts: Accounts,
+    read_in_lock: bool,
+    now: i64,
+) -> Result<Vec<FlipOutcome>, DbError> {
+    let keys = keys_of(flips);
+    let mut names: Vec<&str> = flips.iter().map(|f| f.type_name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut seen: HashMap<(i64, String), TypeSeen> = HashMap::new();
+
+    // Lock every account of the group by id (the primary key, as an erase
+    // does: locking through the key's index would deadlock with an erase
+    // rewriting that key), in id order, so two groups never lock the same
+    // accounts in opposite orders. Keys match byte for byte: the collation
+    // also accepts case and trailing-space variants.
     let mut users: HashMap<String, i64> = HashMap::new();
-    if !keys.is_empty() {
-        let (marks, params) = padded(&keys);
-        let rows: Vec<(i64, Option<String>)> = tx
+    let (which, which_params) = match accounts {
+        Accounts::Ids(mut ids) => {
+            ids.sort_unstable();
+            let (marks, params) = padded(&ids);
+            (marks, params)
+        }
+        Accounts::Keys => {
+            let (marks, params) = padded(&keys);
+            // A non-locking read inside a locking statement: only the
+            // outer rows, by primary key, are locked.
+            (
+                format!("SELECT id FROM user WHERE authenticator IN ({marks})"),
+                params,
+            )
+        }
+    };
+    let (type_cols, mut params) = if read_in_lock && !names.is_empty() {
+        let (_, names) = padded(&names);
+        let col = ", (SELECT CONCAT(ct.id, ':', ct.enabled, ':', ct.shortname) \
+                      FROM consent_type ct WHERE ct.shortname = ? LIMIT 1), \
+                    (SELECT c.consent_flag FROM consent c \
+                      WHERE c.userid = u.id AND c.consent_type_id = \
+                            (SELECT ct.id FROM consent_type ct WHERE ct.shortname = ? LIMIT 1) \
+                      ORDER BY c.consent_time DESC, c.id DESC LIMIT 1 LOCK IN SHARE MODE)";
+        let params = names.iter().flat_map(|n| [n.clone(), n.clone()]).collect();
+        (col.repeat(names.len()), params)
+    } else {
+        (String::new(), Vec::new())
+    };
+    if !which_params.is_empty() {
+        params.extend(which_params);
+        let rows: Vec<mysql_async::Row> = tx
             .exec(
                 format!(
-                    "SELECT id, authenticator FROM user WHERE authenticator IN ({marks}) \
-                     FOR UPDATE"
+                    "SELECT u.id, u.authenticator{type_cols} FROM user u WHERE u.id IN ({which}) \
+                     ORDER BY u.id FOR UPDATE"
                 ),
                 Params::Positional(params),
             )
             .await?;
-        for (id, auth) in rows {
-            let Some(auth) = auth else { continue };
+        for row in rows {
+            let mut cols = row.unwrap().into_iter();
+            let id = cols.next().and_then(|v| mysql_async::from_value_opt::<i64>(v).ok());
+            let auth = cols
+                .next()
+                .and_then(|v| mysql_async::from_value_opt::<Option<String>>(v).ok())
+                .flatten();
+            let (Some(id), Some(auth)) = (id, auth) else { continue };
             // Erased while we waited for the lock: the key names nothing.
-            if keys.binary_search(&auth.as_str()).is_ok() && !auth.starts_with("deleted") {
-                users.insert(auth, id);
+            if keys.binary_search(&auth.as_str()).is_err() || auth.starts_with("deleted") {
+                continue;
+            }
+            users.insert(auth, id);
+            // Pairs of ("id:enabled:shortname" or NULL, latest flag or NULL).
+            while let (Some(t), Some(latest)) = (cols.next(), cols.next()) {
+                let Ok(Some(t)) = mysql_async::from_value_opt::<Option<String>>(t) else {
+                    continue;
+                };
+                let latest = mysql_async::from_value_opt::<Option<i64>>(latest).ok().flatten();
+                let mut parts = t.splitn(3, ':');
+                if let (Some(Ok(tid)), Some(Ok(enabled)), Some(name)) = (
+                    parts.next().map(str::parse),
+                    parts.next().map(str::parse::<i64>),
+                    parts.next(),
+                ) {
+                    let t = TypeSeen {
+                        id: tid,
+                        enabled: enabled != 0,
+                        latest,
+                    };
+                    seen.insert((id, name.to_owned()), t);
+                }
             }
         }
     }
 
-    // The named types and each locked account's latest flag of them, read
-    // after the locks, so every committed row of these accounts is seen.
-    let mut seen: HashMap<(i64, String), TypeSeen> = HashMap::new();
+    // Otherwise: the named types and each locked account's latest flag of
+    // them, read after the locks, so every committed row of these accounts
+    // is seen.
     let mut ids: Vec<i64> = users.values().copied().collect();
-    let mut names: Vec<&str> = flips
-        .iter()
-        .filter(|f| users.contains_key(&f.account_key))
-        .map(|f| f.type_name.as_str())
-        .collect();
-    if !ids.is_empty() && !names.is_empty() {
+    if !read_in_lock && !ids.is_empty() && !names.is_empty() {
         ids.sort_unstable();
-        names.sort_unstable();
-        names.dedup();
         let (id_marks, mut params) = padded(&ids);
         let (name_marks, name_params) = padded(&names);
         params.extend(name_params);

@@ -49,6 +49,17 @@ async fn rows(c: &mut boinc_db::mysql_async::Conn) -> Vec<(i64, String, i64, i64
 
 #[tokio::test]
 async fn one_group_decides_each_change_as_it_would_be_alone() {
+    one_group(false).await;
+}
+
+/// The same group on a group connection (autocommit off, READ COMMITTED,
+/// accounts found and locked in one statement).
+#[tokio::test]
+async fn a_group_connection_decides_the_same() {
+    one_group(true).await;
+}
+
+async fn one_group(group_conn: bool) {
     let db = TestDb::new().await;
     let mut c = db.conn().await;
     c.query_drop("UPDATE consent_type SET enabled = 1 WHERE shortname IN ('ENROLL','STATSEXPORT')")
@@ -92,7 +103,17 @@ async fn one_group_decides_each_change_as_it_would_be_alone() {
         flip("deleted_3_x", "STATSEXPORT", true),
         flip("", "STATSEXPORT", true),
     ];
-    let out = consent_flip::apply(&mut c, &group, 1000).await.unwrap();
+    let out = if group_conn {
+        let mut g = consent_flip::GroupConn::connect(db.settings.opts())
+            .await
+            .unwrap();
+        assert!(g.read_committed(), "binary log off here: READ COMMITTED");
+        let out = g.apply_then(&group, 1000, || ()).await.unwrap();
+        g.disconnect().await;
+        out
+    } else {
+        consent_flip::apply(&mut c, &group, 1000).await.unwrap()
+    };
     use FlipOutcome::*;
     assert_eq!(
         out,
@@ -190,4 +211,91 @@ async fn a_group_that_fails_writes_nothing() {
         out[..],
         [FlipOutcome::Applied { recorded: true, .. }]
     ));
+}
+
+/// A group that has to wait for an account's lock sees what the holder
+/// committed meanwhile, although the group's statement had already read
+/// (and so taken its snapshot) before the wait: the latest flag is read
+/// by a locking read, which sees the newest committed row. With a plain
+/// read the holder's consent would be missed and recorded a second time.
+#[tokio::test]
+async fn a_group_waiting_for_a_lock_sees_what_the_holder_committed() {
+    let db = TestDb::new().await;
+    let mut c = db.conn().await;
+    c.query_drop("UPDATE consent_type SET enabled = 1 WHERE shortname = 'STATSEXPORT'")
+        .await
+        .unwrap();
+    // B first: its row is locked (and read) before the wait for A's.
+    let b = user(&mut c, 1, "bbbb2222").await;
+    let a = user(&mut c, 2, "aaaa1111").await;
+    assert!(b < a);
+
+    // The holder: A locked, its consent recorded, not yet committed.
+    let mut holder = db.conn().await;
+    let mut tx = holder
+        .start_transaction(boinc_db::mysql_async::TxOpts::default())
+        .await
+        .unwrap();
+    tx.exec_drop("SELECT id FROM user WHERE id = ? FOR UPDATE", (a,))
+        .await
+        .unwrap();
+    tx.exec_drop(
+        "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
+         consent_not_required, source) \
+         SELECT ?, id, 5, 1, 0, 'holder' FROM consent_type WHERE shortname = 'STATSEXPORT'",
+        (a,),
+    )
+    .await
+    .unwrap();
+
+    let mut g = consent_flip::GroupConn::connect(db.settings.opts())
+        .await
+        .unwrap();
+    let group = tokio::spawn(async move {
+        let out = g
+            .apply_then(
+                &[
+                    flip("bbbb2222", "STATSEXPORT", true),
+                    flip("aaaa1111", "STATSEXPORT", true),
+                ],
+                1000,
+                || (),
+            )
+            .await;
+        g.disconnect().await;
+        out
+    });
+    // Wait until the group's lock statement waits (on A).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let n: Option<i64> = c
+            .query_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE db = DATABASE() \
+                 AND info LIKE 'SELECT u.id, u.authenticator%FOR UPDATE' \
+                 AND id <> CONNECTION_ID()",
+            )
+            .await
+            .unwrap();
+        if n.unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the group never waited");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    tx.commit().await.unwrap();
+
+    let out = group.await.unwrap().unwrap();
+    assert_eq!(
+        out,
+        vec![
+            FlipOutcome::Applied { userid: b, recorded: true },
+            FlipOutcome::Applied { userid: a, recorded: false },
+        ]
+    );
+    let a_rows: Vec<String> = c
+        .exec("SELECT source FROM consent WHERE userid = ? ORDER BY id", (a,))
+        .await
+        .unwrap();
+    assert_eq!(a_rows, ["holder"], "A's consent recorded once");
 }

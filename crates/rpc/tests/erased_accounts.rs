@@ -97,12 +97,55 @@ async fn erased_accounts_are_unknown_to_every_rpc() {
 /// write the old profile back into the anonymised row.
 #[tokio::test]
 async fn am_set_info_waiting_on_an_erase_is_refused() {
+    let (h, id, body) = set_info_racing_an_erase(
+        &[("name", "Back Again")],
+        // am_set_info's locking read of the user row, whatever columns it
+        // reads (a lock wait on a primary-key lookup shows as state
+        // "Statistics", not in INNODB_TRX).
+        "SELECT % FROM user WHERE id = % FOR UPDATE",
+    )
+    .await;
+    assert_error(&body, -136);
+    use boinc_db::mysql_async::prelude::*;
+    let mut c = h.conn().await;
+    let name: Option<String> = c
+        .exec_first("SELECT name FROM user WHERE id = ?", (id,))
+        .await
+        .unwrap();
+    assert_eq!(name.as_deref(), Some("deleted_1_x"));
+}
+
+/// The same for a consent change alone, which goes through the group
+/// commit (`flip_group`): no consent row for the erased account.
+#[tokio::test]
+async fn consent_change_waiting_on_an_erase_is_refused() {
+    let (h, id, body) = set_info_racing_an_erase(
+        &[
+            ("consent_name", "STATSEXPORT"),
+            ("consent_flag", "1"),
+            ("consent_not_required", "0"),
+            ("consent_source", "AM"),
+        ],
+        "SELECT u.id, u.authenticator%FROM user u WHERE u.id IN %FOR UPDATE",
+    )
+    .await;
+    assert_error(&body, -136);
+    assert!(h.consents(id).await.iter().all(|c| c.0 != "STATSEXPORT"));
+}
+
+/// Starts an erase of a fresh account (row locked, not committed), sends
+/// am_set_info with `params` for it, waits until a statement like
+/// `lock_pattern` waits on the lock, then commits the erase. The reply.
+async fn set_info_racing_an_erase(
+    params: &[(&str, &str)],
+    lock_pattern: &str,
+) -> (Harness, i64, String) {
     use boinc_db::mysql_async::prelude::*;
     let h = Harness::consent_project("").await;
+    h.set_type_enabled("STATSEXPORT", true).await;
     let auth = h.new_account("race@example.com", "Racer", &[]).await;
     let id = h.user("race@example.com").await.unwrap().id;
 
-    // The erase in progress: row locked, not yet committed.
     let mut eraser = h.conn().await;
     let mut tx = eraser
         .start_transaction(boinc_db::mysql_async::TxOpts::default())
@@ -114,11 +157,12 @@ async fn am_set_info_waiting_on_an_erase_is_refused() {
     let call = {
         let url = h.url("am_set_info.php");
         let client = h.client.clone();
-        let auth = auth.clone();
+        let mut query: Vec<(String, String)> = vec![("account_key".into(), auth.clone())];
+        query.extend(params.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         tokio::spawn(async move {
             client
                 .get(url)
-                .query(&[("account_key", auth.as_str()), ("name", "Back Again")])
+                .query(&query)
                 .send()
                 .await
                 .unwrap()
@@ -127,18 +171,14 @@ async fn am_set_info_waiting_on_an_erase_is_refused() {
                 .unwrap()
         })
     };
-    // Wait until the RPC is blocked on the row lock.
     let mut watcher = h.conn().await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let waiting: Option<i64> = watcher
             .exec_first(
-                // am_set_info's locking read of the user row, whatever
-                // columns it reads (a lock wait on a primary-key lookup
-                // shows as state "Statistics", not in INNODB_TRX).
                 "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE db = DATABASE() \
-                 AND info LIKE 'SELECT % FROM user WHERE id = % FOR UPDATE' AND id <> CONNECTION_ID()",
-                (),
+                 AND info LIKE ? AND id <> CONNECTION_ID()",
+                (lock_pattern,),
             )
             .await
             .unwrap();
@@ -163,10 +203,5 @@ async fn am_set_info_waiting_on_an_erase_is_refused() {
     .unwrap();
     tx.commit().await.unwrap();
     let body = call.await.unwrap();
-    assert_error(&body, -136);
-    let name: Option<String> = watcher
-        .exec_first("SELECT name FROM user WHERE id = ?", (id,))
-        .await
-        .unwrap();
-    assert_eq!(name.as_deref(), Some("deleted_1_x"));
+    (h, id, body)
 }
