@@ -188,12 +188,11 @@ async fn ids_of<Q: Queryable>(q: &mut Q, flips: &[Flip]) -> Result<Vec<i64>, DbE
         return Ok(Vec::new());
     }
     let (marks, params) = padded(&keys);
-    Ok(q
-        .exec(
-            format!("SELECT id FROM user WHERE authenticator IN ({marks})"),
-            Params::Positional(params),
-        )
-        .await?)
+    Ok(q.exec(
+        format!("SELECT id FROM user WHERE authenticator IN ({marks})"),
+        Params::Positional(params),
+    )
+    .await?)
 }
 
 /// The group's statements, up to the COMMIT, inside the caller's
@@ -263,12 +262,16 @@ async fn stage<Q: Queryable>(
             .await?;
         for row in rows {
             let mut cols = row.unwrap().into_iter();
-            let id = cols.next().and_then(|v| mysql_async::from_value_opt::<i64>(v).ok());
+            let id = cols
+                .next()
+                .and_then(|v| mysql_async::from_value_opt::<i64>(v).ok());
             let auth = cols
                 .next()
                 .and_then(|v| mysql_async::from_value_opt::<Option<String>>(v).ok())
                 .flatten();
-            let (Some(id), Some(auth)) = (id, auth) else { continue };
+            let (Some(id), Some(auth)) = (id, auth) else {
+                continue;
+            };
             // Erased while we waited for the lock: the key names nothing.
             if keys.binary_search(&auth.as_str()).is_err() || auth.starts_with("deleted") {
                 continue;
@@ -279,7 +282,9 @@ async fn stage<Q: Queryable>(
                 let Ok(Some(t)) = mysql_async::from_value_opt::<Option<String>>(t) else {
                     continue;
                 };
-                let latest = mysql_async::from_value_opt::<Option<i64>>(latest).ok().flatten();
+                let latest = mysql_async::from_value_opt::<Option<i64>>(latest)
+                    .ok()
+                    .flatten();
                 let mut parts = t.splitn(3, ':');
                 if let (Some(Ok(tid)), Some(Ok(enabled)), Some(name)) = (
                     parts.next().map(str::parse),

@@ -279,7 +279,10 @@ async fn a_group_waiting_for_a_lock_sees_what_the_holder_committed() {
         if n.unwrap_or(0) > 0 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the group never waited");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the group never waited"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -289,13 +292,91 @@ async fn a_group_waiting_for_a_lock_sees_what_the_holder_committed() {
     assert_eq!(
         out,
         vec![
-            FlipOutcome::Applied { userid: b, recorded: true },
-            FlipOutcome::Applied { userid: a, recorded: false },
+            FlipOutcome::Applied {
+                userid: b,
+                recorded: true
+            },
+            FlipOutcome::Applied {
+                userid: a,
+                recorded: false
+            },
         ]
     );
     let a_rows: Vec<String> = c
-        .exec("SELECT source FROM consent WHERE userid = ? ORDER BY id", (a,))
+        .exec(
+            "SELECT source FROM consent WHERE userid = ? ORDER BY id",
+            (a,),
+        )
         .await
         .unwrap();
     assert_eq!(a_rows, ["holder"], "A's consent recorded once");
+}
+
+/// A server writing its binary log as statements refuses writes under READ
+/// COMMITTED: there a group connection stays in REPEATABLE READ, looks the
+/// keys up apart, and decides the same.
+#[tokio::test]
+async fn statement_binlog_servers_get_the_repeatable_read_plan() {
+    let server = boinc_db::testing::PrivateMariaDb::start_with(&[
+        "--log-bin=mysql-bin",
+        "--server-id=1",
+        "--binlog-format=STATEMENT",
+    ])
+    .await;
+    let settings = server.settings("flips");
+    boinc_db::schema::init(&settings).await.unwrap();
+    let mut c = boinc_db::mysql_async::Conn::new(settings.opts())
+        .await
+        .unwrap();
+    c.query_drop("UPDATE consent_type SET enabled = 1")
+        .await
+        .unwrap();
+    let a = user(&mut c, 1, "aaaa1111").await;
+    let b = user(&mut c, 2, "bbbb2222").await;
+    let mut g = consent_flip::GroupConn::connect(settings.opts())
+        .await
+        .unwrap();
+    assert!(!g.read_committed());
+    let out = g
+        .apply_then(
+            &[
+                flip("aaaa1111", "STATSEXPORT", true),
+                flip("aaaa1111", "STATSEXPORT", true),
+                flip("aaaa1111", "STATSEXPORT", false),
+                flip("AAAA1111", "STATSEXPORT", true),
+                flip("bbbb2222", "ENROLL", false),
+                flip("bbbb2222", "STATSEXPORT\u{200b}", true),
+            ],
+            1000,
+            || (),
+        )
+        .await
+        .unwrap();
+    use FlipOutcome::*;
+    assert_eq!(
+        out,
+        vec![
+            Applied {
+                userid: a,
+                recorded: true
+            },
+            Applied {
+                userid: a,
+                recorded: false
+            },
+            Applied {
+                userid: a,
+                recorded: true
+            },
+            NoAccount,
+            EnrollWithdrawal { userid: b },
+            UnknownType { userid: b },
+        ]
+    );
+    g.disconnect().await;
+    let flags: Vec<(i64, i64)> = c
+        .query("SELECT userid, consent_flag FROM consent ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(flags, [(a, 1), (a, 0)]);
 }

@@ -18,7 +18,7 @@ use mysql_async::prelude::*;
 async fn accounts(c: &mut mysql_async::Conn, n: usize) -> Vec<(i64, String)> {
     let mut out = Vec::new();
     for i in 0..n {
-        let key = format!("{:032x}", 0xC0FFEE_0000u64 + i as u64);
+        let key = format!("{:032x}", 0x00C0_FFEE_0000_u64 + i as u64);
         let email = format!("g{i}@example.com");
         let name = format!("Grouped {i}");
         let id = queries::insert_user(
@@ -117,7 +117,11 @@ async fn grouped_and_alone_answer_and_record_the_same() {
         let rows = all_rows(&h, &ids).await;
         if workers > 0 {
             let stats = h.server.state.flip_groups().unwrap().stats();
-            assert_eq!(stats.changes, script.len() as u64, "every request went through the groups");
+            assert_eq!(
+                stats.changes,
+                script.len() as u64,
+                "every request went through the groups"
+            );
         }
         seen.push((replies, rows));
     }
@@ -127,7 +131,11 @@ async fn grouped_and_alone_answer_and_record_the_same() {
     // And they are what the rules say.
     let replies = &grouped.0;
     for i in [0, 1, 2, 7, 10, 11] {
-        assert!(replies[i].contains("<success/>") && !replies[i].contains("warning"), "{i}: {}", replies[i]);
+        assert!(
+            replies[i].contains("<success/>") && !replies[i].contains("warning"),
+            "{i}: {}",
+            replies[i]
+        );
     }
     for i in [3, 4] {
         assert!(replies[i].contains("does not exist"), "{}", replies[i]);
@@ -229,7 +237,11 @@ async fn queued_changes_commit_together_and_a_failing_one_costs_no_other() {
         .await
         .unwrap();
     let acc = accounts(&mut c, 9).await;
-    let groups = std::sync::Arc::new(FlipGroups::start(db.settings.opts(), Duration::from_secs(5), 1));
+    let groups = std::sync::Arc::new(FlipGroups::start(
+        db.settings.opts(),
+        Duration::from_secs(5),
+        1,
+    ));
 
     // The one worker is held up: its group waits for account 0's lock.
     let mut holder = db.conn().await;
@@ -244,16 +256,26 @@ async fn queued_changes_commit_together_and_a_failing_one_costs_no_other() {
         let (g, key) = (groups.clone(), acc[0].1.clone());
         tokio::spawn(async move { g.submit(flip(&key, "first".into())).await })
     };
-    until_running(&mut c, "SELECT u.id, u.authenticator%FROM user u WHERE u.id IN %FOR UPDATE").await;
+    until_running(
+        &mut c,
+        "SELECT u.id, u.authenticator%FROM user u WHERE u.id IN %FOR UPDATE",
+    )
+    .await;
 
     // Eight more queue up meanwhile; one has a source past its column's
     // 255 characters (the RPC refuses those first; here it stands for any
     // request the database refuses).
     let mut queued = Vec::new();
     for (i, (_, key)) in acc[1..].iter().enumerate() {
-        let source = if i == 3 { "x".repeat(300) } else { format!("q{i}") };
+        let source = if i == 3 {
+            "x".repeat(300)
+        } else {
+            format!("q{i}")
+        };
         let (g, key) = (groups.clone(), key.clone());
-        queued.push(tokio::spawn(async move { g.submit(flip(&key, source)).await }));
+        queued.push(tokio::spawn(
+            async move { g.submit(flip(&key, source)).await },
+        ));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     tx.commit().await.unwrap();
@@ -266,7 +288,13 @@ async fn queued_changes_commit_together_and_a_failing_one_costs_no_other() {
         match (i, q.await.unwrap()) {
             (3, Err(FlipError::Db(e))) => assert!(e.to_string().contains("source"), "{e}"),
             (3, other) => panic!("the over-long source: {other:?}"),
-            (_, Ok(FlipOutcome::Applied { recorded: true, userid })) => {
+            (
+                _,
+                Ok(FlipOutcome::Applied {
+                    recorded: true,
+                    userid,
+                }),
+            ) => {
                 assert_eq!(userid, acc[i + 1].0)
             }
             (_, other) => panic!("request {i}: {other:?}"),
