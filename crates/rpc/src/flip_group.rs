@@ -38,6 +38,18 @@ pub enum FlipError {
     Stopped,
 }
 
+impl FlipError {
+    /// The database could not be reached (as opposed to refusing a
+    /// statement): trying each request apart would only wait again.
+    pub fn is_connectivity(&self) -> bool {
+        match self {
+            FlipError::NoConnection => true,
+            FlipError::Db(e) => e.is_connectivity(),
+            FlipError::Stopped => false,
+        }
+    }
+}
+
 struct Job {
     flip: Flip,
     reply: oneshot::Sender<Result<FlipOutcome, FlipError>>,
@@ -135,7 +147,12 @@ async fn work(rx: Arc<Mutex<mpsc::Receiver<Job>>>, mut link: Link, stats: Arc<Co
             continue;
         }
         let flips: Vec<Flip> = jobs.iter().map(|j| j.flip.clone()).collect();
-        let first = link.apply(&flips, &stats, move || drop(queue)).await;
+        let mut first = link.apply(&flips, &stats, move || drop(queue)).await;
+        if first.as_ref().is_err_and(FlipError::is_connectivity) {
+            // Perhaps only this connection broke (a server restart): once
+            // more on a fresh one.
+            first = link.apply(&flips, &stats, || ()).await;
+        }
         match first {
             Ok(outcomes) => {
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
@@ -144,6 +161,12 @@ async fn work(rx: Arc<Mutex<mpsc::Receiver<Job>>>, mut link: Link, stats: Arc<Co
             }
             Err(e) if jobs.len() == 1 => {
                 let _ = jobs.into_iter().next().map(|j| j.reply.send(Err(e)));
+            }
+            Err(e) if e.is_connectivity() => {
+                tracing::warn!(error = %e, requests = jobs.len(), "consent group: database unreachable");
+                for job in jobs {
+                    let _ = job.reply.send(Err(FlipError::NoConnection));
+                }
             }
             Err(e) => {
                 // Nothing of the group was written: each request on its
