@@ -513,3 +513,50 @@ pub fn look_alikes(s: &str) -> Vec<String> {
     v.retain(|x| x != s);
     v
 }
+
+/// An account straight into the database (no password hashing): its id.
+/// `n` makes the email and name unique.
+pub async fn insert_account(c: &mut mysql_async::Conn, n: usize, authenticator: &str) -> i64 {
+    let email = format!("u{n}@example.com");
+    let name = format!("User {n}");
+    crate::queries::insert_user(
+        c,
+        &crate::queries::NewUser {
+            create_time: 1,
+            email_addr: &email,
+            name: &name,
+            authenticator,
+            cross_project_id: "x",
+            passwd_hash: "x",
+            country: "",
+            show_hosts: 1,
+            teamid: 0,
+        },
+    )
+    .await
+    .expect("insert account")
+}
+
+/// Wait (at most 30 s, then panic) until another connection of this
+/// database runs a statement `LIKE pattern`, e.g. one waiting for a lock.
+pub async fn wait_for_statement(c: &mut mysql_async::Conn, pattern: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let n: Option<i64> = c
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                 WHERE db = DATABASE() AND info LIKE ? AND id <> CONNECTION_ID()",
+                (pattern,),
+            )
+            .await
+            .expect("PROCESSLIST");
+        if n.unwrap_or(0) > 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no statement like {pattern:?} within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -3,28 +3,11 @@
 
 use boinc_db::consent_flip::{self, Flip, FlipOutcome};
 use boinc_db::mysql_async::prelude::*;
-use boinc_db::queries::{self, NewUser};
+use boinc_db::queries;
 use boinc_db::testing::TestDb;
 
-async fn user(c: &mut boinc_db::mysql_async::Conn, n: u32, auth: &str) -> i64 {
-    let email = format!("u{n}@example.com");
-    let name = format!("User {n}");
-    queries::insert_user(
-        c,
-        &NewUser {
-            create_time: 1,
-            email_addr: &email,
-            name: &name,
-            authenticator: auth,
-            cross_project_id: "x",
-            passwd_hash: "x",
-            country: "",
-            show_hosts: 1,
-            teamid: 0,
-        },
-    )
-    .await
-    .unwrap()
+async fn user(c: &mut boinc_db::mysql_async::Conn, n: usize, auth: &str) -> i64 {
+    boinc_db::testing::insert_account(c, n, auth).await
 }
 
 fn flip(key: &str, name: &str, flag: bool) -> Flip {
@@ -266,25 +249,7 @@ async fn a_group_waiting_for_a_lock_sees_what_the_holder_committed() {
         out
     });
     // Wait until the group's lock statement waits (on A).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let n: Option<i64> = c
-            .query_first(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE db = DATABASE() \
-                 AND info LIKE 'SELECT u.id, u.authenticator%FOR UPDATE' \
-                 AND id <> CONNECTION_ID()",
-            )
-            .await
-            .unwrap();
-        if n.unwrap_or(0) > 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the group never waited"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    boinc_db::testing::wait_for_statement(&mut c, "SELECT u.id, u.authenticator%FOR UPDATE").await;
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     tx.commit().await.unwrap();
 

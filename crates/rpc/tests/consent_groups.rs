@@ -8,36 +8,17 @@ mod common;
 use std::time::Duration;
 
 use boinc_db::consent_flip::{Flip, FlipOutcome};
-use boinc_db::queries::{self, NewUser};
-use boinc_db::testing::TestDb;
+use boinc_db::testing::{self, TestDb};
 use boinc_rpc::flip_group::{FlipError, FlipGroups};
 use common::*;
 use mysql_async::prelude::*;
 
-/// Accounts straight into the database (no bcrypt): their keys.
+/// Accounts straight into the database (no bcrypt): (id, key).
 async fn accounts(c: &mut mysql_async::Conn, n: usize) -> Vec<(i64, String)> {
     let mut out = Vec::new();
     for i in 0..n {
         let key = format!("{:032x}", 0x00C0_FFEE_0000_u64 + i as u64);
-        let email = format!("g{i}@example.com");
-        let name = format!("Grouped {i}");
-        let id = queries::insert_user(
-            c,
-            &NewUser {
-                create_time: 1,
-                email_addr: &email,
-                name: &name,
-                authenticator: &key,
-                cross_project_id: "x",
-                passwd_hash: "x",
-                country: "",
-                show_hosts: 1,
-                teamid: 0,
-            },
-        )
-        .await
-        .unwrap();
-        out.push((id, key));
+        out.push((testing::insert_account(c, i, &key).await, key));
     }
     out
 }
@@ -206,26 +187,6 @@ fn flip(key: &str, source: String) -> Flip {
     }
 }
 
-/// Waits until a statement like `pattern` waits in the database.
-async fn until_running(c: &mut mysql_async::Conn, pattern: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let n: Option<i64> = c
-            .exec_first(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
-                 WHERE db = DATABASE() AND info LIKE ? AND id <> CONNECTION_ID()",
-                (pattern,),
-            )
-            .await
-            .unwrap();
-        if n.unwrap_or(0) > 0 {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "never saw {pattern}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Requests queued behind a busy group go together in the next one; one
 /// of them failing in the database costs the others nothing: each is
 /// applied again on its own and only that one fails.
@@ -256,7 +217,7 @@ async fn queued_changes_commit_together_and_a_failing_one_costs_no_other() {
         let (g, key) = (groups.clone(), acc[0].1.clone());
         tokio::spawn(async move { g.submit(flip(&key, "first".into())).await })
     };
-    until_running(
+    testing::wait_for_statement(
         &mut c,
         "SELECT u.id, u.authenticator%FROM user u WHERE u.id IN %FOR UPDATE",
     )
