@@ -102,11 +102,17 @@ impl GroupConn {
         // Room for every size of the group's statements.
         let opts = OptsBuilder::from_opts(opts).init(init).stmt_cache_size(128);
         let mut conn = Conn::new(opts).await?;
-        let (log_bin, format): (i64, String) = conn
-            .query_first("SELECT @@log_bin, @@binlog_format")
-            .await?
-            .ok_or(DbError::Missing("binlog settings"))?;
-        let read_committed = log_bin == 0 || !format.eq_ignore_ascii_case("STATEMENT");
+        // A server that cannot say (no such variable on some version) gets
+        // the plan that is right under any binary log.
+        let binlog: Option<(i64, String)> =
+            match conn.query_first("SELECT @@log_bin, @@binlog_format").await {
+                Ok(b) => b,
+                Err(mysql_async::Error::Server(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
+        let read_committed = binlog.is_some_and(|(log_bin, format)| {
+            log_bin == 0 || !format.eq_ignore_ascii_case("STATEMENT")
+        });
         let level = if read_committed {
             "READ COMMITTED"
         } else {
