@@ -63,6 +63,13 @@ fn padded<T: Clone + Into<Value>>(values: &[T]) -> (String, Vec<Value>) {
     (vec!["?"; n].join(", "), v)
 }
 
+/// Whether asking for `flag` changes the consent state whose latest stored
+/// flag is `latest` (None: no row yet), i.e. whether a row is appended.
+/// Consented means flag 1: an odd stored flag is not consent.
+pub fn changes_latest(latest: Option<i64>, flag: bool) -> bool {
+    latest.is_none_or(|stored| (stored == 1) != flag)
+}
+
 #[derive(Clone, Copy)]
 struct TypeSeen {
     id: i64,
@@ -76,7 +83,7 @@ pub async fn apply(conn: &mut Conn, flips: &[Flip], now: i64) -> Result<Vec<Flip
     // Keys to ids before the transaction, as am_set_info alone does.
     let ids = ids_of(conn, flips).await?;
     let mut tx = conn.start_transaction(TxOpts::default()).await?;
-    let outcomes = stage(&mut tx, flips, Accounts::Ids(ids), false, now).await?;
+    let outcomes = stage(&mut tx, flips, Plan::AfterLookup(ids), now).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
@@ -145,17 +152,14 @@ impl GroupConn {
         now: i64,
         before_commit: impl FnOnce(),
     ) -> Result<Vec<FlipOutcome>, DbError> {
-        let accounts = if self.read_committed {
-            Accounts::Keys
+        let plan = if self.read_committed {
+            Plan::InLock
         } else {
             let ids = ids_of(&mut self.conn, flips).await?;
             self.conn.query_drop("COMMIT").await?;
-            Accounts::Ids(ids)
+            Plan::AfterLookup(ids)
         };
-        // Under READ COMMITTED the lock statement also reads the types and
-        // the latest flags (see `stage`).
-        let read_in_lock = self.read_committed;
-        let outcomes = stage(&mut self.conn, flips, accounts, read_in_lock, now).await?;
+        let outcomes = stage(&mut self.conn, flips, plan, now).await?;
         before_commit();
         self.conn.query_drop("COMMIT").await?;
         Ok(outcomes)
@@ -167,12 +171,18 @@ impl GroupConn {
     }
 }
 
-/// How the group's lock statement finds its accounts.
-enum Accounts {
-    /// By the ids a lookup outside this transaction found.
-    Ids(Vec<i64>),
-    /// By key, in the lock statement itself (READ COMMITTED only).
-    Keys,
+/// How a group finds, locks and reads.
+enum Plan {
+    /// READ COMMITTED only: one statement finds the accounts by key, locks
+    /// them by id, and reads the named types and, per account, its latest
+    /// flag of each, the latter by a locking read (which sees the latest
+    /// committed row whatever snapshot the statement's other reads use, and
+    /// under READ COMMITTED locks that one row, no gap).
+    InLock,
+    /// Lock the ids a lookup outside this transaction found, then read the
+    /// types and latest flags (a snapshot taken after the locks): one
+    /// round trip more.
+    AfterLookup(Vec<i64>),
 }
 
 fn keys_of(flips: &[Flip]) -> Vec<&str> {
@@ -201,49 +211,69 @@ async fn ids_of<Q: Queryable>(q: &mut Q, flips: &[Flip]) -> Result<Vec<i64>, DbE
     .await?)
 }
 
+/// What the lock (and read) found: live accounts by exact key, and per
+/// (account, exact type name) the type and the account's latest flag.
+type Found = (HashMap<String, i64>, HashMap<(i64, String), TypeSeen>);
+
 /// The group's statements, up to the COMMIT, inside the caller's
-/// transaction. `read_in_lock` (READ COMMITTED only): the lock statement
-/// also reads the named types and, per locked account, its latest flag of
-/// each, the latter by a locking read (which sees the latest committed row,
-/// whatever snapshot the statement's other reads use, and under READ
-/// COMMITTED locks that one row, no gap): one round trip less.
+/// transaction.
 async fn stage<Q: Queryable>(
     tx: &mut Q,
     flips: &[Flip],
-    accounts: Accounts,
-    read_in_lock: bool,
+    plan: Plan,
     now: i64,
 ) -> Result<Vec<FlipOutcome>, DbError> {
     let keys = keys_of(flips);
     let mut names: Vec<&str> = flips.iter().map(|f| f.type_name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
-    let mut seen: HashMap<(i64, String), TypeSeen> = HashMap::new();
-
-    // Lock every account of the group by id (the primary key, as an erase
-    // does: locking through the key's index would deadlock with an erase
-    // rewriting that key), in id order, so two groups never lock the same
-    // accounts in opposite orders. Keys match byte for byte: the collation
-    // also accepts case and trailing-space variants.
-    let mut users: HashMap<String, i64> = HashMap::new();
-    let (which, which_params) = match accounts {
-        Accounts::Ids(mut ids) => {
-            ids.sort_unstable();
-            let (marks, params) = padded(&ids);
-            (marks, params)
+    let (users, mut seen) = match plan {
+        Plan::InLock => lock(tx, &keys, None, &names).await?,
+        Plan::AfterLookup(ids) => {
+            let (users, _) = lock(tx, &keys, Some(ids), &[]).await?;
+            let seen = types_and_latest(tx, &users, &names).await?;
+            (users, seen)
         }
-        Accounts::Keys => {
-            let (marks, params) = padded(&keys);
-            // A non-locking read inside a locking statement: only the
-            // outer rows, by primary key, are locked.
+    };
+    decide_and_insert(tx, flips, &users, &mut seen, now).await
+}
+
+/// Lock every account of the group by id (the primary key, as an erase
+/// does: locking through the key's index would deadlock with an erase
+/// rewriting that key), in id order, so two groups never lock the same
+/// accounts in opposite orders. `ids`: those ids; None: the ids the keys
+/// name, found in the same statement by a non-locking read. With `names`,
+/// the same statement reads those types and latest flags (`Plan::InLock`).
+/// Keys match byte for byte: the collation also accepts case and
+/// trailing-space variants.
+async fn lock<Q: Queryable>(
+    tx: &mut Q,
+    keys: &[&str],
+    ids: Option<Vec<i64>>,
+    names: &[&str],
+) -> Result<Found, DbError> {
+    let mut users = HashMap::new();
+    let mut seen = HashMap::new();
+    let (which, which_params) = match ids {
+        Some(mut ids) => {
+            ids.sort_unstable();
+            padded(&ids)
+        }
+        None => {
+            let (marks, params) = padded(keys);
             (
                 format!("SELECT id FROM user WHERE authenticator IN ({marks})"),
                 params,
             )
         }
     };
-    let (type_cols, mut params) = if read_in_lock && !names.is_empty() {
-        let (_, names) = padded(&names);
+    if which_params.is_empty() {
+        return Ok((users, seen));
+    }
+    let (type_cols, mut params) = if names.is_empty() {
+        (String::new(), Vec::new())
+    } else {
+        let (_, names) = padded(names);
         let col = ", (SELECT CONCAT(ct.id, ':', ct.enabled, ':', ct.shortname) \
                       FROM consent_type ct WHERE ct.shortname = ? LIMIT 1), \
                     (SELECT c.consent_flag FROM consent c \
@@ -252,97 +282,111 @@ async fn stage<Q: Queryable>(
                       ORDER BY c.consent_time DESC, c.id DESC LIMIT 1 LOCK IN SHARE MODE)";
         let params = names.iter().flat_map(|n| [n.clone(), n.clone()]).collect();
         (col.repeat(names.len()), params)
-    } else {
-        (String::new(), Vec::new())
     };
-    if !which_params.is_empty() {
-        params.extend(which_params);
-        let rows: Vec<mysql_async::Row> = tx
-            .exec(
-                format!(
-                    "SELECT u.id, u.authenticator{type_cols} FROM user u WHERE u.id IN ({which}) \
-                     ORDER BY u.id FOR UPDATE"
-                ),
-                Params::Positional(params),
-            )
-            .await?;
-        for row in rows {
-            let mut cols = row.unwrap().into_iter();
-            let id = cols
-                .next()
-                .and_then(|v| mysql_async::from_value_opt::<i64>(v).ok());
-            let auth = cols
-                .next()
-                .and_then(|v| mysql_async::from_value_opt::<Option<String>>(v).ok())
-                .flatten();
-            let (Some(id), Some(auth)) = (id, auth) else {
+    params.extend(which_params);
+    let rows: Vec<mysql_async::Row> = tx
+        .exec(
+            format!(
+                "SELECT u.id, u.authenticator{type_cols} FROM user u WHERE u.id IN ({which}) \
+                 ORDER BY u.id FOR UPDATE"
+            ),
+            Params::Positional(params),
+        )
+        .await?;
+    for row in rows {
+        let mut cols = row.unwrap().into_iter();
+        let id = cols
+            .next()
+            .and_then(|v| mysql_async::from_value_opt::<i64>(v).ok());
+        let auth = cols
+            .next()
+            .and_then(|v| mysql_async::from_value_opt::<Option<String>>(v).ok())
+            .flatten();
+        let (Some(id), Some(auth)) = (id, auth) else {
+            continue;
+        };
+        // Erased while we waited for the lock: the key names nothing.
+        if keys.binary_search(&auth.as_str()).is_err() || crate::erase::is_deleted_key(&auth) {
+            continue;
+        }
+        users.insert(auth, id);
+        // Pairs of ("id:enabled:shortname" or NULL, latest flag or NULL).
+        while let (Some(t), Some(latest)) = (cols.next(), cols.next()) {
+            let Ok(Some(t)) = mysql_async::from_value_opt::<Option<String>>(t) else {
                 continue;
             };
-            // Erased while we waited for the lock: the key names nothing.
-            if keys.binary_search(&auth.as_str()).is_err() || auth.starts_with("deleted") {
-                continue;
-            }
-            users.insert(auth, id);
-            // Pairs of ("id:enabled:shortname" or NULL, latest flag or NULL).
-            while let (Some(t), Some(latest)) = (cols.next(), cols.next()) {
-                let Ok(Some(t)) = mysql_async::from_value_opt::<Option<String>>(t) else {
-                    continue;
-                };
-                let latest = mysql_async::from_value_opt::<Option<i64>>(latest)
-                    .ok()
-                    .flatten();
-                let mut parts = t.splitn(3, ':');
-                if let (Some(Ok(tid)), Some(Ok(enabled)), Some(name)) = (
-                    parts.next().map(str::parse),
-                    parts.next().map(str::parse::<i64>),
-                    parts.next(),
-                ) {
-                    let t = TypeSeen {
-                        id: tid,
-                        enabled: enabled != 0,
-                        latest,
-                    };
-                    seen.insert((id, name.to_owned()), t);
-                }
-            }
-        }
-    }
-
-    // Otherwise: the named types and each locked account's latest flag of
-    // them, read after the locks, so every committed row of these accounts
-    // is seen.
-    let mut ids: Vec<i64> = users.values().copied().collect();
-    if !read_in_lock && !ids.is_empty() && !names.is_empty() {
-        ids.sort_unstable();
-        let (id_marks, mut params) = padded(&ids);
-        let (name_marks, name_params) = padded(&names);
-        params.extend(name_params);
-        type Row = (i64, String, i64, i64, Option<i64>);
-        let rows: Vec<Row> = tx
-            .exec(
-                format!(
-                    "SELECT ct.id, ct.shortname, ct.enabled, u.id, \
-                            (SELECT c.consent_flag FROM consent c \
-                              WHERE c.userid = u.id AND c.consent_type_id = ct.id \
-                              ORDER BY c.consent_time DESC, c.id DESC LIMIT 1) \
-                     FROM consent_type ct JOIN user u ON u.id IN ({id_marks}) \
-                     WHERE ct.shortname IN ({name_marks})"
-                ),
-                Params::Positional(params),
-            )
-            .await?;
-        for (tid, shortname, enabled, uid, latest) in rows {
-            seen.insert(
-                (uid, shortname),
-                TypeSeen {
+            let latest = mysql_async::from_value_opt::<Option<i64>>(latest)
+                .ok()
+                .flatten();
+            let mut parts = t.splitn(3, ':');
+            if let (Some(Ok(tid)), Some(Ok(enabled)), Some(name)) = (
+                parts.next().map(str::parse),
+                parts.next().map(str::parse::<i64>),
+                parts.next(),
+            ) {
+                let t = TypeSeen {
                     id: tid,
                     enabled: enabled != 0,
                     latest,
-                },
-            );
+                };
+                seen.insert((id, name.to_owned()), t);
+            }
         }
     }
+    Ok((users, seen))
+}
 
+/// `Plan::AfterLookup`'s read: the named types and each locked account's
+/// latest flag of them, read after the locks, so every committed row of
+/// these accounts is seen.
+async fn types_and_latest<Q: Queryable>(
+    tx: &mut Q,
+    users: &HashMap<String, i64>,
+    names: &[&str],
+) -> Result<HashMap<(i64, String), TypeSeen>, DbError> {
+    let mut seen = HashMap::new();
+    let mut ids: Vec<i64> = users.values().copied().collect();
+    if ids.is_empty() || names.is_empty() {
+        return Ok(seen);
+    }
+    ids.sort_unstable();
+    let (id_marks, mut params) = padded(&ids);
+    let (name_marks, name_params) = padded(names);
+    params.extend(name_params);
+    type Row = (i64, String, i64, i64, Option<i64>);
+    let rows: Vec<Row> = tx
+        .exec(
+            format!(
+                "SELECT ct.id, ct.shortname, ct.enabled, u.id, \
+                        (SELECT c.consent_flag FROM consent c \
+                          WHERE c.userid = u.id AND c.consent_type_id = ct.id \
+                          ORDER BY c.consent_time DESC, c.id DESC LIMIT 1) \
+                 FROM consent_type ct JOIN user u ON u.id IN ({id_marks}) \
+                 WHERE ct.shortname IN ({name_marks})"
+            ),
+            Params::Positional(params),
+        )
+        .await?;
+    for (tid, shortname, enabled, uid, latest) in rows {
+        let t = TypeSeen {
+            id: tid,
+            enabled: enabled != 0,
+            latest,
+        };
+        seen.insert((uid, shortname), t);
+    }
+    Ok(seen)
+}
+
+/// Each change in order (earlier ones of the group count for later ones),
+/// then one INSERT of the rows decided.
+async fn decide_and_insert<Q: Queryable>(
+    tx: &mut Q,
+    flips: &[Flip],
+    users: &HashMap<String, i64>,
+    seen: &mut HashMap<(i64, String), TypeSeen>,
+    now: i64,
+) -> Result<Vec<FlipOutcome>, DbError> {
     let mut outcomes = Vec::with_capacity(flips.len());
     let mut rows: Vec<Value> = Vec::new();
     for f in flips {
@@ -367,8 +411,7 @@ async fn stage<Q: Queryable>(
             });
             continue;
         }
-        // Consented means flag 1: an odd stored flag is not consent.
-        let recorded = t.latest.is_none_or(|flag| (flag == 1) != f.flag);
+        let recorded = changes_latest(t.latest, f.flag);
         if recorded {
             rows.extend([
                 userid.into(),

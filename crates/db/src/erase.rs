@@ -88,7 +88,12 @@ pub fn deleted_marker(now: i64) -> String {
 /// Is this account deleted (obfuscated)? The same rule db_dump and the
 /// consent reports use.
 pub fn is_deleted(u: &User) -> bool {
-    u.authenticator().starts_with("deleted")
+    is_deleted_key(u.authenticator())
+}
+
+/// The same rule on the authenticator alone (BOINC's marker).
+pub fn is_deleted_key(authenticator: &str) -> bool {
+    authenticator.starts_with("deleted")
 }
 
 /// Erase account `userid` in one transaction. `actor` goes to the audit row.

@@ -4,11 +4,7 @@
 use boinc_db::consent_flip::{self, Flip, FlipOutcome};
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::queries;
-use boinc_db::testing::TestDb;
-
-async fn user(c: &mut boinc_db::mysql_async::Conn, n: usize, auth: &str) -> i64 {
-    boinc_db::testing::insert_account(c, n, auth).await
-}
+use boinc_db::testing::{insert_account, TestDb};
 
 fn flip(key: &str, name: &str, flag: bool) -> Flip {
     Flip {
@@ -54,9 +50,9 @@ async fn one_group(group_conn: bool) {
     )
     .await
     .unwrap();
-    let a = user(&mut c, 1, "aaaa1111").await;
-    let b = user(&mut c, 2, "bbbb2222").await;
-    let erased = user(&mut c, 3, "deleted_3_x").await;
+    let a = insert_account(&mut c, 1, "aaaa1111").await;
+    let b = insert_account(&mut c, 2, "bbbb2222").await;
+    let erased = insert_account(&mut c, 3, "deleted_3_x").await;
     // B already consented to STATSEXPORT.
     c.exec_drop(
         "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
@@ -177,8 +173,8 @@ async fn a_group_that_fails_writes_nothing() {
     c.query_drop("UPDATE consent_type SET enabled = 1 WHERE shortname = 'STATSEXPORT'")
         .await
         .unwrap();
-    user(&mut c, 1, "aaaa1111").await;
-    user(&mut c, 2, "bbbb2222").await;
+    insert_account(&mut c, 1, "aaaa1111").await;
+    insert_account(&mut c, 2, "bbbb2222").await;
     let mut bad = flip("bbbb2222", "STATSEXPORT", true);
     bad.source = "x".repeat(300); // past consent.source's 255: strict mode refuses
     let err = consent_flip::apply(&mut c, &[flip("aaaa1111", "STATSEXPORT", true), bad], 1000)
@@ -209,8 +205,8 @@ async fn a_group_waiting_for_a_lock_sees_what_the_holder_committed() {
         .await
         .unwrap();
     // B first: its row is locked (and read) before the wait for A's.
-    let b = user(&mut c, 1, "bbbb2222").await;
-    let a = user(&mut c, 2, "aaaa1111").await;
+    let b = insert_account(&mut c, 1, "bbbb2222").await;
+    let a = insert_account(&mut c, 2, "aaaa1111").await;
     assert!(b < a);
 
     // The holder: A locked, its consent recorded, not yet committed.
@@ -296,8 +292,8 @@ async fn statement_binlog_servers_get_the_repeatable_read_plan() {
     c.query_drop("UPDATE consent_type SET enabled = 1")
         .await
         .unwrap();
-    let a = user(&mut c, 1, "aaaa1111").await;
-    let b = user(&mut c, 2, "bbbb2222").await;
+    let a = insert_account(&mut c, 1, "aaaa1111").await;
+    let b = insert_account(&mut c, 2, "bbbb2222").await;
     let mut g = consent_flip::GroupConn::connect(settings.opts())
         .await
         .unwrap();

@@ -4,7 +4,7 @@
 //! refused unless the project opts in (`<am_set_info_allow_credentials/>`).
 
 use boinc_db::account::{self, EmailChange, UserUpdate};
-use boinc_db::consent_flip::{Flip, FlipOutcome};
+use boinc_db::consent_flip::{self, Flip, FlipOutcome};
 use boinc_db::models::CONSENT_ENROLL;
 use boinc_db::queries::{self, NewConsent};
 use boinc_db::DbError;
@@ -457,8 +457,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
 
         let mut recorded = false;
         if let Some((c, t, latest)) = consent {
-            // Consented means flag 1: an odd stored flag is not consent.
-            if latest.is_none_or(|flag| (flag == 1) != c.flag) {
+            if consent_flip::changes_latest(latest, c.flag) {
                 queries::insert_consent(
                     &mut tx,
                     &NewConsent {
