@@ -320,6 +320,19 @@ create table if not exists rpc_limit (
     index rpc_limit_window_end (window_end)
 ) engine=InnoDB;
 
+-- Ours: one row per boinc-rpc transaction that has no row of its own to
+-- find it by (am_set_info's profile changes), written in that transaction.
+-- When the connection breaks during COMMIT, the server may or may not have
+-- committed; the token's presence says which, so the caller is told the
+-- truth (crates/db/src/commit.rs). Rows older than an hour mean nothing
+-- and are deleted by the servers in small batches.
+create table if not exists rpc_commit (
+    token                   binary(16)      not null,
+    create_time             bigint          not null,
+    primary key (token),
+    index rpc_commit_time (create_time)
+) engine=InnoDB;
+
 -- BOINC's one-time tokens (password reset, account deletion, ...), as
 -- upstream defines them; `boinc-ops retention purge` removes expired ones.
 create table if not exists token (

@@ -4,6 +4,7 @@
 use mysql_async::prelude::*;
 use mysql_async::{Params, Value};
 
+use crate::locking::LockSyntax;
 use crate::models::{ConsentType, User};
 use crate::queries::USER_COLUMNS;
 use crate::DbError;
@@ -21,13 +22,18 @@ pub async fn lock_user<Q: Queryable>(q: &mut Q, userid: i64) -> Result<bool, DbE
 
 /// Lock the user's row until the transaction ends and read it, in one
 /// statement (a locking read sees the latest committed row). None if the
-/// user no longer exists.
+/// user no longer exists. With NOWAIT where the server has it: a row held
+/// elsewhere fails at once (`locking::is_lock_busy`) instead of waiting.
 pub async fn lock_and_read_user<Q: Queryable>(
     q: &mut Q,
     userid: i64,
+    locks: &LockSyntax,
 ) -> Result<Option<User>, DbError> {
     Ok(q.exec_first(
-        format!("SELECT {USER_COLUMNS} FROM user WHERE id = ? FOR UPDATE"),
+        format!(
+            "SELECT {USER_COLUMNS} FROM user WHERE id = ? {}",
+            locks.update_nowait()
+        ),
         (userid,),
     )
     .await?)

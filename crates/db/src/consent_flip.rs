@@ -1,18 +1,24 @@
 //! Consent changes of several accounts in one transaction: am_set_info's
 //! consent-only requests, grouped while the database commits the previous
 //! group (see `boinc_rpc::flip_group`). Each change is decided exactly as
-//! one request alone would be (`account::lock_and_read_user` and
-//! `account::consent_type_and_latest`): the account is locked, the type is
-//! found by its exact name, and a row is appended only when the flag
-//! differs from the latest one, earlier changes of the same group
-//! included. On a [`GroupConn`] a group costs four round trips (lock, read,
-//! insert, commit) however many changes it holds.
+//! one request alone would be: the account is locked, the type is found by
+//! its exact name, and a row is appended only when the flag differs from
+//! the latest one, earlier changes of the same group included.
+//!
+//! A group never waits for a row lock: accounts another transaction holds
+//! are skipped (`SKIP LOCKED`) and come back as [`FlipOutcome::Busy`], for
+//! the caller to apply alone, so one busy account never delays the others.
+//! The caller claims the group's requests between [`GroupConn::stage`] and
+//! [`GroupConn::commit`]; if the COMMIT's answer is lost, the
+//! [`Staged::trace`] tells whether it happened (`crate::commit`).
 
 use std::collections::HashMap;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, OptsBuilder, Params, TxOpts, Value};
+use mysql_async::{Conn, Opts, OptsBuilder, Params, Value};
 
+use crate::commit::RowTrace;
+use crate::locking::LockSyntax;
 use crate::models::CONSENT_ENROLL;
 use crate::DbError;
 
@@ -29,8 +35,6 @@ pub struct Flip {
 /// What became of one change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FlipOutcome {
-    /// The key names no (live) account: nothing written.
-    NoAccount,
     /// Done; `recorded` when a consent row was appended (false: the flag
     /// already was the latest one).
     Applied { userid: i64, recorded: bool },
@@ -40,6 +44,19 @@ pub enum FlipOutcome {
     TypeDisabled { userid: i64, shortname: String },
     /// No type has exactly this name: nothing written.
     UnknownType { userid: i64 },
+    /// The group did not lock this account (another transaction holds it,
+    /// or the key names no account): nothing decided, apply it alone.
+    Busy,
+}
+
+/// What a group's statements decided, before its COMMIT.
+#[derive(Debug)]
+pub struct Staged {
+    /// One per change, in order.
+    pub outcomes: Vec<FlipOutcome>,
+    /// The first row appended, to learn the COMMIT's fate if its answer
+    /// is lost; None when nothing was written.
+    pub trace: Option<RowTrace>,
 }
 
 /// IN lists are padded to these lengths (repeating the last value), so a
@@ -77,17 +94,6 @@ struct TypeSeen {
     latest: Option<i64>,
 }
 
-/// Apply `flips` in one transaction, in order; one outcome per flip. An
-/// error means nothing of the group was written.
-pub async fn apply(conn: &mut Conn, flips: &[Flip], now: i64) -> Result<Vec<FlipOutcome>, DbError> {
-    // Keys to ids before the transaction, as am_set_info alone does.
-    let ids = ids_of(conn, flips).await?;
-    let mut tx = conn.start_transaction(TxOpts::default()).await?;
-    let outcomes = stage(&mut tx, flips, Plan::AfterLookup(ids), now).await?;
-    tx.commit().await?;
-    Ok(outcomes)
-}
-
 /// A connection of its own (not pooled) with autocommit off, for groups:
 /// every statement joins the open transaction, so a group needs no
 /// START TRANSACTION round trip. Never handed to anything else.
@@ -100,15 +106,33 @@ pub async fn apply(conn: &mut Conn, flips: &[Flip], now: i64) -> Result<Vec<Flip
 pub struct GroupConn {
     conn: Conn,
     read_committed: bool,
+    locks: LockSyntax,
 }
 
+/// A server without `SKIP LOCKED` (MariaDB before 10.6, MySQL before 8.0)
+/// cannot group without waiting on busy accounts.
+#[derive(Debug, thiserror::Error)]
+#[error("the database server has no SKIP LOCKED (MariaDB 10.6+, MySQL 8.0+): consent changes are applied one by one")]
+pub struct NoSkipLocked;
+
 impl GroupConn {
-    pub async fn connect(opts: Opts) -> Result<Self, DbError> {
+    /// Connect; `Ok(Err(NoSkipLocked))` when the server cannot group.
+    pub async fn connect(opts: Opts) -> Result<Result<Self, NoSkipLocked>, DbError> {
         let mut init = opts.init().to_vec();
         init.push("SET SESSION autocommit = 0".into());
+        // A backstop only: no statement of a group should wait on a lock
+        // (SKIP LOCKED, NOWAIT), but a gap lock under REPEATABLE READ
+        // could make an INSERT wait; a second is plenty for any honest one.
+        init.push("SET SESSION innodb_lock_wait_timeout = 1".into());
         // Room for every size of the group's statements.
         let opts = OptsBuilder::from_opts(opts).init(init).stmt_cache_size(128);
         let mut conn = Conn::new(opts).await?;
+        let locks = LockSyntax::probe(&mut conn).await?;
+        if !locks.skip_locked {
+            conn.query_drop("COMMIT").await?;
+            let _ = conn.disconnect().await;
+            return Ok(Err(NoSkipLocked));
+        }
         // A server that cannot say (no such variable on some version) gets
         // the plan that is right under any binary log.
         let binlog: Option<(i64, String)> =
@@ -127,12 +151,13 @@ impl GroupConn {
         };
         conn.query_drop(format!("SET SESSION TRANSACTION ISOLATION LEVEL {level}"))
             .await?;
-        // The SELECT above opened a transaction (autocommit is off).
+        // The reads above opened a transaction (autocommit is off).
         conn.query_drop("COMMIT").await?;
-        Ok(Self {
+        Ok(Ok(Self {
             conn,
             read_committed,
-        })
+            locks,
+        }))
     }
 
     /// Whether one statement looks the accounts up and locks them.
@@ -140,49 +165,41 @@ impl GroupConn {
         self.read_committed
     }
 
-    /// [`apply`], calling `before_commit` once every statement but the
-    /// COMMIT has run: the next group may then start its statements while
-    /// this one waits for its commit to be durable (a later group naming
-    /// one of these accounts waits for the commit on the row lock). After
-    /// an error the transaction may still be open: drop this connection
-    /// (closing it rolls back) and connect again.
-    pub async fn apply_then(
-        &mut self,
-        flips: &[Flip],
-        now: i64,
-        before_commit: impl FnOnce(),
-    ) -> Result<Vec<FlipOutcome>, DbError> {
-        let plan = if self.read_committed {
-            Plan::InLock
+    /// The server's id of this connection (`crate::commit::settle`).
+    pub fn thread(&self) -> u32 {
+        self.conn.id()
+    }
+
+    /// Every statement of the group but the COMMIT: lock the accounts that
+    /// are free, decide each change, append the rows. The transaction
+    /// stays open: [`commit`](Self::commit) or [`rollback`](Self::rollback)
+    /// next. After an error the transaction may still be open: drop this
+    /// connection (closing it rolls back) and connect again.
+    pub async fn stage(&mut self, flips: &[Flip], now: i64) -> Result<Staged, DbError> {
+        let ids = if self.read_committed {
+            None
         } else {
             let ids = ids_of(&mut self.conn, flips).await?;
             self.conn.query_drop("COMMIT").await?;
-            Plan::AfterLookup(ids)
+            Some(ids)
         };
-        let outcomes = stage(&mut self.conn, flips, plan, now).await?;
-        before_commit();
+        stage(&mut self.conn, &self.locks, flips, ids, now).await
+    }
+
+    pub async fn commit(&mut self) -> Result<(), DbError> {
         self.conn.query_drop("COMMIT").await?;
-        Ok(outcomes)
+        Ok(())
+    }
+
+    pub async fn rollback(&mut self) -> Result<(), DbError> {
+        self.conn.query_drop("ROLLBACK").await?;
+        Ok(())
     }
 
     /// Close it (rolling back anything open).
     pub async fn disconnect(self) {
         let _ = self.conn.disconnect().await;
     }
-}
-
-/// How a group finds, locks and reads.
-enum Plan {
-    /// READ COMMITTED only: one statement finds the accounts by key, locks
-    /// them by id, and reads the named types and, per account, its latest
-    /// flag of each, the latter by a locking read (which sees the latest
-    /// committed row whatever snapshot the statement's other reads use, and
-    /// under READ COMMITTED locks that one row, no gap).
-    InLock,
-    /// Lock the ids a lookup outside this transaction found, then read the
-    /// types and latest flags (a snapshot taken after the locks): one
-    /// round trip more.
-    AfterLookup(Vec<i64>),
 }
 
 fn keys_of(flips: &[Flip]) -> Vec<&str> {
@@ -211,50 +228,44 @@ async fn ids_of<Q: Queryable>(q: &mut Q, flips: &[Flip]) -> Result<Vec<i64>, DbE
     .await?)
 }
 
-/// What the lock (and read) found: live accounts by exact key, and per
-/// (account, exact type name) the type and the account's latest flag.
-type Found = (HashMap<String, i64>, HashMap<(i64, String), TypeSeen>);
-
 /// The group's statements, up to the COMMIT, inside the caller's
-/// transaction.
+/// transaction: lock the free accounts, then read the named types and the
+/// locked accounts' latest flags (a plain read: under READ COMMITTED a
+/// statement reads what was committed when it starts, which is after the
+/// locks, so every committed row of these accounts is seen; a locking read
+/// would also lock the neighbouring account's newest row and fail on a
+/// row being written there), then append the rows decided.
 async fn stage<Q: Queryable>(
     tx: &mut Q,
+    locks: &LockSyntax,
     flips: &[Flip],
-    plan: Plan,
+    ids: Option<Vec<i64>>,
     now: i64,
-) -> Result<Vec<FlipOutcome>, DbError> {
+) -> Result<Staged, DbError> {
     let keys = keys_of(flips);
     let mut names: Vec<&str> = flips.iter().map(|f| f.type_name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
-    let (users, mut seen) = match plan {
-        Plan::InLock => lock(tx, &keys, None, &names).await?,
-        Plan::AfterLookup(ids) => {
-            let (users, _) = lock(tx, &keys, Some(ids), &[]).await?;
-            let seen = types_and_latest(tx, &users, &names).await?;
-            (users, seen)
-        }
-    };
+    let users = lock(tx, locks, &keys, ids).await?;
+    let mut seen = types_and_latest(tx, &users, &names).await?;
     decide_and_insert(tx, flips, &users, &mut seen, now).await
 }
 
-/// Lock every account of the group by id (the primary key, as an erase
-/// does: locking through the key's index would deadlock with an erase
-/// rewriting that key), in id order, so two groups never lock the same
-/// accounts in opposite orders. `ids`: those ids; None: the ids the keys
-/// name, found in the same statement by a non-locking read. With `names`,
-/// the same statement reads those types and latest flags (`Plan::InLock`).
-/// Keys match byte for byte: the collation also accepts case and
-/// trailing-space variants.
+/// Lock the group's accounts that no other transaction holds, by id (the
+/// primary key, as an erase does: locking through the key's index would
+/// deadlock with an erase rewriting that key), skipping the busy ones.
+/// `ids`: those ids; None: the ids the keys name, found in the same
+/// statement by a non-locking read (READ COMMITTED only). Keys match byte
+/// for byte: the collation also accepts case and trailing-space variants.
+/// Returns the locked live accounts by key.
 async fn lock<Q: Queryable>(
     tx: &mut Q,
+    locks: &LockSyntax,
     keys: &[&str],
     ids: Option<Vec<i64>>,
-    names: &[&str],
-) -> Result<Found, DbError> {
+) -> Result<HashMap<String, i64>, DbError> {
     let mut users = HashMap::new();
-    let mut seen = HashMap::new();
-    let (which, which_params) = match ids {
+    let (which, params) = match ids {
         Some(mut ids) => {
             ids.sort_unstable();
             padded(&ids)
@@ -267,78 +278,34 @@ async fn lock<Q: Queryable>(
             )
         }
     };
-    if which_params.is_empty() {
-        return Ok((users, seen));
+    if params.is_empty() {
+        return Ok(users);
     }
-    let (type_cols, mut params) = if names.is_empty() {
-        (String::new(), Vec::new())
-    } else {
-        let (_, names) = padded(names);
-        let col = ", (SELECT CONCAT(ct.id, ':', ct.enabled, ':', ct.shortname) \
-                      FROM consent_type ct WHERE ct.shortname = ? LIMIT 1), \
-                    (SELECT c.consent_flag FROM consent c \
-                      WHERE c.userid = u.id AND c.consent_type_id = \
-                            (SELECT ct.id FROM consent_type ct WHERE ct.shortname = ? LIMIT 1) \
-                      ORDER BY c.consent_time DESC, c.id DESC LIMIT 1 LOCK IN SHARE MODE)";
-        let params = names.iter().flat_map(|n| [n.clone(), n.clone()]).collect();
-        (col.repeat(names.len()), params)
-    };
-    params.extend(which_params);
-    let rows: Vec<mysql_async::Row> = tx
+    let skip_locked = locks
+        .update_skip_locked()
+        .ok_or(DbError::Schema("SKIP LOCKED needed for groups".into()))?;
+    let rows: Vec<(i64, Option<String>)> = tx
         .exec(
             format!(
-                "SELECT u.id, u.authenticator{type_cols} FROM user u WHERE u.id IN ({which}) \
-                 ORDER BY u.id FOR UPDATE"
+                "SELECT u.id, u.authenticator FROM user u WHERE u.id IN ({which}) \
+                 ORDER BY u.id {skip_locked}"
             ),
             Params::Positional(params),
         )
         .await?;
-    for row in rows {
-        let mut cols = row.unwrap().into_iter();
-        let id = cols
-            .next()
-            .and_then(|v| mysql_async::from_value_opt::<i64>(v).ok());
-        let auth = cols
-            .next()
-            .and_then(|v| mysql_async::from_value_opt::<Option<String>>(v).ok())
-            .flatten();
-        let (Some(id), Some(auth)) = (id, auth) else {
-            continue;
-        };
-        // Erased while we waited for the lock: the key names nothing.
+    for (id, auth) in rows {
+        let Some(auth) = auth else { continue };
+        // Erased since the lookup: the key names nothing.
         if keys.binary_search(&auth.as_str()).is_err() || crate::erase::is_deleted_key(&auth) {
             continue;
         }
         users.insert(auth, id);
-        // Pairs of ("id:enabled:shortname" or NULL, latest flag or NULL).
-        while let (Some(t), Some(latest)) = (cols.next(), cols.next()) {
-            let Ok(Some(t)) = mysql_async::from_value_opt::<Option<String>>(t) else {
-                continue;
-            };
-            let latest = mysql_async::from_value_opt::<Option<i64>>(latest)
-                .ok()
-                .flatten();
-            let mut parts = t.splitn(3, ':');
-            if let (Some(Ok(tid)), Some(Ok(enabled)), Some(name)) = (
-                parts.next().map(str::parse),
-                parts.next().map(str::parse::<i64>),
-                parts.next(),
-            ) {
-                let t = TypeSeen {
-                    id: tid,
-                    enabled: enabled != 0,
-                    latest,
-                };
-                seen.insert((id, name.to_owned()), t);
-            }
-        }
     }
-    Ok((users, seen))
+    Ok(users)
 }
 
-/// `Plan::AfterLookup`'s read: the named types and each locked account's
-/// latest flag of them, read after the locks, so every committed row of
-/// these accounts is seen.
+/// The named types and each locked account's latest flag of them, read
+/// after the locks, so every committed row of these accounts is seen.
 async fn types_and_latest<Q: Queryable>(
     tx: &mut Q,
     users: &HashMap<String, i64>,
@@ -386,12 +353,15 @@ async fn decide_and_insert<Q: Queryable>(
     users: &HashMap<String, i64>,
     seen: &mut HashMap<(i64, String), TypeSeen>,
     now: i64,
-) -> Result<Vec<FlipOutcome>, DbError> {
+) -> Result<Staged, DbError> {
     let mut outcomes = Vec::with_capacity(flips.len());
     let mut rows: Vec<Value> = Vec::new();
+    let mut first: Option<(i64, i64)> = None;
     for f in flips {
+        // Not locked here: held elsewhere, unknown, or erased since the
+        // lookup; alone, it waits its turn or gets its "not found".
         let Some(&userid) = users.get(&f.account_key) else {
-            outcomes.push(FlipOutcome::NoAccount);
+            outcomes.push(FlipOutcome::Busy);
             continue;
         };
         // Exact name: the map holds the stored bytes, so a look-alike of a
@@ -413,6 +383,7 @@ async fn decide_and_insert<Q: Queryable>(
         }
         let recorded = changes_latest(t.latest, f.flag);
         if recorded {
+            first.get_or_insert((userid, t.id));
             rows.extend([
                 userid.into(),
                 t.id.into(),
@@ -425,21 +396,35 @@ async fn decide_and_insert<Q: Queryable>(
         }
         outcomes.push(FlipOutcome::Applied { userid, recorded });
     }
-    if !rows.is_empty() {
+    let mut trace = None;
+    if let Some((userid, consent_type_id)) = first {
         // One statement: rows of one INSERT get ascending ids in order, so
         // a later change of the same account and type is the latest one.
         let n = rows.len() / 6;
         let values = vec!["(?, ?, ?, ?, ?, ?)"; n].join(", ");
-        tx.exec_drop(
-            format!(
-                "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
-                 consent_not_required, source) VALUES {values}"
-            ),
-            Params::Positional(rows),
-        )
-        .await?;
+        let r = tx
+            .exec_iter(
+                format!(
+                    "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
+                     consent_not_required, source) VALUES {values}"
+                ),
+                Params::Positional(rows),
+            )
+            .await?;
+        // The first row's id, from the INSERT's own OK packet.
+        let id = r.last_insert_id();
+        r.drop_result().await?;
+        let id = id
+            .and_then(|id| i64::try_from(id).ok())
+            .ok_or(DbError::Missing("LAST_INSERT_ID"))?;
+        trace = Some(RowTrace {
+            id,
+            userid,
+            consent_type_id,
+            consent_time: now,
+        });
     }
-    Ok(outcomes)
+    Ok(Staged { outcomes, trace })
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! Grouped consent changes (`boinc_db::consent_flip`): one transaction,
-//! each change decided as it would be alone.
+//! each change decided as it would be alone, and no group ever waits for
+//! a row lock: busy accounts come back as `Busy`.
 
-use boinc_db::consent_flip::{self, Flip, FlipOutcome};
+use std::time::{Duration, Instant};
+
+use boinc_db::consent_flip::{Flip, FlipOutcome, GroupConn};
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::queries;
 use boinc_db::testing::{insert_account, TestDb};
@@ -26,19 +29,27 @@ async fn rows(c: &mut boinc_db::mysql_async::Conn) -> Vec<(i64, String, i64, i64
     .unwrap()
 }
 
-#[tokio::test]
-async fn one_group_decides_each_change_as_it_would_be_alone() {
-    one_group(false).await;
+/// A group connection on the shared server: SKIP LOCKED is there.
+async fn group_conn(db: &TestDb) -> GroupConn {
+    GroupConn::connect(db.settings.opts())
+        .await
+        .unwrap()
+        .expect("MariaDB 10.6+ has SKIP LOCKED")
 }
 
-/// The same group on a group connection (autocommit off, READ COMMITTED,
-/// accounts found and locked in one statement).
-#[tokio::test]
-async fn a_group_connection_decides_the_same() {
-    one_group(true).await;
+/// Stage and commit one group.
+async fn apply(g: &mut GroupConn, flips: &[Flip], now: i64) -> Vec<FlipOutcome> {
+    let staged = g.stage(flips, now).await.unwrap();
+    g.commit().await.unwrap();
+    staged.outcomes
 }
 
-async fn one_group(group_conn: bool) {
+/// One group on a group connection (autocommit off, READ COMMITTED,
+/// accounts found and locked in one statement): every change decided as
+/// it would be alone. Keys that lock nothing (unknown, look-alikes of a
+/// key, erased) are `Busy`: applied alone, they get their "not found".
+#[tokio::test]
+async fn a_group_decides_each_change_as_it_would_be_alone() {
     let db = TestDb::new().await;
     let mut c = db.conn().await;
     c.query_drop("UPDATE consent_type SET enabled = 1 WHERE shortname IN ('ENROLL','STATSEXPORT')")
@@ -82,17 +93,10 @@ async fn one_group(group_conn: bool) {
         flip("deleted_3_x", "STATSEXPORT", true),
         flip("", "STATSEXPORT", true),
     ];
-    let out = if group_conn {
-        let mut g = consent_flip::GroupConn::connect(db.settings.opts())
-            .await
-            .unwrap();
-        assert!(g.read_committed(), "binary log off here: READ COMMITTED");
-        let out = g.apply_then(&group, 1000, || ()).await.unwrap();
-        g.disconnect().await;
-        out
-    } else {
-        consent_flip::apply(&mut c, &group, 1000).await.unwrap()
-    };
+    let mut g = group_conn(&db).await;
+    assert!(g.read_committed(), "binary log off here: READ COMMITTED");
+    let out = apply(&mut g, &group, 1000).await;
+    g.disconnect().await;
     use FlipOutcome::*;
     assert_eq!(
         out,
@@ -109,9 +113,9 @@ async fn one_group(group_conn: bool) {
                 userid: a,
                 recorded: true
             },
-            NoAccount,
-            NoAccount,
-            NoAccount,
+            Busy,
+            Busy,
+            Busy,
             UnknownType { userid: b },
             UnknownType { userid: b },
             EnrollWithdrawal { userid: b },
@@ -129,7 +133,7 @@ async fn one_group(group_conn: bool) {
             },
         ]
         .into_iter()
-        .chain([NoAccount, NoAccount])
+        .chain([Busy, Busy])
         .collect::<Vec<_>>()
     );
     let _ = erased;
@@ -177,37 +181,37 @@ async fn a_group_that_fails_writes_nothing() {
     insert_account(&mut c, 2, "bbbb2222").await;
     let mut bad = flip("bbbb2222", "STATSEXPORT", true);
     bad.source = "x".repeat(300); // past consent.source's 255: strict mode refuses
-    let err = consent_flip::apply(&mut c, &[flip("aaaa1111", "STATSEXPORT", true), bad], 1000)
+    let mut g = group_conn(&db).await;
+    let err = g
+        .stage(&[flip("aaaa1111", "STATSEXPORT", true), bad], 1000)
         .await
         .expect_err("an over-long source fails the INSERT");
     assert!(err.to_string().contains("source"), "{err}");
+    // As the worker does: the connection goes (closing it rolls back).
+    g.disconnect().await;
     assert!(rows(&mut c).await.is_empty());
-    // The connection is usable again (the transaction was rolled back).
-    let out = consent_flip::apply(&mut c, &[flip("aaaa1111", "STATSEXPORT", true)], 1001)
-        .await
-        .unwrap();
+    let mut g = group_conn(&db).await;
+    let out = apply(&mut g, &[flip("aaaa1111", "STATSEXPORT", true)], 1001).await;
     assert!(matches!(
         out[..],
         [FlipOutcome::Applied { recorded: true, .. }]
     ));
 }
 
-/// A group that has to wait for an account's lock sees what the holder
-/// committed meanwhile, although the group's statement had already read
-/// (and so taken its snapshot) before the wait: the latest flag is read
-/// by a locking read, which sees the newest committed row. With a plain
-/// read the holder's consent would be missed and recorded a second time.
+/// An account another transaction holds (an erase, an admin, BOINC's PHP)
+/// is skipped, not waited for: the group decides and commits the others
+/// while the holder still holds it, and that account comes back `Busy`.
+/// Once the holder has committed, a group sees what it wrote.
 #[tokio::test]
-async fn a_group_waiting_for_a_lock_sees_what_the_holder_committed() {
+async fn a_busy_account_is_skipped_not_waited_for() {
     let db = TestDb::new().await;
     let mut c = db.conn().await;
     c.query_drop("UPDATE consent_type SET enabled = 1 WHERE shortname = 'STATSEXPORT'")
         .await
         .unwrap();
-    // B first: its row is locked (and read) before the wait for A's.
     let b = insert_account(&mut c, 1, "bbbb2222").await;
     let a = insert_account(&mut c, 2, "aaaa1111").await;
-    assert!(b < a);
+    let d = insert_account(&mut c, 3, "dddd4444").await;
 
     // The holder: A locked, its consent recorded, not yet committed.
     let mut holder = db.conn().await;
@@ -227,29 +231,19 @@ async fn a_group_waiting_for_a_lock_sees_what_the_holder_committed() {
     .await
     .unwrap();
 
-    let mut g = consent_flip::GroupConn::connect(db.settings.opts())
+    let mut g = group_conn(&db).await;
+    let group = [
+        flip("bbbb2222", "STATSEXPORT", true),
+        flip("aaaa1111", "STATSEXPORT", true),
+        flip("dddd4444", "STATSEXPORT", true),
+    ];
+    // Far below innodb_lock_wait_timeout (50 s): had it waited, the test
+    // would stall there; the bound only keeps a broken build from hanging.
+    let started = Instant::now();
+    let out = tokio::time::timeout(Duration::from_secs(20), apply(&mut g, &group, 1000))
         .await
-        .unwrap();
-    let group = tokio::spawn(async move {
-        let out = g
-            .apply_then(
-                &[
-                    flip("bbbb2222", "STATSEXPORT", true),
-                    flip("aaaa1111", "STATSEXPORT", true),
-                ],
-                1000,
-                || (),
-            )
-            .await;
-        g.disconnect().await;
-        out
-    });
-    // Wait until the group's lock statement waits (on A).
-    boinc_db::testing::wait_for_statement(&mut c, "SELECT u.id, u.authenticator%FOR UPDATE").await;
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    tx.commit().await.unwrap();
-
-    let out = group.await.unwrap().unwrap();
+        .expect("the group must not wait for A's lock");
+    assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(
         out,
         vec![
@@ -257,11 +251,28 @@ async fn a_group_waiting_for_a_lock_sees_what_the_holder_committed() {
                 userid: b,
                 recorded: true
             },
+            FlipOutcome::Busy,
             FlipOutcome::Applied {
-                userid: a,
-                recorded: false
+                userid: d,
+                recorded: true
             },
         ]
+    );
+    // B's and D's rows are committed while A is still held.
+    let committed: Vec<i64> = c
+        .query("SELECT userid FROM consent ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(committed, [b, d]);
+
+    tx.commit().await.unwrap();
+    let out = apply(&mut g, &[flip("aaaa1111", "STATSEXPORT", true)], 1001).await;
+    assert_eq!(
+        out,
+        vec![FlipOutcome::Applied {
+            userid: a,
+            recorded: false
+        }]
     );
     let a_rows: Vec<String> = c
         .exec(
@@ -271,6 +282,80 @@ async fn a_group_waiting_for_a_lock_sees_what_the_holder_committed() {
         .await
         .unwrap();
     assert_eq!(a_rows, ["holder"], "A's consent recorded once");
+    g.disconnect().await;
+}
+
+/// A consent row being written by a transaction that does not lock the
+/// account (BOINC's PHP writes consent that way), of a grouped account or
+/// of its neighbour in the consent index, stalls no group: the group reads
+/// what is committed and goes on.
+#[tokio::test]
+async fn a_consent_row_being_written_elsewhere_stalls_no_group() {
+    let db = TestDb::new().await;
+    let mut c = db.conn().await;
+    c.query_drop("UPDATE consent_type SET enabled = 1 WHERE shortname = 'STATSEXPORT'")
+        .await
+        .unwrap();
+    let b = insert_account(&mut c, 1, "bbbb2222").await;
+    let a = insert_account(&mut c, 2, "aaaa1111").await;
+    c.exec_drop(
+        "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
+         consent_not_required, source) \
+         SELECT ?, id, 5, 0, 0, 'old' FROM consent_type WHERE shortname = 'STATSEXPORT'",
+        (a,),
+    )
+    .await
+    .unwrap();
+    let mut writer = db.conn().await;
+    let mut tx = writer
+        .start_transaction(boinc_db::mysql_async::TxOpts::default())
+        .await
+        .unwrap();
+    tx.exec_drop(
+        "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
+         consent_not_required, source) \
+         SELECT ?, id, 6, 1, 0, 'php' FROM consent_type WHERE shortname = 'STATSEXPORT'",
+        (a,),
+    )
+    .await
+    .unwrap();
+    let mut g = group_conn(&db).await;
+    let out = tokio::time::timeout(
+        Duration::from_secs(20),
+        apply(
+            &mut g,
+            &[
+                flip("bbbb2222", "STATSEXPORT", true),
+                flip("aaaa1111", "STATSEXPORT", true),
+            ],
+            1000,
+        ),
+    )
+    .await
+    .expect("the group must not wait for the writer");
+    assert_eq!(
+        out,
+        vec![
+            FlipOutcome::Applied {
+                userid: b,
+                recorded: true
+            },
+            FlipOutcome::Applied {
+                userid: a,
+                recorded: true
+            },
+        ]
+    );
+    g.disconnect().await;
+    tx.rollback().await.unwrap();
+    let sources: Vec<String> = c
+        .query("SELECT source FROM consent ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(
+        sources,
+        ["old", "src-STATSEXPORT-true", "src-STATSEXPORT-true"]
+    );
 }
 
 /// A server writing its binary log as statements refuses writes under READ
@@ -294,25 +379,21 @@ async fn statement_binlog_servers_get_the_repeatable_read_plan() {
         .unwrap();
     let a = insert_account(&mut c, 1, "aaaa1111").await;
     let b = insert_account(&mut c, 2, "bbbb2222").await;
-    let mut g = consent_flip::GroupConn::connect(settings.opts())
-        .await
-        .unwrap();
+    let mut g = GroupConn::connect(settings.opts()).await.unwrap().unwrap();
     assert!(!g.read_committed());
-    let out = g
-        .apply_then(
-            &[
-                flip("aaaa1111", "STATSEXPORT", true),
-                flip("aaaa1111", "STATSEXPORT", true),
-                flip("aaaa1111", "STATSEXPORT", false),
-                flip("AAAA1111", "STATSEXPORT", true),
-                flip("bbbb2222", "ENROLL", false),
-                flip("bbbb2222", "STATSEXPORT\u{200b}", true),
-            ],
-            1000,
-            || (),
-        )
-        .await
-        .unwrap();
+    let out = apply(
+        &mut g,
+        &[
+            flip("aaaa1111", "STATSEXPORT", true),
+            flip("aaaa1111", "STATSEXPORT", true),
+            flip("aaaa1111", "STATSEXPORT", false),
+            flip("AAAA1111", "STATSEXPORT", true),
+            flip("bbbb2222", "ENROLL", false),
+            flip("bbbb2222", "STATSEXPORT\u{200b}", true),
+        ],
+        1000,
+    )
+    .await;
     use FlipOutcome::*;
     assert_eq!(
         out,
@@ -329,7 +410,7 @@ async fn statement_binlog_servers_get_the_repeatable_read_plan() {
                 userid: a,
                 recorded: true
             },
-            NoAccount,
+            Busy,
             EnrollWithdrawal { userid: b },
             UnknownType { userid: b },
         ]

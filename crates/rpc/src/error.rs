@@ -59,6 +59,15 @@ pub enum RpcError {
     RateLimited(u64),
     #[error("too many accounts created from your address; try again later (in {0} seconds)")]
     TooManyAccounts(u64),
+    /// The connection broke during COMMIT and the database could not say
+    /// in time whether it happened: neither a success nor an error reply
+    /// would be true, so the reply is HTTP 503 (`reply`), which clients
+    /// treat as a transient failure and retry (every RPC here is
+    /// idempotent on retry).
+    #[error(
+        "the database connection broke while committing; the outcome is unknown, please retry"
+    )]
+    OutcomeUnknown,
 }
 
 impl RpcError {
@@ -73,7 +82,7 @@ impl RpcError {
             RpcError::InvalidXml(_) => XML_PARSE,
             RpcError::NotFound => DB_NOT_FOUND,
             RpcError::NotUnique(_) => DB_NOT_UNIQUE,
-            RpcError::DbUnavailable => DB_CANT_CONNECT,
+            RpcError::DbUnavailable | RpcError::OutcomeUnknown => DB_CANT_CONNECT,
             RpcError::ProjectDown => PROJECT_DOWN,
             RpcError::BadUserName(_) => BAD_USER_NAME,
             RpcError::BadEmail(_) => BAD_EMAIL_ADDR,

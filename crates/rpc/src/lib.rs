@@ -6,6 +6,7 @@
 //! Each RPC lives in its own file under `rpc/` (parse -> apply -> render);
 //! every reply body is built in `reply`.
 
+pub mod commit;
 pub mod connections;
 pub mod error;
 pub mod flip_group;
@@ -84,6 +85,8 @@ pub struct RpcRequest {
     pub query: Params,
     pub body: Params,
     pub ip: Option<IpAddr>,
+    /// The request's deadline against its COMMIT (`commit`).
+    pub guard: Arc<commit::CommitGuard>,
 }
 
 impl RpcRequest {
@@ -158,25 +161,49 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Reques
     {
         return e.into_response();
     }
-    let request = RpcRequest { query, body, ip };
+    let guard = commit::CommitGuard::new();
+    let request = RpcRequest {
+        query,
+        body,
+        ip,
+        guard: guard.clone(),
+    };
     let remaining = state
         .options
         .request_timeout
         .saturating_sub(started.elapsed());
-    let result = tokio::time::timeout(remaining, async {
-        match rpc {
-            Rpc::CreateAccount => rpc::create_account::handle(&state, &request).await,
-            Rpc::AmSetInfo => rpc::am_set_info::handle(&state, &request).await,
-            Rpc::AmGetInfo => rpc::am_get_info::handle(&state, &request).await,
-            Rpc::LookupAccount => rpc::lookup_account::handle(&state, &request).await,
-            Rpc::GetProjectConfig => rpc::get_project_config::handle(&state, &request).await,
-        }
-    })
-    .await
-    .unwrap_or_else(|_| {
-        tracing::warn!(rpc = rpc.name(), "request timed out (database too slow?)");
-        Err(RpcError::DbUnavailable)
+    // The handler runs to its end in a task of its own, even after the
+    // deadline has answered for it: it is never cut off between two
+    // statements (which could leave a pooled connection mid-protocol), and
+    // at its COMMIT it learns whether it may still commit (`commit`).
+    let mut handler = tokio::spawn({
+        let state = state.clone();
+        async move { run(rpc, &state, &request).await }
     });
+    let joined = |r: Result<Result<reply::Xml, RpcError>, tokio::task::JoinError>| {
+        r.unwrap_or_else(|e| {
+            tracing::error!(rpc = rpc.name(), error = %e, "request handler failed");
+            Err(RpcError::DbFailed)
+        })
+    };
+    let result = tokio::select! {
+        r = &mut handler => joined(r),
+        _ = tokio::time::sleep(remaining) => loop {
+            let released = guard.released();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if guard.expire() {
+                tracing::warn!(rpc = rpc.name(), "request timed out (database too slow?)");
+                break Err(RpcError::DbUnavailable);
+            }
+            // Committing: its outcome is the reply, however long it takes
+            // (`commit::lost_commit` bounds that).
+            tokio::select! {
+                r = &mut handler => break joined(r),
+                _ = released => {}
+            }
+        },
+    };
     let ms = started.elapsed().as_millis() as u64;
     match result {
         Ok(xml) => {
@@ -187,6 +214,16 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Reques
             tracing::info!(rpc = rpc.name(), ms, error_num = e.error_num(), error = %e, "error reply");
             e.into_response()
         }
+    }
+}
+
+async fn run(rpc: Rpc, state: &AppState, request: &RpcRequest) -> Result<reply::Xml, RpcError> {
+    match rpc {
+        Rpc::CreateAccount => rpc::create_account::handle(state, request).await,
+        Rpc::AmSetInfo => rpc::am_set_info::handle(state, request).await,
+        Rpc::AmGetInfo => rpc::am_get_info::handle(state, request).await,
+        Rpc::LookupAccount => rpc::lookup_account::handle(state, request).await,
+        Rpc::GetProjectConfig => rpc::get_project_config::handle(state, request).await,
     }
 }
 
@@ -220,13 +257,15 @@ pub async fn serve(
     result
 }
 
-/// Expired per-client counters go from the shared table once a minute.
+/// Expired per-client counters and old COMMIT tokens go from the shared
+/// tables once a minute.
 async fn purge_loop(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         limits::purge_expired(&state).await;
+        commit::purge_markers(&state.pool).await;
     }
 }
 

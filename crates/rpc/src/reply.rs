@@ -42,6 +42,13 @@ pub fn error_body(num: i32, msg: &str) -> String {
 
 impl IntoResponse for RpcError {
     fn into_response(self) -> Response {
+        if let RpcError::OutcomeUnknown = self {
+            // Not an <error> reply: that would promise nothing was written.
+            let mut r = (StatusCode::SERVICE_UNAVAILABLE, format!("{self}\n")).into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return r;
+        }
         let body = error_body(self.error_num(), &self.to_string());
         match self {
             RpcError::BadMethod => {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use boinc_db::charset::Charset;
+use boinc_db::locking::LockSyntax;
 use boinc_db::models::Platform;
 use boinc_db::rate_limit::Key;
 use boinc_db::ProjectConfig;
@@ -33,6 +34,9 @@ pub struct AppState {
     /// first connection: it follows the database, which does not change
     /// while we run.
     charset: OnceLock<Charset>,
+    /// The row-lock clauses the server offers (`boinc_db::locking`), learnt
+    /// from the first connection that asks.
+    locks: OnceLock<LockSyntax>,
     /// Consent-only am_set_info requests' group commit, started on first use
     /// (it needs the runtime).
     flip_groups: OnceLock<FlipGroups>,
@@ -64,6 +68,7 @@ impl AppState {
             url_prefix,
             limits,
             charset: OnceLock::new(),
+            locks: OnceLock::new(),
             flip_groups: OnceLock::new(),
             db_opts: settings.opts(),
         }))
@@ -93,13 +98,34 @@ impl AppState {
         Ok(*self.charset.get_or_init(|| cs))
     }
 
+    /// The row-lock clauses `conn`'s server offers (probed the first time).
+    pub async fn locks(&self, conn: &mut mysql_async::Conn) -> Result<LockSyntax, RpcError> {
+        if let Some(l) = self.locks.get() {
+            return Ok(*l);
+        }
+        let l = LockSyntax::probe(conn).await?;
+        if !l.nowait {
+            tracing::warn!(
+                "the database server has no NOWAIT (MariaDB 10.3+, MySQL 8.0+): a request for \
+                 an account locked elsewhere waits for it, holding a connection"
+            );
+        }
+        Ok(*self.locks.get_or_init(|| l))
+    }
+
     /// The consent-change queue (`crate::flip_group`); None when grouping
     /// is off (`rpc_consent_group_workers` 0).
     pub fn flip_groups(&self) -> Option<&FlipGroups> {
         let workers = self.options.consent_group_workers;
         (workers > 0).then(|| {
             self.flip_groups.get_or_init(|| {
-                FlipGroups::start(self.db_opts.clone(), self.options.db_timeout, workers)
+                let setup = crate::flip_group::Setup {
+                    opts: self.db_opts.clone(),
+                    pool: self.pool.clone(),
+                    db_timeout: self.options.db_timeout,
+                    lookup_budget: self.options.request_timeout,
+                };
+                FlipGroups::start(setup, workers)
             })
         })
     }

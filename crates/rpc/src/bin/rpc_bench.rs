@@ -583,7 +583,12 @@ async fn statement_ceiling(
                         .await?
                         .map(|l| l.consent_flag)
                 } else {
-                    boinc_db::account::lock_and_read_user(&mut tx, user.id).await?;
+                    boinc_db::account::lock_and_read_user(
+                        &mut tx,
+                        user.id,
+                        &boinc_db::locking::LockSyntax::PLAIN,
+                    )
+                    .await?;
                     boinc_db::account::consent_type_and_latest(&mut tx, "STATSEXPORT", user.id)
                         .await?
                         .context("STATSEXPORT")?

@@ -1,6 +1,7 @@
 //! create_account: make an account (and its ENROLL consent row, in the
 //! same transaction), or return the existing one on an idempotent retry.
 
+use boinc_db::commit::Trace;
 use boinc_db::models::{User, CONSENT_ENROLL};
 use boinc_db::queries::{self, NewConsent, NewUser};
 use boinc_db::{terms, DbError};
@@ -176,7 +177,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
         teamid: 0,
     };
 
-    let written: Result<i64, DbError> = async {
+    let written: Result<i64, Written> = async {
         let mut tx = conn.start_transaction(TxOpts::default()).await?;
         let userid = queries::insert_user(&mut tx, &new_user).await?;
         if let Some(t) = &team {
@@ -200,7 +201,18 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
                 terms::link_consent_terms(&mut tx, consent_id, version).await?;
             }
         }
-        tx.commit().await?;
+        // The new account is the trace of a COMMIT whose answer is lost.
+        crate::commit::commit(
+            &state.pool,
+            state.options.request_timeout,
+            &req.guard,
+            tx,
+            Trace::Account {
+                authenticator: authenticator.clone(),
+            },
+        )
+        .await
+        .map_err(|u| Written::Reply(u.into()))?;
         Ok(userid)
     }
     .await;
@@ -216,7 +228,13 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
             );
             Ok(reply::create_account(&authenticator))
         }
-        Err(e) => {
+        Err(Written::Reply(e)) => {
+            // No account made (or, OutcomeUnknown, perhaps one): the slot
+            // does not count.
+            slot.release(Some(&mut conn)).await;
+            Err(e)
+        }
+        Err(Written::Db(e)) => {
             // No account made: the slot does not count.
             slot.release(Some(&mut conn)).await;
             match duplicate_key_name(&e) {
@@ -235,6 +253,25 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
                 None => Err(e.into()),
             }
         }
+    }
+}
+
+/// Why the new account's transaction wrote nothing.
+enum Written {
+    Db(DbError),
+    /// From the COMMIT (`crate::commit`): the reply as it is.
+    Reply(RpcError),
+}
+
+impl From<DbError> for Written {
+    fn from(e: DbError) -> Self {
+        Written::Db(e)
+    }
+}
+
+impl From<mysql_async::Error> for Written {
+    fn from(e: mysql_async::Error) -> Self {
+        Written::Db(e.into())
     }
 }
 
