@@ -25,6 +25,8 @@ pub struct AppState {
     pub project: ProjectCache,
     /// Per-client counters known to be full (see `crate::limits`).
     pub full_counters: Arc<FullCounters>,
+    /// What the server has done so far, for tests and operators.
+    pub counters: Counters,
     /// Abuse rules from config.xml.
     pub limits: Limits,
     /// Path of master_url (e.g. "/myproject/"): RPCs are served below it
@@ -61,6 +63,7 @@ impl AppState {
         let limits = Limits::from_config(&config);
         Ok(Arc::new(Self {
             full_counters: Arc::default(),
+            counters: Counters::default(),
             config,
             pool,
             options,
@@ -148,6 +151,14 @@ impl AppState {
     pub fn config_default_on(&self, key: &str) -> bool {
         self.config.str(key).is_none() || self.config.bool(key)
     }
+}
+
+/// Events counted since start.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Attempts that found their account's row held elsewhere and were
+    /// tried again after a pause.
+    pub busy_retries: std::sync::atomic::AtomicU64,
 }
 
 fn url_path(master_url: &str) -> String {

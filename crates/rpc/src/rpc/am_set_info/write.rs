@@ -174,6 +174,10 @@ pub(super) async fn alone(
             Ok((recorded, warning)) => return Ok(applied(user.id, warning, recorded)),
             Err(NotWritten::Refused(e)) => return Err(e),
             Err(NotWritten::Busy) => {
+                state
+                    .counters
+                    .busy_retries
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if req.guard.expired() {
                     return Err(RpcError::DbUnavailable);
                 }
