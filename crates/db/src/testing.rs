@@ -108,7 +108,14 @@ impl TestDb {
     /// Write a project folder: config.xml naming this database (plus
     /// `extra` XML inside `<config>`), and optionally a terms file.
     pub fn write_project(&self, dir: &Path, extra: &str, terms: Option<&str>) -> PathBuf {
-        let s = &self.settings;
+        write_project(&self.settings, dir, extra, terms)
+    }
+}
+
+/// [`TestDb::write_project`] for any database (e.g. on a
+/// [`PrivateMariaDb`]).
+pub fn write_project(s: &DbSettings, dir: &Path, extra: &str, terms: Option<&str>) -> PathBuf {
+    {
         let xml = format!(
             "<boinc>\n<config>\n<db_name>{}</db_name>\n<db_host>{}:{}</db_host>\n\
              <db_user>{}</db_user>\n<db_passwd>{}</db_passwd>\n\

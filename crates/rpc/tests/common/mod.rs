@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod commit_cut;
+pub mod procs;
 pub mod proxy;
 
 use std::path::PathBuf;
