@@ -121,6 +121,8 @@ pub struct Setup {
     pub db_timeout: Duration,
     /// Looking up a lost COMMIT's fate.
     pub lookup_budget: Duration,
+    /// Where each committed group's size is counted (`crate::metrics`).
+    pub group_sizes: prometheus_client::metrics::histogram::Histogram,
 }
 
 impl FlipGroups {
@@ -299,6 +301,7 @@ async fn finish(link: &mut Link, shared: &Shared, jobs: Vec<Job>, staged: Staged
     };
     match committed {
         Some(Fate::Committed) => {
+            link.setup.group_sizes.observe(decided.len() as f64);
             for (j, o) in decided {
                 j.answer(Ok(Reply::Done(o)));
             }

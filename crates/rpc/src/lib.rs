@@ -11,7 +11,9 @@ pub mod connections;
 pub mod error;
 pub mod flip_group;
 pub mod hashing;
+pub mod health;
 pub mod limits;
+pub mod metrics;
 pub mod params;
 pub mod reply;
 mod rpc;
@@ -99,7 +101,36 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new().fallback(dispatch).with_state(state)
 }
 
+/// `/health` and `/metrics`, at the root only: the shipped web server
+/// includes forward only the RPC paths, so these stay on the daemon's own
+/// address.
+fn operations(state: &AppState, path: &str, method: &Method) -> Option<Response> {
+    let body = match path {
+        "/health" => match state.health.status() {
+            Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
+            Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
+        },
+        "/metrics" => (StatusCode::OK, state.metrics.render()),
+        _ => return None,
+    };
+    if method != Method::GET && method != Method::HEAD {
+        return Some((StatusCode::METHOD_NOT_ALLOWED, "GET only\n").into_response());
+    }
+    let mut r = body.into_response();
+    let kind = if path == "/metrics" {
+        metrics::CONTENT_TYPE
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(kind));
+    Some(r)
+}
+
 async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Request) -> Response {
+    if let Some(r) = operations(&state, req.uri().path(), req.method()) {
+        return r;
+    }
     let Some(rpc) = Rpc::from_path(req.uri().path(), &state.url_prefix) else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
@@ -109,12 +140,16 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Reques
     }
     if rpc == Rpc::GetProjectConfig {
         // The hot path: a pre-rendered reply, no parsing, no database.
+        let started = Instant::now();
         tracing::debug!(rpc = rpc.name(), "ok");
         let mut r = (StatusCode::OK, rpc::get_project_config::bytes(&state)).into_response();
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             header::HeaderValue::from_static(reply::CONTENT_TYPE),
         );
+        state
+            .metrics
+            .project_config(started.elapsed().as_secs_f64());
         return r;
     }
     let peer = req
@@ -205,6 +240,29 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Reques
         },
     };
     let ms = started.elapsed().as_millis() as u64;
+    state.metrics.request(
+        rpc.name(),
+        match &result {
+            Ok(_) => "success".to_owned(),
+            Err(RpcError::OutcomeUnknown) => "unknown".to_owned(),
+            Err(e) => e.error_num().to_string(),
+        },
+        started.elapsed().as_secs_f64(),
+    );
+    if let Err(e) = &result {
+        let limit = match e {
+            RpcError::RateLimited(_) => Some("failed_logins"),
+            RpcError::TooManyAccounts(_) => Some("account_creations"),
+            _ => None,
+        };
+        if let Some(kind) = limit {
+            state
+                .metrics
+                .limit_refusals
+                .get_or_create(&metrics::KindLabel { kind })
+                .inc();
+        }
+    }
     match result {
         Ok(xml) => {
             tracing::info!(rpc = rpc.name(), ms, "ok");
@@ -241,6 +299,10 @@ pub async fn serve(
     let terms = tokio::spawn(refresh_loop(state.clone(), false));
     let db = tokio::spawn(refresh_loop(state.clone(), true));
     let purge = tokio::spawn(purge_loop(state.clone()));
+    let health = tokio::spawn({
+        let state = state.clone();
+        async move { state.health.watch(state.db_opts().clone()).await }
+    });
     let rules = connections::Rules {
         header_read_timeout: state.options.header_read_timeout,
         idle_timeout: state.options.idle_timeout,
@@ -254,6 +316,7 @@ pub async fn serve(
     terms.abort();
     db.abort();
     purge.abort();
+    health.abort();
     result
 }
 

@@ -25,8 +25,10 @@ pub struct AppState {
     pub project: ProjectCache,
     /// Per-client counters known to be full (see `crate::limits`).
     pub full_counters: Arc<FullCounters>,
-    /// What the server has done so far, for tests and operators.
-    pub counters: Counters,
+    /// What the server has done so far (`GET /metrics`).
+    pub metrics: crate::metrics::Metrics,
+    /// Whether the database answers (`GET /health`).
+    pub health: crate::health::Health,
     /// Abuse rules from config.xml.
     pub limits: Limits,
     /// Path of master_url (e.g. "/myproject/"): RPCs are served below it
@@ -63,7 +65,8 @@ impl AppState {
         let limits = Limits::from_config(&config);
         Ok(Arc::new(Self {
             full_counters: Arc::default(),
-            counters: Counters::default(),
+            metrics: crate::metrics::Metrics::new(),
+            health: crate::health::Health::default(),
             config,
             pool,
             options,
@@ -79,17 +82,32 @@ impl AppState {
 
     /// A pooled connection, or -138 if none comes within `db_timeout`.
     pub async fn conn(&self) -> Result<mysql_async::Conn, RpcError> {
-        match tokio::time::timeout(self.options.db_timeout, self.pool.get_conn()).await {
-            Ok(Ok(c)) => Ok(c),
+        let asked = Instant::now();
+        let got = tokio::time::timeout(self.options.db_timeout, self.pool.get_conn()).await;
+        self.metrics
+            .pool_waits
+            .observe(asked.elapsed().as_secs_f64());
+        let kind = match got {
+            Ok(Ok(c)) => return Ok(c),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "cannot connect to database");
-                Err(RpcError::DbUnavailable)
+                "connect"
             }
             Err(_) => {
                 tracing::warn!("timed out waiting for a database connection");
-                Err(RpcError::DbUnavailable)
+                "pool_timeout"
             }
-        }
+        };
+        self.metrics
+            .db_errors
+            .get_or_create(&crate::metrics::KindLabel { kind })
+            .inc();
+        Err(RpcError::DbUnavailable)
+    }
+
+    /// How to reach the project database outside the pool.
+    pub fn db_opts(&self) -> &mysql_async::Opts {
+        &self.db_opts
     }
 
     /// The character set `conn`'s session talks (one query, the first time).
@@ -127,6 +145,7 @@ impl AppState {
                     pool: self.pool.clone(),
                     db_timeout: self.options.db_timeout,
                     lookup_budget: self.options.request_timeout,
+                    group_sizes: self.metrics.group_sizes.clone(),
                 };
                 FlipGroups::start(setup, workers)
             })
@@ -151,14 +170,6 @@ impl AppState {
     pub fn config_default_on(&self, key: &str) -> bool {
         self.config.str(key).is_none() || self.config.bool(key)
     }
-}
-
-/// Events counted since start.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Attempts that found their account's row held elsewhere and were
-    /// tried again after a pause.
-    pub busy_retries: std::sync::atomic::AtomicU64,
 }
 
 fn url_path(master_url: &str) -> String {

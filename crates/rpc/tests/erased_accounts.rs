@@ -159,13 +159,7 @@ async fn set_info_racing_an_erase(params: &[(&str, &str)]) -> (Harness, i64, Str
                 .unwrap()
         })
     };
-    let retries = || {
-        h.server
-            .state
-            .counters
-            .busy_retries
-            .load(std::sync::atomic::Ordering::Relaxed)
-    };
+    let retries = || h.server.state.metrics.busy_retries.get();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while retries() == 0 {
         if std::time::Instant::now() >= deadline || call.is_finished() {

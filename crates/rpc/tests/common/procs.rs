@@ -81,6 +81,12 @@ pub async fn wait_up(port: u16, what: &str) {
 }
 
 pub fn start_haproxy(dir: &Path, port: u16, backends: &[u16]) -> Proc {
+    start_haproxy_with(dir, port, backends, "")
+}
+
+/// [`start_haproxy`] with more lines for the backend section (e.g. an
+/// HTTP health check).
+pub fn start_haproxy_with(dir: &Path, port: u16, backends: &[u16], backend_extra: &str) -> Proc {
     assert!(
         Path::new(HAPROXY).exists(),
         "{HAPROXY} missing: apt-get install haproxy (see .ci/setup)"
@@ -90,7 +96,7 @@ pub fn start_haproxy(dir: &Path, port: u16, backends: &[u16]) -> Proc {
          defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n\
          \x20   option forwardfor\n    option redispatch\n    retries 3\n\
          frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
-         backend be\n    balance roundrobin\n"
+         backend be\n    balance roundrobin\n{backend_extra}"
     );
     for (i, b) in backends.iter().enumerate() {
         cfg.push_str(&format!(

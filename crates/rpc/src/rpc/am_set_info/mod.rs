@@ -199,7 +199,15 @@ fn unknown_warning(name: &str) -> String {
     format!("consent type {name:?} does not exist (names are exact); nothing recorded")
 }
 
-fn applied(userid: i64, warning: Option<String>, recorded: bool) -> Xml {
+/// A change done (`path`: "grouped" or "alone"): logged, counted, replied.
+fn applied(
+    state: &AppState,
+    path: &'static str,
+    userid: i64,
+    warning: Option<String>,
+    recorded: bool,
+) -> Xml {
+    state.metrics.consent_change(path, recorded);
     if let Some(w) = &warning {
         tracing::warn!(userid, "am_set_info: {w}");
     }
@@ -245,14 +253,22 @@ async fn grouped(
     match outcome {
         FlipOutcome::EnrollWithdrawal { .. } => Err(enroll_withdrawal()),
         FlipOutcome::TypeDisabled { userid, shortname } => Ok(Some(applied(
+            state,
+            "grouped",
             userid,
             Some(disabled_warning(&shortname)),
             false,
         ))),
-        FlipOutcome::UnknownType { userid } => {
-            Ok(Some(applied(userid, Some(unknown_warning(&c.name)), false)))
+        FlipOutcome::UnknownType { userid } => Ok(Some(applied(
+            state,
+            "grouped",
+            userid,
+            Some(unknown_warning(&c.name)),
+            false,
+        ))),
+        FlipOutcome::Applied { userid, recorded } => {
+            Ok(Some(applied(state, "grouped", userid, None, recorded)))
         }
-        FlipOutcome::Applied { userid, recorded } => Ok(Some(applied(userid, None, recorded))),
         FlipOutcome::Busy => Ok(None),
     }
 }

@@ -171,13 +171,12 @@ pub(super) async fn alone(
     let mut pause = FIRST_PAUSE;
     loop {
         match attempt(state, req, &mut conn, &locks, r, &user, &creds).await {
-            Ok((recorded, warning)) => return Ok(applied(user.id, warning, recorded)),
+            Ok((recorded, warning)) => {
+                return Ok(applied(state, "alone", user.id, warning, recorded))
+            }
             Err(NotWritten::Refused(e)) => return Err(e),
             Err(NotWritten::Busy) => {
-                state
-                    .counters
-                    .busy_retries
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                state.metrics.busy_retries.inc();
                 if req.guard.expired() {
                     return Err(RpcError::DbUnavailable);
                 }
