@@ -292,9 +292,21 @@ async fn erase_in(
     if mode == Mode::Wipe {
         removals.extend::<[(&str, &[&str], &str); 13]>([
             ("team_delta", &[], "DELETE FROM team_delta WHERE userid = ?"),
-            ("credit_user", &[], "DELETE FROM credit_user WHERE userid = ?"),
-            ("badge_user", &[], "DELETE FROM badge_user WHERE user_id = ?"),
-            ("credited_job", &[], "DELETE FROM credited_job WHERE userid = ?"),
+            (
+                "credit_user",
+                &[],
+                "DELETE FROM credit_user WHERE userid = ?",
+            ),
+            (
+                "badge_user",
+                &[],
+                "DELETE FROM badge_user WHERE user_id = ?",
+            ),
+            (
+                "credited_job",
+                &[],
+                "DELETE FROM credited_job WHERE userid = ?",
+            ),
             (
                 "donation_paypal",
                 &[],
@@ -305,9 +317,17 @@ async fn erase_in(
                 &[],
                 "DELETE FROM banishment_vote WHERE userid = ?",
             ),
-            ("post_ratings", &[], "DELETE FROM post_ratings WHERE user = ?"),
+            (
+                "post_ratings",
+                &[],
+                "DELETE FROM post_ratings WHERE user = ?",
+            ),
             ("sent_email", &[], "DELETE FROM sent_email WHERE userid = ?"),
-            ("user_submit", &[], "DELETE FROM user_submit WHERE user_id = ?"),
+            (
+                "user_submit",
+                &[],
+                "DELETE FROM user_submit WHERE user_id = ?",
+            ),
             (
                 "user_submit_app",
                 &[],

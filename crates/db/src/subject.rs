@@ -217,7 +217,11 @@ async fn read_part<Q: Queryable>(
         .into_iter()
         .map(|r| {
             let values = r.unwrap();
-            Row(cols.iter().cloned().zip(values.into_iter().map(Cell::from)).collect())
+            Row(cols
+                .iter()
+                .cloned()
+                .zip(values.into_iter().map(Cell::from))
+                .collect())
         })
         .collect())
 }
@@ -244,7 +248,11 @@ mod tests {
     #[test]
     fn every_part_binds_only_the_person() {
         for p in PARTS {
-            assert!(p.rows.contains('?'), "{}: rows not tied to the person", p.part);
+            assert!(
+                p.rows.contains('?'),
+                "{}: rows not tied to the person",
+                p.part
+            );
             assert!(!p.order.is_empty(), "{}", p.part);
         }
         let mut names: Vec<&str> = PARTS.iter().map(|p| p.part).collect();

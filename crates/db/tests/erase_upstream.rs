@@ -14,7 +14,7 @@ mod people;
 use people::{FIONA, OLAF, TESS};
 
 /// Everything the other two people have that no row ties to Fiona.
-async fn others(c: &mut Conn) -> Vec<(i64, Vec<(String, Vec<String>)>)> {
+async fn others(c: &mut Conn) -> Vec<(i64, people::TableRows)> {
     vec![
         (OLAF, people::untouched_by(c, OLAF, FIONA).await),
         (TESS, people::untouched_by(c, TESS, FIONA).await),
@@ -22,7 +22,7 @@ async fn others(c: &mut Conn) -> Vec<(i64, Vec<(String, Vec<String>)>)> {
 }
 
 /// Each of those rows is still there, unchanged.
-async fn assert_others_unchanged(c: &mut Conn, before: &[(i64, Vec<(String, Vec<String>)>)]) {
+async fn assert_others_unchanged(c: &mut Conn, before: &[(i64, people::TableRows)]) {
     for (who, rows) in before {
         assert!(rows.iter().any(|(_, r)| !r.is_empty()));
         let now = people::about_strings(c, *who).await;
@@ -70,7 +70,10 @@ async fn obfuscate_leaves_nothing_that_identifies_her_anywhere() {
     let db = people::database().await;
     let mut c = db.conn().await;
     let others_before = others(&mut c).await;
-    let public_cpid = boinc_db::cpid("cafe0f10a0f10a0f10a0f10a0f10acafe", "fiona.fjord@example.org");
+    let public_cpid = boinc_db::cpid(
+        "cafe0f10a0f10a0f10a0f10a0f10acafe",
+        "fiona.fjord@example.org",
+    );
 
     let o = erase(&mut c, FIONA, Mode::Obfuscate, "admin-o")
         .await
@@ -78,7 +81,11 @@ async fn obfuscate_leaves_nothing_that_identifies_her_anywhere() {
     assert_eq!((o.hosts, o.consent_rows_kept), (2, 3));
 
     let left = people::identifying_lines(&people::dump(&db));
-    assert!(left.is_empty(), "still in the database:\n{}", left.join("\n"));
+    assert!(
+        left.is_empty(),
+        "still in the database:\n{}",
+        left.join("\n")
+    );
     assert_others_unchanged(&mut c, &others_before).await;
 
     // The anonymous row: three unrelated markers, none of them the key.
@@ -92,12 +99,18 @@ async fn obfuscate_leaves_nothing_that_identifies_her_anywhere() {
         .unwrap()
         .unwrap();
     assert!(auth.starts_with("deleted_") && email.starts_with("deleted_"));
-    assert!(auth != name && auth != email && auth != hash, "the key is public");
+    assert!(
+        auth != name && auth != email && auth != hash,
+        "the key is public"
+    );
     assert_eq!(cpid.len(), 32);
     assert_ne!(boinc_db::cpid(&cpid, &email), public_cpid);
     // Stats sites got the id they knew, computed before anything changed.
     let ud: Vec<(i64, String)> = c
-        .exec("SELECT userid, public_cross_project_id FROM user_deleted WHERE userid = ?", (FIONA,))
+        .exec(
+            "SELECT userid, public_cross_project_id FROM user_deleted WHERE userid = ?",
+            (FIONA,),
+        )
         .await
         .unwrap();
     assert_eq!(ud, vec![(FIONA, public_cpid)]);
@@ -125,7 +138,14 @@ async fn obfuscate_leaves_nothing_that_identifies_her_anywhere() {
         .unwrap();
     assert_eq!(
         d,
-        (25.0, 1680000100, "TXN-F-0001".into(), "".into(), "".into(), "".into())
+        (
+            25.0,
+            1680000100,
+            "TXN-F-0001".into(),
+            "".into(),
+            "".into(),
+            "".into()
+        )
     );
     // Her thread with Olaf's reply stays, untitled; her lone thread goes;
     // Olaf's thread keeps its title and loses her reply from its count.
@@ -184,7 +204,11 @@ async fn wipe_removes_her_from_every_table() {
     assert_eq!((o.hosts, o.consent_rows_removed), (2, 3));
 
     let left = people::identifying_lines(&people::dump(&db));
-    assert!(left.is_empty(), "still in the database:\n{}", left.join("\n"));
+    assert!(
+        left.is_empty(),
+        "still in the database:\n{}",
+        left.join("\n")
+    );
     assert_others_unchanged(&mut c, &others_before).await;
 
     let mut tied: Vec<String> = people::about(&mut c, FIONA)
@@ -221,7 +245,11 @@ async fn wipe_after_obfuscate_leaves_nothing_either() {
         .unwrap();
     erase(&mut c, FIONA, Mode::Wipe, "a").await.unwrap();
     let left = people::identifying_lines(&people::dump(&db));
-    assert!(left.is_empty(), "still in the database:\n{}", left.join("\n"));
+    assert!(
+        left.is_empty(),
+        "still in the database:\n{}",
+        left.join("\n")
+    );
     assert_others_unchanged(&mut c, &others_before).await;
     // The records stats sites read are the first ones, unchanged.
     let ud: Vec<(i64, String, f64)> = c

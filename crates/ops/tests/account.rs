@@ -121,11 +121,19 @@ async fn export_needs_the_exact_current_address_and_holds_no_credentials() {
         assert!(!text.contains(secret), "export contains {secret}");
     }
     assert_eq!(account::audit_trail(&pool, 42).await.unwrap().len(), 1);
-    for look_alike in ["fiona@example.org ", " fiona@example.org", "fiona@example.org\n", ""] {
+    for look_alike in [
+        "fiona@example.org ",
+        " fiona@example.org",
+        "fiona@example.org\n",
+        "",
+    ] {
         let e = account::export(&pool, &UserRef::Email(look_alike.into()), "x", 1)
             .await
             .unwrap_err();
-        assert!(matches!(e, account::AccountError::UnknownEmail), "{look_alike:?}: {e}");
+        assert!(
+            matches!(e, account::AccountError::UnknownEmail),
+            "{look_alike:?}: {e}"
+        );
     }
     let e = account::export(&pool, &UserRef::Email("fi@example.org".into()), "x", 1)
         .await

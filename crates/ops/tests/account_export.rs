@@ -88,7 +88,10 @@ async fn assert_complete(c: &mut Conn, doc: &Json, who: i64, deleted: bool) {
         // rows in those at least (most others are gone).
         let record = table == "user_deleted" || table == "host_deleted";
         if record == deleted {
-            assert!(!expected.is_empty(), "fixture: no row about {who} in {table}");
+            assert!(
+                !expected.is_empty(),
+                "fixture: no row about {who} in {table}"
+            );
         }
         match table.as_str() {
             "user" => assert_eq!(doc["account"], expected[0], "account"),
@@ -128,8 +131,10 @@ async fn assert_complete(c: &mut Conn, doc: &Json, who: i64, deleted: bool) {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|v| json!({"id": v["id"], "sha256": v["sha256"], "terms": v["text"],
-                                    "first_seen": v["first_seen"]}))
+                    .map(|v| {
+                        json!({"id": v["id"], "sha256": v["sha256"], "terms": v["text"],
+                                    "first_seen": v["first_seen"]})
+                    })
                     .collect();
                 assert_eq!(sorted(got), sorted(expected), "terms texts");
             }
@@ -240,7 +245,11 @@ async fn export_holds_what_every_table_holds_about_her_and_nothing_of_others() {
     let last = v["audit_trail"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(
         (&last["actor"], &last["action"], &last["action_time"]),
-        (&json!("export-admin"), &json!("export"), &json!(1_700_000_000))
+        (
+            &json!("export-admin"),
+            &json!("export"),
+            &json!(1_700_000_000)
+        )
     );
 
     // The other person's export is just as complete, and holds nothing of
@@ -250,7 +259,11 @@ async fn export_holds_what_every_table_holds_about_her_and_nothing_of_others() {
         .unwrap();
     let text = serde_json::to_string(&doc).unwrap();
     assert_complete(&mut c, &serde_json::from_str(&text).unwrap(), OLAF, false).await;
-    for tess in ["tess.thorn@example.com", "Tess Thorn", "7e557e557e557e557e557e557e557e55"] {
+    for tess in [
+        "tess.thorn@example.com",
+        "Tess Thorn",
+        "7e557e557e557e557e557e557e557e55",
+    ] {
         assert!(!text.contains(tess), "Olaf's export holds {tess}");
     }
     assert_eq!(doc.userid, OLAF);
@@ -269,10 +282,13 @@ async fn export_holds_what_every_table_holds_about_her_and_nothing_of_others() {
 }
 
 async fn trail_len(c: &mut Conn, who: i64) -> i64 {
-    c.exec_first("SELECT COUNT(*) FROM account_audit WHERE userid = ?", (who,))
-        .await
-        .unwrap()
-        .unwrap()
+    c.exec_first(
+        "SELECT COUNT(*) FROM account_audit WHERE userid = ?",
+        (who,),
+    )
+    .await
+    .unwrap()
+    .unwrap()
 }
 
 /// Rows committed while the export runs (into a table it has read, one it
@@ -315,15 +331,30 @@ async fn export_reads_one_consistent_snapshot() {
     locker.query_drop("UNLOCK TABLES").await.unwrap();
     let doc = export.await.unwrap().unwrap();
     let text = serde_json::to_string(&doc).unwrap();
-    for late in ["late message", "late-host", "late friend", "\"late\"", "Iceland"] {
-        assert!(!text.contains(late), "the export saw {late} committed after it began");
+    for late in [
+        "late message",
+        "late-host",
+        "late friend",
+        "\"late\"",
+        "Iceland",
+    ] {
+        assert!(
+            !text.contains(late),
+            "the export saw {late} committed after it began"
+        );
     }
     // The changes were there to be seen: the next export has them all.
     let doc = account::export(&pool, &UserRef::Id(FIONA), "a", 2)
         .await
         .unwrap();
     let text = serde_json::to_string(&doc).unwrap();
-    for late in ["late message", "late-host", "late friend", "\"late\"", "Iceland"] {
+    for late in [
+        "late message",
+        "late-host",
+        "late friend",
+        "\"late\"",
+        "Iceland",
+    ] {
         assert!(text.contains(late), "{late} missing from a later export");
     }
     pool.disconnect().await.ok();
@@ -348,13 +379,20 @@ async fn export_is_audited_if_and_only_if_it_is_produced() {
     let export =
         tokio::spawn(async move { account::export(&p, &UserRef::Id(FIONA), "a", 1).await });
     wait_for_statement(&mut c, "%FROM%private_messages%WHERE%").await;
-    locker.query_drop("DROP TABLE private_messages").await.unwrap();
+    locker
+        .query_drop("DROP TABLE private_messages")
+        .await
+        .unwrap();
     locker.query_drop("UNLOCK TABLES").await.unwrap();
     match export.await.unwrap() {
         Err(AccountError::Db(e)) => assert!(e.to_string().contains("private_messages"), "{e}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(trail_len(&mut c, FIONA).await, before, "audited a failed export");
+    assert_eq!(
+        trail_len(&mut c, FIONA).await,
+        before,
+        "audited a failed export"
+    );
 
     // The caller cannot stage the document (disk full, ...).
     let e = account::export_staged(&pool, &UserRef::Id(FIONA), "a", 2, |_| {
@@ -362,7 +400,10 @@ async fn export_is_audited_if_and_only_if_it_is_produced() {
     })
     .await
     .unwrap_err();
-    assert!(matches!(&e, AccountError::Output(io) if io.to_string() == "disk full"), "{e}");
+    assert!(
+        matches!(&e, AccountError::Output(io) if io.to_string() == "disk full"),
+        "{e}"
+    );
     assert_eq!(trail_len(&mut c, FIONA).await, before);
 
     // The audit row cannot be written: nothing is staged.
@@ -416,16 +457,26 @@ async fn cli_export_is_recorded_only_when_written() {
                 .unwrap()
         })
     };
-    let o = run(dir.path().join("no-such-dir/fiona.json")).await.unwrap();
+    let o = run(dir.path().join("no-such-dir/fiona.json"))
+        .await
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(trail_len(&mut c, FIONA).await, before, "audited, not written");
+    assert_eq!(
+        trail_len(&mut c, FIONA).await,
+        before,
+        "audited, not written"
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("could not write the export (nothing was recorded)")
             && err.contains("no-such-dir"),
         "{err}"
     );
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only config.xml");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "only config.xml"
+    );
 
     let file = dir.path().join("fiona.json");
     let o = run(file.clone()).await.unwrap();

@@ -71,10 +71,7 @@ pub(super) async fn delete_posts(tx: &mut Transaction<'_>, userid: i64) -> Resul
 
 /// Threads the person started that are still there (others replied) keep
 /// their posts but not the title the person wrote. Returns how many.
-pub(super) async fn untitle_threads(
-    tx: &mut Transaction<'_>,
-    userid: i64,
-) -> Result<u64, DbError> {
+pub(super) async fn untitle_threads(tx: &mut Transaction<'_>, userid: i64) -> Result<u64, DbError> {
     tx.exec_drop(
         "UPDATE thread SET title = ? WHERE owner = ?",
         (REMOVED_TITLE, userid),
