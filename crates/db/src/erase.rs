@@ -25,7 +25,7 @@
 //! they quote the person; team names and descriptions).
 
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Transaction, TxOpts};
+use mysql_async::{Conn, IsolationLevel, Transaction, TxOpts};
 
 use crate::audit::{self, Action};
 use crate::models::User;
@@ -109,6 +109,30 @@ pub fn is_deleted_key(authenticator: &str) -> bool {
     authenticator.starts_with("deleted")
 }
 
+/// READ COMMITTED where the server's binary log allows writes in it (no
+/// binary log, or not in STATEMENT format), else REPEATABLE READ. Rows no
+/// index of upstream's can find (by `private_messages.senderid`,
+/// `thread.owner`, `notify.opaque`, ...) are found by a plain read and then
+/// changed by key, so the erase locks only what it changes in either level;
+/// READ COMMITTED also lets those reads see what was committed a moment
+/// ago rather than at the transaction's first read.
+async fn write_isolation(conn: &mut Conn) -> Result<IsolationLevel, DbError> {
+    // A server that cannot say gets the level right under any binary log.
+    let binlog: Option<(i64, String)> =
+        match conn.query_first("SELECT @@log_bin, @@binlog_format").await {
+            Ok(b) => b,
+            Err(mysql_async::Error::Server(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+    let read_committed = binlog
+        .is_some_and(|(log_bin, format)| log_bin == 0 || !format.eq_ignore_ascii_case("STATEMENT"));
+    Ok(if read_committed {
+        IsolationLevel::ReadCommitted
+    } else {
+        IsolationLevel::RepeatableRead
+    })
+}
+
 /// Erase account `userid` in one transaction. `actor` goes to the audit row.
 pub async fn erase(
     conn: &mut Conn,
@@ -117,7 +141,9 @@ pub async fn erase(
     actor: &str,
 ) -> Result<Outcome, EraseError> {
     let now = crate::now();
-    let mut tx = conn.start_transaction(TxOpts::default()).await?;
+    let mut opts = TxOpts::default();
+    opts.with_isolation_level(write_isolation(conn).await?);
+    let mut tx = conn.start_transaction(opts).await?;
     // Roll back explicitly on any error: a transaction merely dropped
     // keeps its locks until the connection is next used.
     match erase_in(&mut tx, userid, mode, actor, now).await {
@@ -228,137 +254,132 @@ async fn erase_in(
         // A founder request (negative: withdrawn by leaving) from an
         // account that no longer exists: BOINC's founder page would look
         // the requester up and find nothing.
-        tx.exec_drop(
-            "UPDATE team SET ping_user = 0, ping_time = 0 WHERE ABS(ping_user) = ?",
-            (userid,),
-        )
-        .await?;
+        let pinged: Vec<i64> = tx
+            .exec("SELECT id FROM team WHERE ABS(ping_user) = ?", (userid,))
+            .await?;
+        for team in pinged {
+            tx.exec_drop(
+                "UPDATE team SET ping_user = 0, ping_time = 0 WHERE id = ?",
+                (team,),
+            )
+            .await?;
+        }
     }
 
     // Rows of upstream's tables about this user, removed in both modes
-    // (table, the tables the statement also reads, statement; every `?` is
-    // the user id). Order matters: notifications and ratings that point at
+    // (table, the tables the statement also reads, how; every `?` is the
+    // user id). Order matters: notifications and ratings that point at
     // messages and posts go before those.
-    let mut removals: Vec<(&str, &[&str], &str)> = vec![
-        ("team_admin", &[], "DELETE FROM team_admin WHERE userid = ?"),
-        ("profile", &[], "DELETE FROM profile WHERE userid = ?"),
+    let mut removals: Vec<(&str, &[&str], Removal)> = vec![
+        (
+            "team_admin",
+            &[],
+            Found(&["teamid", "userid"], "userid = ?"),
+        ),
+        (
+            "profile",
+            &[],
+            Delete("DELETE FROM profile WHERE userid = ?"),
+        ),
         (
             "notify",
             &["private_messages"],
             // BOINC's type 3: a private message (opaque: its id).
-            "DELETE n FROM notify n JOIN private_messages m ON m.id = n.opaque \
-             WHERE n.type = 3 AND (m.userid = ? OR m.senderid = ?)",
+            Found(
+                &["id"],
+                "type = 3 AND opaque IN (SELECT id FROM private_messages \
+                 WHERE userid = ? OR senderid = ?)",
+            ),
         ),
         (
             // Their own, and others' friend request / accepted notices
             // naming them (types 1 and 2, opaque: the user id).
             "notify",
             &[],
-            "DELETE FROM notify WHERE userid = ? OR (type IN (1, 2) AND opaque = ?)",
+            Found(&["id"], "userid = ? OR (type IN (1, 2) AND opaque = ?)"),
         ),
         (
             "private_messages",
             &[],
-            "DELETE FROM private_messages WHERE userid = ? OR senderid = ?",
+            Found(&["id"], "userid = ? OR senderid = ?"),
         ),
         (
             "friend",
             &[],
-            "DELETE FROM friend WHERE user_src = ? OR user_dest = ?",
+            Found(&["user_src", "user_dest"], "user_src = ? OR user_dest = ?"),
         ),
         (
             "subscriptions",
             &[],
-            "DELETE FROM subscriptions WHERE userid = ?",
+            Delete("DELETE FROM subscriptions WHERE userid = ?"),
         ),
         (
             "forum_preferences",
             &[],
-            "DELETE FROM forum_preferences WHERE userid = ?",
+            Delete("DELETE FROM forum_preferences WHERE userid = ?"),
         ),
         (
             "forum_logging",
             &[],
-            "DELETE FROM forum_logging WHERE userid = ?",
+            Delete("DELETE FROM forum_logging WHERE userid = ?"),
         ),
         (
             // Others' ratings of the posts that go below.
             "post_ratings",
             &["post"],
-            "DELETE FROM post_ratings WHERE post IN (SELECT id FROM post WHERE user = ?)",
+            Delete("DELETE FROM post_ratings WHERE post IN (SELECT id FROM post WHERE user = ?)"),
         ),
-        ("token", &[], "DELETE FROM token WHERE userid = ?"),
+        ("token", &[], Delete("DELETE FROM token WHERE userid = ?")),
     ];
     if mode == Mode::Wipe {
-        removals.extend::<[(&str, &[&str], &str); 13]>([
-            ("team_delta", &[], "DELETE FROM team_delta WHERE userid = ?"),
-            (
-                "credit_user",
-                &[],
-                "DELETE FROM credit_user WHERE userid = ?",
-            ),
-            (
-                "badge_user",
-                &[],
-                "DELETE FROM badge_user WHERE user_id = ?",
-            ),
-            (
-                "credited_job",
-                &[],
-                "DELETE FROM credited_job WHERE userid = ?",
-            ),
+        for (table, sql) in [
+            ("team_delta", "DELETE FROM team_delta WHERE userid = ?"),
+            ("credit_user", "DELETE FROM credit_user WHERE userid = ?"),
+            ("badge_user", "DELETE FROM badge_user WHERE user_id = ?"),
+            ("credited_job", "DELETE FROM credited_job WHERE userid = ?"),
             (
                 "donation_paypal",
-                &[],
                 "DELETE FROM donation_paypal WHERE userid = ?",
             ),
             (
                 "banishment_vote",
-                &[],
                 "DELETE FROM banishment_vote WHERE userid = ?",
             ),
-            (
-                "post_ratings",
-                &[],
-                "DELETE FROM post_ratings WHERE user = ?",
-            ),
-            ("sent_email", &[], "DELETE FROM sent_email WHERE userid = ?"),
-            (
-                "user_submit",
-                &[],
-                "DELETE FROM user_submit WHERE user_id = ?",
-            ),
+            ("post_ratings", "DELETE FROM post_ratings WHERE user = ?"),
+            ("sent_email", "DELETE FROM sent_email WHERE userid = ?"),
+            ("user_submit", "DELETE FROM user_submit WHERE user_id = ?"),
             (
                 "user_submit_app",
-                &[],
                 "DELETE FROM user_submit_app WHERE user_id = ?",
             ),
             (
                 "msg_from_host",
-                &[],
                 "DELETE FROM msg_from_host WHERE hostid IN (SELECT id FROM host WHERE userid = ?)",
             ),
             (
                 "msg_to_host",
-                &[],
                 "DELETE FROM msg_to_host WHERE hostid IN (SELECT id FROM host WHERE userid = ?)",
             ),
             (
                 "host_app_version",
-                &[],
                 "DELETE FROM host_app_version WHERE host_id IN \
                  (SELECT id FROM host WHERE userid = ?)",
             ),
-        ]);
+        ] {
+            removals.push((table, &[], Delete(sql)));
+        }
     }
-    for (table, reads, sql) in removals {
+    for (table, reads, how) in removals {
         if !has(table) || !reads.iter().all(|t| has(t)) {
             continue;
         }
-        let n = sql.matches('?').count();
-        let params: Vec<mysql_async::Value> = vec![userid.into(); n];
-        tx.exec_drop(sql, params).await?;
-        out.other_rows_removed += tx.affected_rows();
+        out.other_rows_removed += match how {
+            Delete(sql) => {
+                tx.exec_drop(sql, user_params(sql, userid)).await?;
+                tx.affected_rows()
+            }
+            Found(key, cond) => delete_found(tx, table, key, cond, userid).await?,
+        };
     }
 
     if has("post") && has("thread") && has("forum") {
@@ -439,6 +460,62 @@ async fn erase_in(
 
     audit::record(tx, actor, userid, Action::Delete, mode.as_str(), now).await?;
     Ok(out)
+}
+
+/// How rows of one table go.
+enum Removal {
+    /// One statement, for conditions an index of upstream's schema serves
+    /// (it locks only the rows it removes).
+    Delete(&'static str),
+    /// Key columns and a condition no index serves: the rows are found by
+    /// a plain read (no locks, no waiting on rows others are writing), then
+    /// removed by key. A row about the person written after that read is
+    /// not seen; nothing can write one for them once their key is gone, but
+    /// another person can still send them a message in that instant.
+    Found(&'static [&'static str], &'static str),
+}
+use Removal::{Delete, Found};
+
+/// The user id once for every `?` of `sql`.
+fn user_params(sql: &str, userid: i64) -> Vec<mysql_async::Value> {
+    vec![userid.into(); sql.matches('?').count()]
+}
+
+/// Rows to remove per DELETE (bounds the statement's size).
+const KEYS_PER_DELETE: usize = 500;
+
+async fn delete_found(
+    tx: &mut Transaction<'_>,
+    table: &str,
+    key: &[&str],
+    cond: &str,
+    userid: i64,
+) -> Result<u64, DbError> {
+    let cols = key.join(", ");
+    let rows: Vec<mysql_async::Row> = tx
+        .exec(
+            format!("SELECT {cols} FROM {table} WHERE {cond}"),
+            user_params(cond, userid),
+        )
+        .await?;
+    // `(a = ? AND b = ?) OR ...`: MariaDB reads that by index; a one-row
+    // `(a, b) IN ((?, ?))` it reads by scanning the whole table.
+    let one = key
+        .iter()
+        .map(|k| format!("{k} = ?"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let one = format!("({one})");
+    let mut removed = 0;
+    for chunk in rows.chunks(KEYS_PER_DELETE) {
+        let cond = vec![one.as_str(); chunk.len()].join(" OR ");
+        let params: Vec<mysql_async::Value> =
+            chunk.iter().flat_map(|r| r.clone().unwrap()).collect();
+        tx.exec_drop(format!("DELETE FROM {table} WHERE {cond}"), params)
+            .await?;
+        removed += tx.affected_rows();
+    }
+    Ok(removed)
 }
 
 /// As upstream's cancel_results_for_user: results in progress or not yet

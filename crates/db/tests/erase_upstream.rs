@@ -157,11 +157,15 @@ async fn obfuscate_leaves_nothing_that_identifies_her_anywhere() {
         threads,
         vec![
             (8001, "[deleted]".into(), 0),
-            (8003, "Cooling for oak cases".into(), 0)
+            (8003, "Cooling for oak cases".into(), 0),
+            (8004, "Thorny questions".into(), 0)
         ]
     );
     let posts: Vec<i64> = c.query("SELECT id FROM post ORDER BY id").await.unwrap();
-    assert_eq!(posts, vec![9002, 9004]);
+    assert_eq!(posts, vec![9002, 9004, 9006]);
+    // Notices of her messages and friend request go with them; others stay.
+    let notices: Vec<i64> = c.query("SELECT id FROM notify ORDER BY id").await.unwrap();
+    assert_eq!(notices, vec![14004, 14005]);
     // Consent evidence stays, keyed by the account id.
     let consent: Vec<(i64, Option<i64>)> = c
         .exec(
@@ -261,4 +265,99 @@ async fn wipe_after_obfuscate_leaves_nothing_either() {
         .await
         .unwrap();
     assert_eq!((ud, hd), (ud_before, hd_before));
+}
+
+/// Begin a transaction on `writer` that changes (and so locks) rows of
+/// other people in the tables an erase of Fiona has to scan.
+async fn hold_others_rows(writer: &mut Conn) {
+    // Each by its key: in any isolation level it locks that row alone.
+    writer.query_drop("BEGIN").await.unwrap();
+    for sql in [
+        "UPDATE private_messages SET opened = 1 WHERE id = 10003",
+        "UPDATE thread SET views = views + 1 WHERE id = 8004",
+        "UPDATE notify SET create_time = create_time + 1 WHERE id = 14005",
+        "UPDATE friend SET reciprocated = 1 WHERE user_src = 1002 AND user_dest = 1003",
+        "UPDATE team SET nusers = nusers + 1 WHERE id = 3003",
+        "UPDATE team_admin SET rights = 2 WHERE teamid = 3003 AND userid = 1002",
+        "UPDATE post SET votes = votes + 1 WHERE id = 9006",
+    ] {
+        writer.query_drop(sql).await.unwrap();
+    }
+}
+
+/// Erase Fiona while `hold_others_rows` holds its locks: it must finish
+/// before that transaction ends (it never waits on someone else's rows).
+async fn erase_beside_writer(c: &mut Conn, writer: &mut Conn, mode: Mode) {
+    hold_others_rows(writer).await;
+    let erased = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        erase(c, FIONA, mode, "a"),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{mode:?} waited for rows that are not hers"));
+    erased.unwrap();
+    writer.query_drop("COMMIT").await.unwrap();
+    let kept: Option<(i64, i64)> = c
+        .query_first(
+            "SELECT (SELECT views FROM thread WHERE id = 8004), \
+             (SELECT opened FROM private_messages WHERE id = 10003)",
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept, Some((2, 1)), "{mode:?}: the writer's changes");
+}
+
+/// Rows of other people that someone is writing (locked) in the tables an
+/// erase has to scan: the erase neither waits for them nor locks the rest
+/// of those tables, so it finishes while that writer's transaction is still
+/// open, and both changes are kept.
+#[tokio::test]
+async fn erase_passes_rows_others_are_writing() {
+    for mode in [Mode::Obfuscate, Mode::Wipe] {
+        let db = people::database().await;
+        let mut c = db.conn().await;
+        let mut writer = db.conn().await;
+        erase_beside_writer(&mut c, &mut writer, mode).await;
+        let left = people::identifying_lines(&people::dump(&db));
+        assert!(left.is_empty(), "{mode:?}:\n{}", left.join("\n"));
+    }
+}
+
+/// A server writing its binary log as statements refuses writes under READ
+/// COMMITTED: there the erase runs in REPEATABLE READ, and still does all
+/// of it.
+#[tokio::test]
+async fn erase_works_on_a_statement_binlog_server() {
+    let server = boinc_db::testing::PrivateMariaDb::start_with(&[
+        "--log-bin=mysql-bin",
+        "--server-id=1",
+        "--binlog-format=STATEMENT",
+    ])
+    .await;
+    let settings = server.settings("erase_stmt");
+    let mut c = boinc_db::mysql_async::Conn::new(settings.server_opts())
+        .await
+        .unwrap();
+    c.query_drop("CREATE DATABASE erase_stmt CHARACTER SET utf8mb4")
+        .await
+        .unwrap();
+    let mut c = boinc_db::mysql_async::Conn::new(settings.opts())
+        .await
+        .unwrap();
+    boinc_db::testing::run_sql(&mut c, people::UPSTREAM_TABLES).await;
+    boinc_db::schema::upgrade(&mut c).await.unwrap();
+    boinc_db::testing::run_sql(&mut c, people::PEOPLE).await;
+    let format: Option<String> = c.query_first("SELECT @@binlog_format").await.unwrap();
+    assert_eq!(format.as_deref(), Some("STATEMENT"));
+    // REPEATABLE READ there, and still no waiting on others' rows.
+    let mut writer = boinc_db::mysql_async::Conn::new(settings.opts())
+        .await
+        .unwrap();
+    erase_beside_writer(&mut c, &mut writer, Mode::Obfuscate).await;
+    erase(&mut c, OLAF, Mode::Wipe, "a").await.unwrap();
+    let users: Vec<(i64, bool)> = c
+        .query("SELECT id, authenticator LIKE 'deleted%' FROM user ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(users, vec![(FIONA, true), (TESS, false)]);
 }

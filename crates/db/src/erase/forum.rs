@@ -2,6 +2,8 @@
 //! forum_delete_user), and threads they started that live on with other
 //! people's replies lose the title they wrote.
 
+use std::collections::BTreeMap;
+
 use mysql_async::prelude::*;
 use mysql_async::Transaction;
 
@@ -10,72 +12,101 @@ use crate::DbError;
 /// The title a surviving thread gets when its author's account is erased.
 pub const REMOVED_TITLE: &str = "[deleted]";
 
-/// As upstream's forum_delete_user / delete_post, set-wise: the user's
-/// posts go; thread reply and forum post counts drop by the visible ones;
-/// threads left empty go (forum thread counts drop by the visible ones);
-/// the others get the time of their latest remaining post. Returns the
-/// number of posts removed.
+/// As upstream's forum_delete_user / delete_post: the user's posts go;
+/// thread reply and forum post counts drop by the visible ones; threads
+/// left empty go (forum thread counts drop by the visible ones); the others
+/// get the time of their latest remaining post. Returns the number of posts
+/// removed. Counts are read first and threads and forums changed by id, so
+/// the erase locks only the threads and forums it changes, never waits on
+/// a thread someone else is writing.
 pub(super) async fn delete_posts(tx: &mut Transaction<'_>, userid: i64) -> Result<u64, DbError> {
-    let threads: Vec<i64> = tx
+    // (thread, its forum, the user's visible posts in it)
+    let per_thread: Vec<(i64, i64, i64)> = tx
         .exec(
-            "SELECT DISTINCT thread FROM post WHERE user = ? ORDER BY thread",
+            "SELECT p.thread, t.forum, CAST(SUM(p.hidden = 0) AS SIGNED) FROM post p \
+             JOIN thread t ON t.id = p.thread WHERE p.user = ? \
+             GROUP BY p.thread, t.forum ORDER BY p.thread",
             (userid,),
         )
         .await?;
-    if threads.is_empty() {
-        return Ok(0);
+    let mut forum_posts: BTreeMap<i64, i64> = BTreeMap::new();
+    for &(thread, forum, visible) in &per_thread {
+        if visible > 0 {
+            tx.exec_drop(
+                "UPDATE thread SET replies = GREATEST(replies - ?, 0) WHERE id = ?",
+                (visible, thread),
+            )
+            .await?;
+            *forum_posts.entry(forum).or_default() += visible;
+        }
     }
-    tx.exec_drop(
-        "UPDATE thread t JOIN (SELECT thread, SUM(hidden = 0) AS n FROM post WHERE user = ? \
-         GROUP BY thread) p ON p.thread = t.id SET t.replies = GREATEST(t.replies - p.n, 0)",
-        (userid,),
-    )
-    .await?;
-    tx.exec_drop(
-        "UPDATE forum f JOIN (SELECT t.forum, SUM(p.hidden = 0) AS n FROM post p \
-         JOIN thread t ON t.id = p.thread WHERE p.user = ? GROUP BY t.forum) x \
-         ON x.forum = f.id SET f.posts = GREATEST(f.posts - x.n, 0)",
-        (userid,),
-    )
-    .await?;
     tx.exec_drop("DELETE FROM post WHERE user = ?", (userid,))
         .await?;
     let removed = tx.affected_rows();
-    let ids = vec!["?"; threads.len()].join(", ");
-    let params: Vec<mysql_async::Value> = threads.iter().map(|&t| t.into()).collect();
-    const EMPTY: &str = "NOT EXISTS (SELECT 1 FROM post p WHERE p.thread = thread.id)";
-    tx.exec_drop(
-        format!(
-            "UPDATE forum f JOIN (SELECT forum, COUNT(*) AS n FROM thread \
-             WHERE id IN ({ids}) AND hidden = 0 AND {EMPTY} GROUP BY forum) x \
-             ON x.forum = f.id SET f.threads = GREATEST(f.threads - x.n, 0)"
-        ),
-        params.clone(),
-    )
-    .await?;
-    tx.exec_drop(
-        format!("DELETE FROM thread WHERE id IN ({ids}) AND {EMPTY}"),
-        params.clone(),
-    )
-    .await?;
-    tx.exec_drop(
-        format!(
-            "UPDATE thread SET timestamp = (SELECT MAX(p.timestamp) FROM post p \
-             WHERE p.thread = thread.id) WHERE id IN ({ids})"
-        ),
-        params,
-    )
-    .await?;
+
+    // Threads left without posts go; the forum counts the visible ones.
+    let mut forum_threads: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut survivors = Vec::new();
+    for &(thread, forum, _) in &per_thread {
+        let left: Option<(i64, i64)> = tx
+            .exec_first(
+                "SELECT COUNT(p.id), t.hidden FROM thread t LEFT JOIN post p ON p.thread = t.id \
+                 WHERE t.id = ? GROUP BY t.hidden",
+                (thread,),
+            )
+            .await?;
+        match left {
+            Some((0, hidden)) => {
+                tx.exec_drop("DELETE FROM thread WHERE id = ?", (thread,))
+                    .await?;
+                if hidden == 0 {
+                    *forum_threads.entry(forum).or_default() += 1;
+                }
+            }
+            Some(_) => survivors.push(thread),
+            None => {}
+        }
+    }
+    for (forum, n) in forum_posts {
+        tx.exec_drop(
+            "UPDATE forum SET posts = GREATEST(posts - ?, 0) WHERE id = ?",
+            (n, forum),
+        )
+        .await?;
+    }
+    for (forum, n) in forum_threads {
+        tx.exec_drop(
+            "UPDATE forum SET threads = GREATEST(threads - ?, 0) WHERE id = ?",
+            (n, forum),
+        )
+        .await?;
+    }
+    for thread in survivors {
+        tx.exec_drop(
+            "UPDATE thread SET timestamp = \
+             (SELECT MAX(p.timestamp) FROM post p WHERE p.thread = ?) WHERE id = ?",
+            (thread, thread),
+        )
+        .await?;
+    }
     Ok(removed)
 }
 
 /// Threads the person started that are still there (others replied) keep
-/// their posts but not the title the person wrote. Returns how many.
+/// their posts but not the title the person wrote. Found first, then
+/// changed by id (no index serves `owner`). Returns how many.
 pub(super) async fn untitle_threads(tx: &mut Transaction<'_>, userid: i64) -> Result<u64, DbError> {
-    tx.exec_drop(
-        "UPDATE thread SET title = ? WHERE owner = ?",
-        (REMOVED_TITLE, userid),
-    )
-    .await?;
-    Ok(tx.affected_rows())
+    let ids: Vec<i64> = tx
+        .exec("SELECT id FROM thread WHERE owner = ?", (userid,))
+        .await?;
+    let mut changed = 0;
+    for id in ids {
+        tx.exec_drop(
+            "UPDATE thread SET title = ? WHERE id = ?",
+            (REMOVED_TITLE, id),
+        )
+        .await?;
+        changed += tx.affected_rows();
+    }
+    Ok(changed)
 }
