@@ -2,8 +2,11 @@
 //! two ways (upstream `html/inc/delete_account.inc`):
 //!
 //! * **obfuscate**: the user row stays (credit, ids and consent evidence
-//!   keep their meaning) but loses everything that identifies the person;
-//!   hosts are anonymised; forum posts, profile, messages and friends go.
+//!   keep their meaning) but loses everything that identifies the person:
+//!   email, name, keys, password hash, cross-project id, preferences and
+//!   every text they wrote; hosts are anonymised; forum posts, profile,
+//!   messages, friends and the rest of the community records go; donation
+//!   records keep amounts and dates but not the payer.
 //! * **wipe**: the user row, its hosts and every row keyed by the user go,
 //!   consent rows and their terms links included.
 //!
@@ -15,14 +18,23 @@
 //! nothing is half done if any step fails.
 //!
 //! Tables an upstream BOINC database has but this project's schema does not
-//! (forum, private messages, results, ...) are handled when present.
+//! (forum, private messages, results, ...) are handled when present. What
+//! stays, by design: the account id in rows that only count or link
+//! (`account_audit`, results, batches, moderation votes, a surviving
+//! thread's `owner`), and texts other people wrote (their posts, even when
+//! they quote the person; team names and descriptions).
 
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Transaction, TxOpts};
+use mysql_async::{Conn, IsolationLevel, Transaction, TxOpts};
 
 use crate::audit::{self, Action};
 use crate::models::User;
+use crate::subject::existing_tables;
 use crate::DbError;
+
+pub mod forum;
+mod results;
+mod rows;
 
 /// How to erase (upstream's DELETE_ACCOUNT_METHOD_OBFUSCATE / _WIPE).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +89,9 @@ pub struct Outcome {
     pub teams_founder_cleared: u64,
     /// Rows removed from upstream tables that exist here (forum, messages, ...).
     pub other_rows_removed: u64,
+    /// Rows kept without the person's identity (donation records, titles of
+    /// threads they started that others replied to).
+    pub other_rows_anonymised: u64,
 }
 
 /// The marker BOINC puts in a deleted account's authenticator and email
@@ -96,6 +111,30 @@ pub fn is_deleted_key(authenticator: &str) -> bool {
     authenticator.starts_with("deleted")
 }
 
+/// READ COMMITTED where the server's binary log allows writes in it (no
+/// binary log, or not in STATEMENT format), else REPEATABLE READ. Rows no
+/// index of upstream's can find (by `private_messages.senderid`,
+/// `thread.owner`, `notify.opaque`, ...) are found by a plain read and then
+/// changed by key, so the erase locks only what it changes in either level;
+/// READ COMMITTED also lets those reads see what was committed a moment
+/// ago rather than at the transaction's first read.
+async fn write_isolation(conn: &mut Conn) -> Result<IsolationLevel, DbError> {
+    // A server that cannot say gets the level right under any binary log.
+    let binlog: Option<(i64, String)> =
+        match conn.query_first("SELECT @@log_bin, @@binlog_format").await {
+            Ok(b) => b,
+            Err(mysql_async::Error::Server(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+    let read_committed = binlog
+        .is_some_and(|(log_bin, format)| log_bin == 0 || !format.eq_ignore_ascii_case("STATEMENT"));
+    Ok(if read_committed {
+        IsolationLevel::ReadCommitted
+    } else {
+        IsolationLevel::RepeatableRead
+    })
+}
+
 /// Erase account `userid` in one transaction. `actor` goes to the audit row.
 pub async fn erase(
     conn: &mut Conn,
@@ -104,7 +143,9 @@ pub async fn erase(
     actor: &str,
 ) -> Result<Outcome, EraseError> {
     let now = crate::now();
-    let mut tx = conn.start_transaction(TxOpts::default()).await?;
+    let mut opts = TxOpts::default();
+    opts.with_isolation_level(write_isolation(conn).await?);
+    let mut tx = conn.start_transaction(opts).await?;
     // Roll back explicitly on any error: a transaction merely dropped
     // keeps its locks until the connection is next used.
     match erase_in(&mut tx, userid, mode, actor, now).await {
@@ -128,7 +169,12 @@ async fn erase_in(
     actor: &str,
     now: i64,
 ) -> Result<Outcome, EraseError> {
-    let marker = deleted_marker(now);
+    // Three unrelated markers: the key, the public name / address, and an
+    // unusable password hash. BOINC's own obfuscation uses one value for
+    // key and address; a key equal to the public name would let anyone
+    // sign in to the anonymous account through BOINC's PHP.
+    let key_marker = deleted_marker(now);
+    let name_marker = deleted_marker(now);
     // First: lock the row and replace the authenticator, so every RPC that
     // looks the account up by key (or locks it) finds nothing from here on.
     let user: Option<User> = tx
@@ -147,12 +193,14 @@ async fn erase_in(
     }
     tx.exec_drop(
         "UPDATE user SET authenticator = ? WHERE id = ?",
-        (&marker, userid),
+        (&key_marker, userid),
     )
     .await?;
 
-    // Deletion records for stats sites. An account obfuscated earlier and
-    // wiped now keeps its first record (its email is no longer the real one).
+    // Deletion records for stats sites, with the ids they know (so written
+    // before the cross-project ids change below). An account obfuscated
+    // earlier and wiped now keeps its first records: its address and ids
+    // are no longer the real ones.
     if !already {
         tx.exec_drop(
             "INSERT INTO user_deleted (userid, public_cross_project_id, create_time) \
@@ -160,14 +208,14 @@ async fn erase_in(
             (userid, user.cpid(), now),
         )
         .await?;
+        tx.exec_drop(
+            "INSERT INTO host_deleted (hostid, public_cross_project_id, create_time) \
+             SELECT id, COALESCE(host_cpid, ''), ? FROM host WHERE userid = ? \
+             ON DUPLICATE KEY UPDATE hostid = host_deleted.hostid",
+            (now, userid),
+        )
+        .await?;
     }
-    tx.exec_drop(
-        "INSERT INTO host_deleted (hostid, public_cross_project_id, create_time) \
-         SELECT id, COALESCE(host_cpid, ''), ? FROM host WHERE userid = ? \
-         ON DUPLICATE KEY UPDATE hostid = host_deleted.hostid",
-        (now, userid),
-    )
-    .await?;
 
     let mut out = Outcome {
         userid,
@@ -204,77 +252,29 @@ async fn erase_in(
     tx.exec_drop("UPDATE team SET userid = 0 WHERE userid = ?", (userid,))
         .await?;
     out.teams_founder_cleared = tx.affected_rows();
-
-    // Rows of upstream's tables keyed by this user, removed in both modes.
-    let mut removals: Vec<(&str, &str)> = vec![
-        ("team_admin", "DELETE FROM team_admin WHERE userid = ?"),
-        ("profile", "DELETE FROM profile WHERE userid = ?"),
-        (
-            "private_messages",
-            "DELETE FROM private_messages WHERE userid = ? OR senderid = ?",
-        ),
-        (
-            "friend",
-            "DELETE FROM friend WHERE user_src = ? OR user_dest = ?",
-        ),
-        (
-            "subscriptions",
-            "DELETE FROM subscriptions WHERE userid = ?",
-        ),
-        (
-            "forum_preferences",
-            "DELETE FROM forum_preferences WHERE userid = ?",
-        ),
-        (
-            "forum_logging",
-            "DELETE FROM forum_logging WHERE userid = ?",
-        ),
-        ("token", "DELETE FROM token WHERE userid = ?"),
-    ];
     if mode == Mode::Wipe {
-        removals.extend([
-            ("team_delta", "DELETE FROM team_delta WHERE userid = ?"),
-            ("credit_user", "DELETE FROM credit_user WHERE userid = ?"),
-            ("badge_user", "DELETE FROM badge_user WHERE user_id = ?"),
-            ("notify", "DELETE FROM notify WHERE userid = ?"),
-            ("credited_job", "DELETE FROM credited_job WHERE userid = ?"),
-            (
-                "donation_paypal",
-                "DELETE FROM donation_paypal WHERE userid = ?",
-            ),
-            (
-                "banishment_vote",
-                "DELETE FROM banishment_vote WHERE userid = ?",
-            ),
-            ("post_ratings", "DELETE FROM post_ratings WHERE user = ?"),
-            ("sent_email", "DELETE FROM sent_email WHERE userid = ?"),
-            (
-                "msg_from_host",
-                "DELETE FROM msg_from_host WHERE hostid IN (SELECT id FROM host WHERE userid = ?)",
-            ),
-            (
-                "msg_to_host",
-                "DELETE FROM msg_to_host WHERE hostid IN (SELECT id FROM host WHERE userid = ?)",
-            ),
-            (
-                "host_app_version",
-                "DELETE FROM host_app_version WHERE host_id IN \
-                 (SELECT id FROM host WHERE userid = ?)",
-            ),
-        ]);
-    }
-    for (table, sql) in removals {
-        if !has(table) {
-            continue;
+        // A founder request (negative: withdrawn by leaving) from an
+        // account that no longer exists: BOINC's founder page would look
+        // the requester up and find nothing.
+        let pinged: Vec<i64> = tx
+            .exec("SELECT id FROM team WHERE ABS(ping_user) = ?", (userid,))
+            .await?;
+        for team in pinged {
+            tx.exec_drop(
+                "UPDATE team SET ping_user = 0, ping_time = 0 WHERE id = ?",
+                (team,),
+            )
+            .await?;
         }
-        let n = sql.matches('?').count();
-        let params: Vec<mysql_async::Value> = vec![userid.into(); n];
-        tx.exec_drop(sql, params).await?;
-        out.other_rows_removed += tx.affected_rows();
     }
+
+    out.other_rows_removed += rows::remove(tx, userid, mode, &has).await?;
 
     if has("post") && has("thread") && has("forum") {
-        out.other_rows_removed += delete_forum_posts(tx, userid).await?;
+        out.other_rows_removed += forum::delete_posts(tx, userid).await?;
+    }
+    if has("thread") {
+        out.other_rows_anonymised += forum::untitle_threads(tx, userid).await?;
     }
 
     let consent_rows: Option<i64> = tx
@@ -284,20 +284,41 @@ async fn erase_in(
 
     match mode {
         Mode::Obfuscate => {
-            // Upstream's columns, plus the ones that still identify the
-            // person (url, signature, previous address, login token). The
-            // name gets the marker too: names are unique here.
+            if has("donation_paypal") {
+                // Amounts and dates stay for the project's accounts.
+                tx.exec_drop(
+                    "UPDATE donation_paypal SET email_addr = '', payer_email = '', \
+                     payer_name = '' WHERE userid = ?",
+                    (userid,),
+                )
+                .await?;
+                out.other_rows_anonymised += tx.affected_rows();
+            }
+            // Upstream's columns, plus everything else that identifies the
+            // person. The name gets a marker, not upstream's 'deleted':
+            // names are unique here. The cross-project id changes after
+            // user_deleted published md5(old id . address): kept, it would
+            // confirm a guessed address with one md5.
             tx.exec_drop(
                 "UPDATE user SET email_addr = ?, name = ?, country = '', postal_code = '', \
                  has_profile = 0, url = '', signature = '', previous_email_addr = '', \
-                 email_addr_change_time = 0, login_token = '', login_token_time = 0 \
-                 WHERE id = ?",
-                (&marker, &marker, userid),
+                 email_addr_change_time = 0, login_token = '', login_token_time = 0, \
+                 global_prefs = '', project_prefs = '', venue = '', cross_project_id = ?, \
+                 passwd_hash = ? WHERE id = ?",
+                (
+                    &name_marker,
+                    &name_marker,
+                    crate::random_hex32(),
+                    deleted_marker(now),
+                    userid,
+                ),
             )
             .await?;
+            // host_cpid too: other projects publish the same computer's id
+            // next to the person's name there.
             tx.exec_drop(
                 "UPDATE host SET domain_name = 'deleted', last_ip_addr = '', \
-                 external_ip_addr = '' WHERE userid = ?",
+                 external_ip_addr = '', host_cpid = '' WHERE userid = ?",
                 (userid,),
             )
             .await?;
@@ -305,7 +326,7 @@ async fn erase_in(
         }
         Mode::Wipe => {
             if has("result") {
-                detach_results(tx, userid, now, has("workunit")).await?;
+                results::detach(tx, userid, now, has("workunit")).await?;
             }
             tx.exec_drop("DELETE FROM host WHERE userid = ?", (userid,))
                 .await?;
@@ -327,106 +348,4 @@ async fn erase_in(
 
     audit::record(tx, actor, userid, Action::Delete, mode.as_str(), now).await?;
     Ok(out)
-}
-
-/// As upstream's cancel_results_for_user: results in progress or not yet
-/// validated are cancelled (their workunits transitioned); all lose the
-/// user and host ids.
-async fn detach_results<Q: Queryable>(
-    q: &mut Q,
-    userid: i64,
-    now: i64,
-    has_workunit: bool,
-) -> Result<(), DbError> {
-    // BOINC's constants: server_state IN_PROGRESS 4, OVER 5; outcome
-    // SUCCESS 1, CLIENT_DETACHED 7; validate_state INIT 0, INVALID 2,
-    // INCONCLUSIVE 4.
-    const OPEN: &str = "(server_state = 4 OR (server_state = 5 AND outcome = 1 \
-                        AND validate_state IN (0, 4)))";
-    if has_workunit {
-        q.exec_drop(
-            format!(
-                "UPDATE workunit SET transition_time = ? WHERE id IN \
-                 (SELECT workunitid FROM result WHERE userid = ? AND {OPEN})"
-            ),
-            (now, userid),
-        )
-        .await?;
-    }
-    q.exec_drop(
-        format!(
-            "UPDATE result SET server_state = 5, outcome = 7, validate_state = 2 \
-             WHERE userid = ? AND {OPEN}"
-        ),
-        (userid,),
-    )
-    .await?;
-    q.exec_drop(
-        "UPDATE result SET hostid = 0, userid = 0 WHERE userid = ?",
-        (userid,),
-    )
-    .await?;
-    Ok(())
-}
-
-/// As upstream's forum_delete_user / delete_post, set-wise: the user's
-/// posts go; thread reply and forum post counts drop by the visible ones;
-/// threads left empty go (forum thread counts drop by the visible ones);
-/// the others get the time of their latest remaining post. Returns the
-/// number of posts removed.
-async fn delete_forum_posts(tx: &mut Transaction<'_>, userid: i64) -> Result<u64, DbError> {
-    let threads: Vec<i64> = tx
-        .exec(
-            "SELECT DISTINCT thread FROM post WHERE user = ? ORDER BY thread",
-            (userid,),
-        )
-        .await?;
-    if threads.is_empty() {
-        return Ok(0);
-    }
-    tx.exec_drop(
-        "UPDATE thread t JOIN (SELECT thread, SUM(hidden = 0) AS n FROM post WHERE user = ?          GROUP BY thread) p ON p.thread = t.id SET t.replies = GREATEST(t.replies - p.n, 0)",
-        (userid,),
-    )
-    .await?;
-    tx.exec_drop(
-        "UPDATE forum f JOIN (SELECT t.forum, SUM(p.hidden = 0) AS n FROM post p          JOIN thread t ON t.id = p.thread WHERE p.user = ? GROUP BY t.forum) x          ON x.forum = f.id SET f.posts = GREATEST(f.posts - x.n, 0)",
-        (userid,),
-    )
-    .await?;
-    tx.exec_drop("DELETE FROM post WHERE user = ?", (userid,))
-        .await?;
-    let removed = tx.affected_rows();
-    let ids = vec!["?"; threads.len()].join(", ");
-    let params: Vec<mysql_async::Value> = threads.iter().map(|&t| t.into()).collect();
-    const EMPTY: &str = "NOT EXISTS (SELECT 1 FROM post p WHERE p.thread = thread.id)";
-    tx.exec_drop(
-        format!(
-            "UPDATE forum f JOIN (SELECT forum, COUNT(*) AS n FROM thread              WHERE id IN ({ids}) AND hidden = 0 AND {EMPTY} GROUP BY forum) x              ON x.forum = f.id SET f.threads = GREATEST(f.threads - x.n, 0)"
-        ),
-        params.clone(),
-    )
-    .await?;
-    tx.exec_drop(
-        format!("DELETE FROM thread WHERE id IN ({ids}) AND {EMPTY}"),
-        params.clone(),
-    )
-    .await?;
-    tx.exec_drop(
-        format!(
-            "UPDATE thread SET timestamp = (SELECT MAX(p.timestamp) FROM post p              WHERE p.thread = thread.id) WHERE id IN ({ids})"
-        ),
-        params,
-    )
-    .await?;
-    Ok(removed)
-}
-
-/// Base tables of the current database.
-async fn existing_tables<Q: Queryable>(q: &mut Q) -> Result<Vec<String>, DbError> {
-    Ok(q.query(
-        "SELECT TABLE_NAME FROM information_schema.TABLES \
-         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'",
-    )
-    .await?)
 }

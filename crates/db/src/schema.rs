@@ -148,7 +148,7 @@ pub async fn upgrade(conn: &mut Conn) -> Result<Report, DbError> {
 
 /// Split a SQL file into statements: `;` at the end of a line ends one;
 /// `--` comment lines are dropped.
-fn statements(sql: &str) -> Vec<String> {
+pub(crate) fn statements(sql: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     for line in sql.lines() {

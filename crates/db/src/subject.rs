@@ -1,146 +1,25 @@
 //! What the database holds about one person, for an access request (GDPR
-//! Art. 15/20): the account's own columns (never `passwd_hash`,
-//! `authenticator` or `login_token`: credentials, not data about the
-//! person), their hosts, team, per-app credit. Consent history and terms
-//! texts come from `terms`, the admin trail from `audit`.
+//! Art. 15/20), and finding the account an admin means.
+//!
+//! [`parts::PARTS`] names every upstream BOINC table that holds data about
+//! a person and how its rows are tied to them; [`read_parts`] reads each one
+//! that exists in this database, with the columns it has (older and newer
+//! BOINC schemas differ), leaving out only credentials. Consent history and
+//! terms texts come from `terms`, the admin trail from `audit`.
 
 use mysql_async::prelude::*;
-use serde::Serialize;
+use mysql_async::Value;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::DbError;
 
-/// The account row without its credentials.
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
-pub struct UserData {
-    pub id: i64,
-    pub create_time: i64,
-    pub email_addr: String,
-    pub name: Option<String>,
-    pub country: Option<String>,
-    pub postal_code: Option<String>,
-    pub total_credit: f64,
-    pub expavg_credit: f64,
-    pub expavg_time: f64,
-    pub global_prefs: Option<String>,
-    pub project_prefs: Option<String>,
-    pub teamid: i64,
-    pub venue: String,
-    pub url: Option<String>,
-    pub send_email: i64,
-    pub show_hosts: i64,
-    pub posts: i64,
-    pub signature: Option<String>,
-    pub has_profile: i64,
-    pub cross_project_id: String,
-    pub email_validated: i64,
-    pub donated: i64,
-    pub previous_email_addr: String,
-    pub email_addr_change_time: f64,
-}
+pub mod parts;
 
-/// Column list of [`UserData`]; preferences are XML text.
-const USER_DATA_COLUMNS: &str = "id, create_time, email_addr, name, country, postal_code, \
-    total_credit, expavg_credit, expavg_time, CONVERT(global_prefs USING utf8mb4) AS global_prefs, \
-    CONVERT(project_prefs USING utf8mb4) AS project_prefs, teamid, venue, url, send_email, show_hosts, posts, \
-    signature, has_profile, cross_project_id, email_validated, donated, previous_email_addr, \
-    email_addr_change_time";
-
-pub async fn user_data<Q: Queryable>(q: &mut Q, userid: i64) -> Result<Option<UserData>, DbError> {
-    Ok(q.exec_first(
-        format!("SELECT {USER_DATA_COLUMNS} FROM user WHERE id = ?"),
-        (userid,),
-    )
-    .await?)
-}
-
-/// A computer attached to the account, as the scheduler recorded it.
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
-pub struct HostData {
-    pub id: i64,
-    pub create_time: i64,
-    pub rpc_time: i64,
-    pub domain_name: Option<String>,
-    pub last_ip_addr: Option<String>,
-    pub external_ip_addr: Option<String>,
-    pub timezone: i64,
-    pub os_name: Option<String>,
-    pub os_version: Option<String>,
-    pub p_vendor: Option<String>,
-    pub p_model: Option<String>,
-    pub p_ncpus: i64,
-    pub p_ngpus: i64,
-    pub m_nbytes: f64,
-    pub d_total: f64,
-    pub product_name: String,
-    pub venue: String,
-    pub host_cpid: Option<String>,
-    pub total_credit: f64,
-    pub expavg_credit: f64,
-}
-
-pub async fn hosts<Q: Queryable>(q: &mut Q, userid: i64) -> Result<Vec<HostData>, DbError> {
-    Ok(q.exec(
-        "SELECT id, create_time, rpc_time, domain_name, last_ip_addr, external_ip_addr, \
-         timezone, os_name, os_version, p_vendor, p_model, p_ncpus, p_ngpus, m_nbytes, \
-         d_total, product_name, venue, host_cpid, total_credit, expavg_credit \
-         FROM host WHERE userid = ? ORDER BY id",
-        (userid,),
-    )
-    .await?)
-}
-
-/// The team the account belongs to, and whether it founded it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TeamData {
-    pub id: i64,
-    pub name: String,
-    pub founder: bool,
-}
-
-/// The account's team (when it has one) and any other team it founded.
-pub async fn teams<Q: Queryable>(
-    q: &mut Q,
-    userid: i64,
-    teamid: i64,
-) -> Result<Vec<TeamData>, DbError> {
-    let rows: Vec<(i64, String, i64)> = q
-        .exec(
-            "SELECT id, name, userid FROM team WHERE id = ? OR userid = ? ORDER BY id",
-            (teamid, userid),
-        )
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, name, founder)| TeamData {
-            id,
-            name,
-            founder: founder == userid,
-        })
-        .collect())
-}
-
-/// Credit per application (`credit_user`).
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
-pub struct CreditData {
-    pub appid: i64,
-    pub credit_type: i64,
-    pub njobs: i64,
-    pub total: f64,
-    pub expavg: f64,
-}
-
-pub async fn credit<Q: Queryable>(q: &mut Q, userid: i64) -> Result<Vec<CreditData>, DbError> {
-    Ok(q.exec(
-        "SELECT appid, credit_type, njobs, total, expavg FROM credit_user \
-         WHERE userid = ? ORDER BY appid, credit_type",
-        (userid,),
-    )
-    .await?)
-}
+pub use parts::{PartSpec, PARTS};
 
 /// Accounts an admin may be looking for: exact id, exact email (after
 /// ASCII lower-casing, as everywhere) or exact name, byte for byte.
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, FromRow)]
 pub struct Found {
     pub id: i64,
     pub name: Option<String>,
@@ -200,59 +79,186 @@ pub async fn table_exists<Q: Queryable>(q: &mut Q, table: &str) -> Result<bool, 
     Ok(n.unwrap_or(0) > 0)
 }
 
-/// A forum post the person wrote (BOINC's `post` table).
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
-pub struct PostData {
-    pub id: i64,
-    pub thread: i64,
-    pub timestamp: i64,
-    pub modified: i64,
-    pub content: String,
+/// Base tables of the current database.
+pub async fn existing_tables<Q: Queryable>(q: &mut Q) -> Result<Vec<String>, DbError> {
+    Ok(q.query(
+        "SELECT TABLE_NAME FROM information_schema.TABLES \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'",
+    )
+    .await?)
 }
 
-/// The person's forum posts, or None when the project has no forum tables.
-pub async fn forum_posts<Q: Queryable>(
-    q: &mut Q,
-    userid: i64,
-) -> Result<Option<Vec<PostData>>, DbError> {
-    if !table_exists(q, "post").await? {
-        return Ok(None);
+/// One stored value, as the export shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    /// Text and blobs (see `charset::decode`), dates as `YYYY-MM-DD hh:mm:ss`.
+    Text(String),
+}
+
+impl From<Value> for Cell {
+    fn from(v: Value) -> Self {
+        match v {
+            Value::NULL => Cell::Null,
+            Value::Int(i) => Cell::Int(i),
+            Value::UInt(u) => Cell::UInt(u),
+            Value::Float(f) => Cell::Float(f64::from(f)),
+            Value::Double(d) => Cell::Float(d),
+            Value::Bytes(b) => Cell::Text(crate::charset::decode(&b).into_owned()),
+            Value::Date(y, mo, d, h, mi, s, us) => Cell::Text(if us == 0 {
+                format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+            } else {
+                format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}")
+            }),
+            Value::Time(neg, d, h, mi, s, us) => {
+                let sign = if neg { "-" } else { "" };
+                let h = u64::from(d) * 24 + u64::from(h);
+                Cell::Text(format!("{sign}{h:02}:{mi:02}:{s:02}.{us:06}"))
+            }
+        }
     }
-    Ok(Some(
-        q.exec(
-            "SELECT id, thread, timestamp, modified, content FROM post WHERE user = ? \
-             ORDER BY id",
-            (userid,),
-        )
-        .await?,
-    ))
 }
 
-/// A private message the person sent or received (`private_messages`).
-#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
-pub struct MessageData {
-    pub id: i64,
-    pub userid: i64,
-    pub senderid: i64,
-    pub date: i64,
-    pub subject: String,
-    pub content: String,
-}
-
-/// Messages to or from the person, or None without that table.
-pub async fn private_messages<Q: Queryable>(
-    q: &mut Q,
-    userid: i64,
-) -> Result<Option<Vec<MessageData>>, DbError> {
-    if !table_exists(q, "private_messages").await? {
-        return Ok(None);
+impl Serialize for Cell {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Cell::Null => s.serialize_none(),
+            Cell::Int(i) => s.serialize_i64(*i),
+            Cell::UInt(u) => s.serialize_u64(*u),
+            Cell::Float(f) => s.serialize_f64(*f),
+            Cell::Text(t) => s.serialize_str(t),
+        }
     }
-    Ok(Some(
-        q.exec(
-            "SELECT id, userid, senderid, date, subject, content FROM private_messages \
-             WHERE userid = ? OR senderid = ? ORDER BY id",
-            (userid, userid),
+}
+
+/// One row: its columns in the table's order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Row(pub Vec<(String, Cell)>);
+
+impl Row {
+    pub fn get(&self, column: &str) -> Option<&Cell> {
+        self.0.iter().find(|(c, _)| c == column).map(|(_, v)| v)
+    }
+}
+
+impl Serialize for Row {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// The rows one table holds about the person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TablePart {
+    pub spec: &'static PartSpec,
+    pub rows: Vec<Row>,
+}
+
+/// Every part of [`PARTS`] whose tables exist here, in that order, read on
+/// `q` (the caller's snapshot). The first is always the account's own row
+/// (empty when there is no such account).
+pub async fn read_parts<Q: Queryable>(q: &mut Q, userid: i64) -> Result<Vec<TablePart>, DbError> {
+    let present = existing_tables(q).await?;
+    let has = |t: &str| present.iter().any(|p| p == t);
+    let mut out = Vec::with_capacity(PARTS.len());
+    for spec in PARTS {
+        if !has(spec.table) || !spec.needs.iter().all(|t| has(t)) {
+            continue;
+        }
+        let rows = read_part(q, spec, userid).await?;
+        out.push(TablePart { spec, rows });
+    }
+    Ok(out)
+}
+
+/// Columns of `table` in their order, without the ones `omit` names.
+async fn columns<Q: Queryable>(
+    q: &mut Q,
+    table: &str,
+    omit: &[&str],
+) -> Result<Vec<String>, DbError> {
+    let all: Vec<String> = q
+        .exec(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+             AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            (table,),
         )
-        .await?,
-    ))
+        .await?;
+    Ok(all
+        .into_iter()
+        .filter(|c| !omit.iter().any(|o| o.eq_ignore_ascii_case(c)))
+        .collect())
+}
+
+async fn read_part<Q: Queryable>(
+    q: &mut Q,
+    spec: &PartSpec,
+    userid: i64,
+) -> Result<Vec<Row>, DbError> {
+    let cols = columns(q, spec.table, spec.omit).await?;
+    let list: Vec<String> = cols.iter().map(|c| crate::schema::quote_ident(c)).collect();
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {} ORDER BY {}",
+        list.join(", "),
+        crate::schema::quote_ident(spec.table),
+        spec.rows,
+        spec.order
+    );
+    let params: Vec<Value> = vec![userid.into(); spec.rows.matches('?').count()];
+    let raw: Vec<mysql_async::Row> = q.exec(sql, params).await?;
+    Ok(raw
+        .into_iter()
+        .map(|r| {
+            let values = r.unwrap();
+            Row(cols
+                .iter()
+                .cloned()
+                .zip(values.into_iter().map(Cell::from))
+                .collect())
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_keep_the_stored_value() {
+        assert_eq!(Cell::from(Value::NULL), Cell::Null);
+        assert_eq!(Cell::from(Value::Int(-3)), Cell::Int(-3));
+        assert_eq!(Cell::from(Value::Double(2.5)), Cell::Float(2.5));
+        assert_eq!(
+            Cell::from(Value::Bytes(b"J\xF6rg".to_vec())),
+            Cell::Text("Jörg".into())
+        );
+        assert_eq!(
+            Cell::from(Value::Date(2023, 1, 2, 3, 4, 5, 0)),
+            Cell::Text("2023-01-02 03:04:05".into())
+        );
+    }
+
+    #[test]
+    fn every_part_binds_only_the_person() {
+        for p in PARTS {
+            assert!(
+                p.rows.contains('?'),
+                "{}: rows not tied to the person",
+                p.part
+            );
+            assert!(!p.order.is_empty(), "{}", p.part);
+        }
+        let mut names: Vec<&str> = PARTS.iter().map(|p| p.part).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), PARTS.len(), "part names are unique");
+        assert_eq!(PARTS[0].table, "user", "the account comes first");
+    }
 }

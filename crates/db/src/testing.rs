@@ -31,6 +31,21 @@ impl TestDb {
         db
     }
 
+    /// A fresh database holding the tables of `tables_sql` (statements
+    /// ending at a line-final `;`, e.g. a restatement of upstream BOINC's
+    /// whole schema), then brought up to this project's schema by the schema
+    /// tool, as an existing project's database is.
+    pub async fn with_tables(tables_sql: &str) -> Self {
+        let db = Self::empty().await;
+        let mut c = db.conn().await;
+        run_sql(&mut c, tables_sql).await;
+        schema::upgrade(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("schema upgrade on {:?} failed: {e}", db.settings));
+        c.disconnect().await.ok();
+        db
+    }
+
     /// A fresh database created `CHARACTER SET latin1`, as projects set up
     /// on MySQL before utf8mb4 have it, with the same schema: every table
     /// (BOINC's schema names no character set) is latin1.
@@ -519,6 +534,16 @@ pub fn look_alikes(s: &str) -> Vec<String> {
     }
     v.retain(|x| x != s);
     v
+}
+
+/// Run a SQL file's statements (each ending at a line-final `;`; `--`
+/// lines skipped) on one connection, panicking with the failing statement.
+pub async fn run_sql(c: &mut mysql_async::Conn, sql: &str) {
+    for stmt in schema::statements(sql) {
+        c.query_drop(&stmt)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\nin: {stmt}"));
+    }
 }
 
 /// An account straight into the database (no password hashing): its id.

@@ -573,14 +573,21 @@ async fn forum_posts_go_and_thread_and_forum_counts_follow() {
     for sql in [
         "CREATE TABLE forum (id INT PRIMARY KEY, threads INT NOT NULL, posts INT NOT NULL)",
         "CREATE TABLE thread (id INT PRIMARY KEY, forum INT NOT NULL, hidden INT NOT NULL, \
-         replies INT NOT NULL, timestamp INT NOT NULL)",
+         replies INT NOT NULL, timestamp INT NOT NULL, owner INT NOT NULL, \
+         title VARCHAR(254) NOT NULL)",
         "CREATE TABLE post (id INT PRIMARY KEY, thread INT NOT NULL, user INT NOT NULL, \
          timestamp INT NOT NULL, hidden INT NOT NULL)",
         "INSERT INTO forum VALUES (1, 2, 5)",
-        "INSERT INTO thread VALUES (10, 1, 0, 2, 30), (11, 1, 0, 0, 50)",
     ] {
         c.query_drop(sql).await.unwrap();
     }
+    c.exec_drop(
+        "INSERT INTO thread VALUES (10, 1, 0, 2, 30, ?, 'Erin asks'), \
+         (11, 1, 0, 0, 50, 999, 'Other asks')",
+        (uid,),
+    )
+    .await
+    .unwrap();
     c.exec_drop(
         "INSERT INTO post VALUES (100, 10, ?, 10, 0), (101, 10, 999, 20, 0), \
          (102, 10, ?, 30, 0), (103, 11, ?, 40, 0), (104, 11, ?, 50, 1)",
@@ -589,15 +596,19 @@ async fn forum_posts_go_and_thread_and_forum_counts_follow() {
     .await
     .unwrap();
     let o = erase(&mut c, uid, Mode::Obfuscate, "a").await.unwrap();
-    // 4 posts and the user's token.
-    assert_eq!(o.other_rows_removed, 5);
+    // 4 posts and the user's token; the title of the thread she started.
+    assert_eq!((o.other_rows_removed, o.other_rows_anonymised), (5, 1));
     let posts: Vec<i64> = c.query("SELECT id FROM post").await.unwrap();
     assert_eq!(posts, vec![101]);
-    let threads: Vec<(i64, i64, i64)> = c
-        .query("SELECT id, replies, timestamp FROM thread")
+    let threads: Vec<(i64, i64, i64, String)> = c
+        .query("SELECT id, replies, timestamp, title FROM thread")
         .await
         .unwrap();
-    assert_eq!(threads, vec![(10, 0, 20)], "thread 11 lost all its posts");
+    assert_eq!(
+        threads,
+        vec![(10, 0, 20, boinc_db::erase::forum::REMOVED_TITLE.into())],
+        "thread 11 lost all its posts"
+    );
     let forum: Option<(i64, i64)> = c
         .query_first("SELECT threads, posts FROM forum")
         .await

@@ -5,6 +5,7 @@
 
 use boinc_db::cancel::Guarded;
 use boinc_db::consent_report::{consent_report_snapshot, State};
+use boinc_db::mysql_async::prelude::Queryable;
 use boinc_db::mysql_async::Pool;
 use boinc_db::terms::{self, TermsVersion};
 use boinc_db::DbError;
@@ -378,17 +379,28 @@ pub async fn user_history(pool: &Pool, who: &UserRef) -> Result<SubjectHistory, 
             }
         }
     };
-    let entries = terms::user_history(&mut *conn, user.id).await?;
+    let history = history_of(&mut *conn, &user).await?;
+    conn.finish();
+    Ok(history)
+}
+
+/// The consent record of `user`, read on `q` (e.g. inside the caller's
+/// snapshot).
+pub async fn history_of<Q: Queryable>(
+    q: &mut Q,
+    user: &boinc_db::models::User,
+) -> Result<SubjectHistory, RecordsError> {
+    let entries = terms::user_history(q, user.id).await?;
     let mut versions: Vec<i64> = entries.iter().filter_map(|e| e.terms_version_id).collect();
     versions.sort_unstable();
     versions.dedup();
-    let all = terms::terms_versions(&mut *conn).await?;
+    let all = terms::terms_versions(q).await?;
     let mut terms_versions = Vec::with_capacity(versions.len());
     for id in versions {
         let Some(v) = all.iter().find(|v| v.id == id) else {
             continue;
         };
-        let text = terms::terms_text(&mut *conn, id).await?.unwrap_or_default();
+        let text = terms::terms_text(q, id).await?.unwrap_or_default();
         terms_versions.push(TermsDocument {
             id,
             sha256: v.sha256.clone(),
@@ -397,7 +409,6 @@ pub async fn user_history(pool: &Pool, who: &UserRef) -> Result<SubjectHistory, 
             text,
         });
     }
-    conn.finish();
 
     let consents: Vec<HistoryRow> = entries
         .into_iter()

@@ -1,6 +1,6 @@
-//! Data-subject requests against a real MariaDB: the export (compared with
-//! a hand-built fixture, never containing credentials) and the
-//! `boinc-ops account` / `retention` commands run as the binary.
+//! Data-subject requests against a real MariaDB: finding the account to
+//! export, and the `boinc-ops account` / `retention` commands run as the
+//! binary. The export's contents: account_export.rs.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -10,7 +10,6 @@ use boinc_db::mysql_async::Conn;
 use boinc_db::testing::TestDb;
 use boinc_ops::account;
 use boinc_ops::consent_records::UserRef;
-use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_boinc-ops");
 const PASSWD_HASH: &str = "$2y$10$abcdefghijklmnopqrstuuSECRETHASHSECRETHASHSECRETHASH";
@@ -18,8 +17,8 @@ const AUTH: &str = "f00dfeedf00dfeedf00dfeedf00dfeed";
 const LOGIN_TOKEN: &str = "logintokenlogintokenlogintoken12";
 const TERMS: &str = "Terms v1: be nice & share <CPU> time.";
 
-/// One account with everything an export covers. Ids are fixed so the
-/// fixture below can name them.
+/// One account with a team, a host, credit and consent. Ids are fixed so
+/// the tests can name them.
 async fn setup(c: &mut Conn) {
     c.exec_drop(
         "INSERT INTO user SET id = 42, create_time = 1600000000, \
@@ -90,145 +89,12 @@ async fn setup(c: &mut Conn) {
     boinc_db::terms::link_consent_terms(c, 1, v).await.unwrap();
 }
 
-fn terms_sha() -> String {
-    boinc_db::terms::sha256_hex(TERMS)
-}
-
-/// The export of account 42 at time 1700000000 by "fixture-admin", built
-/// by hand from `setup`.
-fn fixture() -> serde_json::Value {
-    let parts: Vec<serde_json::Value> = account::EXPORT_PARTS
-        .iter()
-        .map(|(p, c)| json!({"part": p, "contents": c}))
-        .collect();
-    json!({
-        "about": {
-            "document": account::EXPORT_DOCUMENT,
-            "generated_at": 1700000000,
-            "generated_at_utc": "2023-11-14 22:13:20 UTC",
-            "not_included": account::EXPORT_NOT_INCLUDED,
-            "parts": parts,
-        },
-        "account": {
-            "id": 42,
-            "create_time": 1600000000,
-            "email_addr": "fiona@example.org",
-            "name": "Fiona <F>",
-            "country": "Norway",
-            "postal_code": "0150",
-            "total_credit": 250.5,
-            "expavg_credit": 3.25,
-            "expavg_time": 1700000000.5,
-            "global_prefs": "<global_preferences><run_on_batteries>0</run_on_batteries></global_preferences>",
-            "project_prefs": "<project_preferences/>",
-            "teamid": 5,
-            "venue": "home",
-            "url": "https://fiona.example",
-            "send_email": 1,
-            "show_hosts": 0,
-            "posts": 3,
-            "signature": "Fiona",
-            "has_profile": 0,
-            "cross_project_id": "cpidfiona",
-            "email_validated": 1,
-            "donated": 0,
-            "previous_email_addr": "fi@example.org",
-            "email_addr_change_time": 1650000000.0,
-        },
-        "hosts": [{
-            "id": 9,
-            "create_time": 1610000000,
-            "rpc_time": 1700000100,
-            "domain_name": "fiona-pc",
-            "last_ip_addr": "192.0.2.9",
-            "external_ip_addr": "198.51.100.9",
-            "timezone": 3600,
-            "os_name": "Linux",
-            "os_version": "6.1",
-            "p_vendor": "AuthenticAMD",
-            "p_model": "Ryzen",
-            "p_ncpus": 8,
-            "p_ngpus": 1,
-            "m_nbytes": 17179869184.0,
-            "d_total": 500000000000.0,
-            "product_name": "",
-            "venue": "",
-            "host_cpid": "hostcpid9",
-            "total_credit": 200.25,
-            "expavg_credit": 2.5,
-        }],
-        "teams": [
-            {"id": 5, "name": "Fjord Crunchers", "founder": true},
-            {"id": 6, "name": "Old Team", "founder": true},
-        ],
-        "credit_by_app": [
-            {"appid": 1, "credit_type": 0, "njobs": 12, "total": 250.5, "expavg": 3.25}
-        ],
-        "consent": {
-            "records": [
-                {
-                    "consent_id": 1,
-                    "consent_type": "ENROLL",
-                    "state": "consented",
-                    "consent_flag": 1,
-                    "consent_not_required": 0,
-                    "source": "create_account",
-                    "consent_time": 1600000000,
-                    "consent_time_utc": "2020-09-13 12:26:40 UTC",
-                    "terms_version_id": 1,
-                    "terms_sha256": terms_sha(),
-                },
-                {
-                    "consent_id": 2,
-                    "consent_type": "STATSEXPORT",
-                    "state": "withdrawn",
-                    "consent_flag": 0,
-                    "consent_not_required": 0,
-                    "source": "am_set_info",
-                    "consent_time": 1600000500,
-                    "consent_time_utc": "2020-09-13 12:35:00 UTC",
-                    "terms_version_id": null,
-                    "terms_sha256": null,
-                },
-            ],
-            "current": [
-                {
-                    "consent_type": "ENROLL",
-                    "state": "consented",
-                    "since": 1600000000,
-                    "since_utc": "2020-09-13 12:26:40 UTC",
-                    "terms_version_id": 1,
-                },
-                {
-                    "consent_type": "STATSEXPORT",
-                    "state": "withdrawn",
-                    "since": 1600000500,
-                    "since_utc": "2020-09-13 12:35:00 UTC",
-                    "terms_version_id": null,
-                },
-            ],
-            "terms_versions": [{
-                "id": 1,
-                "sha256": terms_sha(),
-                "first_seen": 1590000000,
-                "first_seen_utc": "2020-05-20 18:40:00 UTC",
-                "text": TERMS,
-            }],
-            "notes": boinc_ops::consent_records::HISTORY_NOTES,
-        },
-        "audit_trail": [{
-            "id": 1,
-            "action_time": 1700000000,
-            "actor": "fixture-admin",
-            "userid": 42,
-            "action": "export",
-            "mode": "",
-        }],
-    })
-}
-
+/// Only the exact current address finds the account; a look-alike finds
+/// nothing and an old address names the account without exporting it.
+/// Nothing is audited for a refused export. (What the export holds is
+/// tested on upstream's whole schema in account_export.rs.)
 #[tokio::test]
-async fn export_matches_the_hand_built_fixture_and_holds_no_credentials() {
+async fn export_needs_the_exact_current_address_and_holds_no_credentials() {
     let db = TestDb::new().await;
     let mut c = db.conn().await;
     setup(&mut c).await;
@@ -241,13 +107,9 @@ async fn export_matches_the_hand_built_fixture_and_holds_no_credentials() {
     )
     .await
     .unwrap();
-    let got = serde_json::to_value(&doc).unwrap();
-    let want = fixture();
-    for key in want.as_object().unwrap().keys() {
-        assert_eq!(got[key], want[key], "part {key}");
-    }
-    assert_eq!(got, want);
+    assert_eq!(doc.userid, 42);
     let text = serde_json::to_string(&doc).unwrap();
+    assert!(text.contains(TERMS), "the accepted terms text is in it");
     for secret in [
         PASSWD_HASH,
         AUTH,
@@ -258,18 +120,29 @@ async fn export_matches_the_hand_built_fixture_and_holds_no_credentials() {
     ] {
         assert!(!text.contains(secret), "export contains {secret}");
     }
-    // The export itself is in the trail (and stays there).
-    let trail = account::audit_trail(&pool, 42).await.unwrap();
-    assert_eq!(trail.len(), 1);
-    // A look-alike address is no account; nothing audited for it.
-    let e = account::export(&pool, &UserRef::Email("fiona@example.org ".into()), "x", 1)
-        .await
-        .unwrap_err();
-    assert!(matches!(e, account::AccountError::UnknownEmail), "{e}");
+    assert_eq!(account::audit_trail(&pool, 42).await.unwrap().len(), 1);
+    for look_alike in [
+        "fiona@example.org ",
+        " fiona@example.org",
+        "fiona@example.org\n",
+        "",
+    ] {
+        let e = account::export(&pool, &UserRef::Email(look_alike.into()), "x", 1)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, account::AccountError::UnknownEmail),
+            "{look_alike:?}: {e}"
+        );
+    }
     let e = account::export(&pool, &UserRef::Email("fi@example.org".into()), "x", 1)
         .await
         .unwrap_err();
     assert!(matches!(e, account::AccountError::PreviousEmail(42)), "{e}");
+    let e = account::export(&pool, &UserRef::Id(43), "x", 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, account::AccountError::UnknownUser(43)), "{e}");
     assert_eq!(account::audit_trail(&pool, 42).await.unwrap().len(), 1);
     pool.disconnect().await.ok();
 }
@@ -526,50 +399,4 @@ async fn cli_retention_purge_runs_as_a_boinc_task() {
         "{}",
         out(&o)
     );
-}
-
-#[tokio::test]
-async fn export_includes_forum_posts_and_messages_where_the_tables_exist() {
-    let db = TestDb::new().await;
-    let mut c = db.conn().await;
-    setup(&mut c).await;
-    for sql in [
-        "CREATE TABLE post (id INT PRIMARY KEY, thread INT NOT NULL, user INT NOT NULL, \
-         timestamp INT NOT NULL, content TEXT NOT NULL, modified INT NOT NULL, \
-         parent_post INT NOT NULL, score DOUBLE NOT NULL, votes INT NOT NULL, \
-         signature TINYINT NOT NULL DEFAULT 0, hidden INT NOT NULL)",
-        "CREATE TABLE private_messages (id INT PRIMARY KEY, userid INT NOT NULL, \
-         senderid INT NOT NULL, date INT NOT NULL, opened TINYINT NOT NULL, \
-         subject VARCHAR(255) NOT NULL, content TEXT NOT NULL)",
-        "INSERT INTO post VALUES (1, 3, 42, 100, 'Hello <all>', 0, 0, 0, 0, 0, 0), \
-         (2, 3, 7, 101, 'not hers', 0, 0, 0, 0, 0, 0)",
-        "INSERT INTO private_messages VALUES (1, 42, 7, 200, 0, 'Hi', 'to her'), \
-         (2, 7, 42, 201, 1, 'Re', 'from her'), (3, 7, 8, 202, 0, 'x', 'not hers')",
-    ] {
-        c.query_drop(sql).await.unwrap();
-    }
-    let pool = db.pool();
-    let doc = account::export(&pool, &UserRef::Id(42), "a", 1)
-        .await
-        .unwrap();
-    let v = serde_json::to_value(&doc).unwrap();
-    assert_eq!(
-        v["forum_posts"],
-        json!([{"id": 1, "thread": 3, "timestamp": 100, "modified": 0, "content": "Hello <all>"}])
-    );
-    let ids: Vec<i64> = v["private_messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(ids, vec![1, 2]);
-    let parts: Vec<&str> = v["about"]["parts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["part"].as_str().unwrap())
-        .collect();
-    assert!(parts.contains(&"forum_posts") && parts.contains(&"private_messages"));
-    pool.disconnect().await.ok();
 }

@@ -125,17 +125,38 @@ async fn dispatch(pool: &boinc_db::mysql_async::Pool, cmd: AccountCmd) -> anyhow
             Ok(ExitCode::SUCCESS)
         }
         AccountCmd::Export { email, id, out } => {
-            let doc = account::export(pool, &who(email, id)?, &actor(), boinc_db::now()).await?;
-            let json = serde_json::to_string_pretty(&doc)? + "\n";
+            let who = who(email, id)?;
+            let now = boinc_db::now();
+            // The document is staged (rendered, or written to a private
+            // temporary file next to --out) before the export is recorded;
+            // only the last step of delivery follows the audit row.
             match out {
-                // On a terminal-safe form (same data, more escapes).
-                None => print!("{}", boinc_ops::terminal::clean_json(&json)),
+                None => {
+                    let (_, text) = account::export_staged(pool, &who, &actor(), now, |doc| {
+                        // On a terminal-safe form (same data, more escapes).
+                        Ok(boinc_ops::terminal::clean_json(&render(doc)?))
+                    })
+                    .await?;
+                    let mut stdout = std::io::stdout().lock();
+                    stdout
+                        .write_all(text.as_bytes())
+                        .and_then(|()| stdout.flush())
+                        .context("writing the export to standard output")?;
+                }
                 Some(path) => {
-                    write_private(&path, json.as_bytes())
+                    let (doc, staged) = account::export_staged(pool, &who, &actor(), now, |doc| {
+                        stage_private(&path, render(doc)?.as_bytes()).map_err(|e| {
+                            std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+                        })
+                    })
+                    .await?;
+                    staged
+                        .persist(&path)
+                        .map_err(|e| e.error)
                         .with_context(|| format!("writing {}", path.display()))?;
                     eprintln!(
                         "exported account {} to {} (recorded in the account's audit trail)",
-                        doc.account.id,
+                        doc.userid,
                         path.display()
                     );
                 }
@@ -159,14 +180,16 @@ async fn dispatch(pool: &boinc_db::mysql_async::Pool, cmd: AccountCmd) -> anyhow
             let o = account::delete(pool, userid, mode, &actor()).await?;
             println!(
                 "account {} deleted ({}): {} host(s) recorded in host_deleted; consent rows \
-                 kept {}, removed {}; founder of {} team(s) cleared; {} other row(s) removed",
+                 kept {}, removed {}; founder of {} team(s) cleared; {} other row(s) removed, \
+                 {} kept without the person's identity",
                 o.userid,
                 o.mode,
                 o.hosts,
                 o.consent_rows_kept,
                 o.consent_rows_removed,
                 o.teams_founder_cleared,
-                o.other_rows_removed
+                o.other_rows_removed,
+                o.other_rows_anonymised
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -194,8 +217,16 @@ fn confirm(userid: i64, mode: Mode) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Write personal data to a new file only its owner can read, atomically.
-fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+/// The export as pretty JSON.
+fn render(doc: &account::Export) -> std::io::Result<String> {
+    serde_json::to_string_pretty(doc)
+        .map(|j| j + "\n")
+        .map_err(std::io::Error::other)
+}
+
+/// Personal data in a new temporary file next to `path` that only its owner
+/// can read, written and synced; `persist` puts it in place atomically.
+fn stage_private(path: &Path, data: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
     use std::os::unix::fs::PermissionsExt;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -206,6 +237,5 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
         .set_permissions(std::fs::Permissions::from_mode(0o600))?;
     tmp.write_all(data)?;
     tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    Ok(tmp)
 }

@@ -273,6 +273,14 @@ fn account_error(e: &AccountError) -> (StatusCode, String) {
                 "database error; nothing was changed (see the server log)".to_owned(),
             )
         }
+        AccountError::Output(err) => {
+            tracing::error!("ops: export: {err}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the export could not be produced; nothing was recorded (see the server log)"
+                    .to_owned(),
+            )
+        }
         AccountError::UnknownUser(_) => (StatusCode::NOT_FOUND, e.to_string()),
         other => (StatusCode::BAD_REQUEST, other.to_string()),
     }
@@ -290,26 +298,33 @@ pub(super) async fn export(
     let Some(id) = form_id(&form) else {
         return refuse(StatusCode::BAD_REQUEST, "id must be an account id");
     };
-    match account::export(st.ops.pool(), &UserRef::Id(id), &user, boinc_db::now()).await {
-        Ok(doc) => match serde_json::to_string_pretty(&doc) {
-            Ok(json) => {
-                tracing::info!(user, userid = id, "account exported");
-                let disposition = format!("attachment; filename=\"account-{id}.json\"");
-                let mut resp = (
-                    [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-                    json + "\n",
-                )
-                    .into_response();
-                if let Ok(v) = HeaderValue::from_str(&disposition) {
-                    resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-                }
-                resp
-            }
-            Err(e) => {
-                tracing::error!("export: {e}");
-                refuse(StatusCode::INTERNAL_SERVER_ERROR, "export failed")
-            }
+    // Serialised before the export is recorded (see account::export).
+    let exported = account::export_staged(
+        st.ops.pool(),
+        &UserRef::Id(id),
+        &user,
+        boinc_db::now(),
+        |doc| {
+            serde_json::to_string_pretty(doc)
+                .map(|j| j + "\n")
+                .map_err(std::io::Error::other)
         },
+    )
+    .await;
+    match exported {
+        Ok((_, json)) => {
+            tracing::info!(user, userid = id, "account exported");
+            let disposition = format!("attachment; filename=\"account-{id}.json\"");
+            let mut resp = (
+                [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+                json,
+            )
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&disposition) {
+                resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            resp
+        }
         Err(e) => {
             let (status, text) = account_error(&e);
             refuse(status, &text)
