@@ -41,9 +41,9 @@ async fn fixture_fills_every_upstream_table_for_her_and_for_others() {
     let mut c = db.conn().await;
     people::check_classification(&mut c).await;
     let tables = people::base_tables(&mut c).await;
-    // Upstream's 46 tables, this project's 5 (terms_version, consent_terms,
-    // consent_type_audit, rpc_limit, account_audit).
-    assert_eq!(tables.len(), 51, "{tables:?}");
+    // Upstream's 46 tables, this project's 6 (terms_version, consent_terms,
+    // consent_type_audit, rpc_limit, rpc_commit, account_audit).
+    assert_eq!(tables.len(), 52, "{tables:?}");
     for who in [FIONA, OLAF] {
         for (t, rows) in people::about(&mut c, who).await {
             if t == "user_deleted" || t == "host_deleted" {
