@@ -80,6 +80,8 @@ pub fn prepare(output_dir: &Path, final_dir: &Path) -> Result<(), PublishError> 
         // Only ever remove what an earlier run left behind.
         let ours = output_dir.join(MARKER).exists()
             || output_dir.join("db_dump.xml").exists()
+            // A fallback publish stopped half way (`replace_files`).
+            || previous_of(output_dir).exists()
             || fs::read_dir(output_dir)
                 .map(|mut d| d.next().is_none())
                 .unwrap_or(false);
@@ -90,6 +92,11 @@ pub fn prepare(output_dir: &Path, final_dir: &Path) -> Result<(), PublishError> 
             )));
         }
         fs::remove_dir_all(output_dir).map_err(io_err("remove old output_dir", output_dir))?;
+    }
+    // What an interrupted fallback publish kept aside (see `replace_files`).
+    let previous = previous_of(output_dir);
+    if previous.exists() {
+        fs::remove_dir_all(&previous).map_err(io_err("remove leftover", &previous))?;
     }
     fs::create_dir_all(output_dir).map_err(io_err("create output_dir", output_dir))?;
     File::create(output_dir.join(MARKER)).map_err(io_err("write marker in", output_dir))?;
@@ -118,6 +125,55 @@ pub fn discard(output_dir: &Path) {
     }
 }
 
+/// The file operations publishing makes, one seam so a test can make each
+/// of them fail ([`RealFs`] is the only implementation outside tests).
+pub trait FsOps {
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Swap two directories in one step (`renameat2(RENAME_EXCHANGE)`).
+    fn exchange(&self, a: &Path, b: &Path) -> io::Result<()>;
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()>;
+    fn copy(&self, from: &Path, to: &Path) -> io::Result<()>;
+    fn remove_file(&self, p: &Path) -> io::Result<()>;
+    fn remove_dir_all(&self, p: &Path) -> io::Result<()>;
+    fn create_dir(&self, p: &Path) -> io::Result<()>;
+}
+
+pub struct RealFs;
+
+impl FsOps for RealFs {
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+    fn exchange(&self, a: &Path, b: &Path) -> io::Result<()> {
+        exchange(a, b)
+    }
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::hard_link(from, to)
+    }
+    fn copy(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::copy(from, to).map(|_| ())
+    }
+    fn remove_file(&self, p: &Path) -> io::Result<()> {
+        fs::remove_file(p)
+    }
+    fn remove_dir_all(&self, p: &Path) -> io::Result<()> {
+        fs::remove_dir_all(p)
+    }
+    fn create_dir(&self, p: &Path) -> io::Result<()> {
+        fs::create_dir(p)
+    }
+}
+
+/// Where the fallback keeps the previous dump while it replaces files.
+fn previous_of(output_dir: &Path) -> PathBuf {
+    let mut name = output_dir
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "db_dump".into());
+    name.push(".previous");
+    output_dir.with_file_name(name)
+}
+
 /// Make the complete dump in `output_dir` the published one. The previous
 /// dump goes to `archive_dir/stats_Y_M_D_H_M_S` (upstream's name) or is
 /// removed.
@@ -127,7 +183,19 @@ pub fn publish(
     archive_dir: Option<&Path>,
     stamp: &str,
 ) -> Result<(), PublishError> {
-    fs::remove_file(output_dir.join(MARKER)).map_err(io_err("remove marker in", output_dir))?;
+    publish_with(&RealFs, output_dir, final_dir, archive_dir, stamp)
+}
+
+/// [`publish`] through `ops`.
+pub fn publish_with(
+    ops: &dyn FsOps,
+    output_dir: &Path,
+    final_dir: &Path,
+    archive_dir: Option<&Path>,
+    stamp: &str,
+) -> Result<(), PublishError> {
+    ops.remove_file(&output_dir.join(MARKER))
+        .map_err(io_err("remove marker in", output_dir))?;
     sync_dir(output_dir)?;
     // A symlinked stats folder stays a symlink: swap its target instead.
     let target = match fs::symlink_metadata(final_dir) {
@@ -137,26 +205,19 @@ pub fn publish(
         _ => final_dir.to_owned(),
     };
     if !target.exists() {
-        fs::rename(output_dir, &target).map_err(io_err("publish into", &target))?;
+        ops.rename(output_dir, &target)
+            .map_err(io_err("publish into", &target))?;
         sync_dir(&parent_of(&absolute(&target)))?;
         return Ok(());
     }
-    match exchange(output_dir, &target) {
+    match ops.exchange(output_dir, &target) {
         Ok(()) => {}
         Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) => {
-            // The file system cannot exchange: two renames, a brief gap.
             tracing::warn!(
-                "{}: atomic exchange unsupported ({e}); replacing with two renames",
+                "{}: atomic exchange unsupported ({e}); replacing its files one by one",
                 target.display()
             );
-            let aside = target.with_extension("db_dump_old");
-            let _ = fs::remove_dir_all(&aside);
-            fs::rename(&target, &aside).map_err(io_err("move aside", &target))?;
-            if let Err(e) = fs::rename(output_dir, &target) {
-                let _ = fs::rename(&aside, &target);
-                return Err(io_err("publish into", &target)(e));
-            }
-            fs::rename(&aside, output_dir).map_err(io_err("move old dump to", output_dir))?;
+            replace_files(ops, output_dir, &target)?;
         }
         Err(e) => return Err(io_err("exchange with", &target)(e)),
     }
@@ -166,18 +227,85 @@ pub fn publish(
         Some(a) => {
             fs::create_dir_all(a).map_err(io_err("create archive_dir", a))?;
             let dest = a.join(format!("stats_{stamp}"));
-            if let Err(e) = fs::rename(output_dir, &dest) {
+            if let Err(e) = ops.rename(output_dir, &dest) {
                 if e.raw_os_error() == Some(libc::EXDEV) {
                     copy_dir(output_dir, &dest)?;
-                    fs::remove_dir_all(output_dir).map_err(io_err("remove", output_dir))?;
+                    ops.remove_dir_all(output_dir)
+                        .map_err(io_err("remove", output_dir))?;
                 } else {
                     return Err(io_err("archive into", &dest)(e));
                 }
             }
         }
-        None => fs::remove_dir_all(output_dir).map_err(io_err("remove old dump", output_dir))?,
+        None => ops
+            .remove_dir_all(output_dir)
+            .map_err(io_err("remove old dump", output_dir))?,
     }
     Ok(())
+}
+
+/// Where the folders cannot be exchanged: the published folder is never
+/// moved, so it is never missing. Its files are kept aside first (hard
+/// links, or copies), then each new file is renamed over its old one (each
+/// file is always whole, old or new), then files the new dump lacks go.
+/// Readers may see a mix of old and new files meanwhile, never a missing
+/// or partial one; whatever step fails, the published folder stays whole
+/// file by file and the previous dump stays aside. On success,
+/// `output_dir` holds the previous dump, as after an exchange.
+fn replace_files(ops: &dyn FsOps, output_dir: &Path, target: &Path) -> Result<(), PublishError> {
+    let keep = previous_of(output_dir);
+    if keep.exists() {
+        ops.remove_dir_all(&keep)
+            .map_err(io_err("remove leftover", &keep))?;
+    }
+    ops.create_dir(&keep).map_err(io_err("create", &keep))?;
+    let old = entries(target)?;
+    for (name, is_dir) in &old {
+        let (from, to) = (target.join(name), keep.join(name));
+        if *is_dir {
+            copy_dir(&from, &to)?;
+        } else if ops.hard_link(&from, &to).is_err() {
+            ops.copy(&from, &to)
+                .map_err(io_err("keep a copy as", &to))?;
+        }
+    }
+    let new = entries(output_dir)?;
+    for (name, is_dir) in &new {
+        let (from, to) = (output_dir.join(name), target.join(name));
+        if *is_dir && to.exists() {
+            ops.remove_dir_all(&to).map_err(io_err("replace", &to))?;
+        }
+        ops.rename(&from, &to).map_err(io_err("publish as", &to))?;
+    }
+    for (name, is_dir) in &old {
+        if new.iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        let p = target.join(name);
+        if *is_dir {
+            ops.remove_dir_all(&p)
+        } else {
+            ops.remove_file(&p)
+        }
+        .map_err(io_err("remove stale", &p))?;
+    }
+    // output_dir is empty now; the previous dump takes its place.
+    ops.remove_dir_all(output_dir)
+        .map_err(io_err("remove", output_dir))?;
+    ops.rename(&keep, output_dir)
+        .map_err(io_err("move previous dump to", output_dir))?;
+    Ok(())
+}
+
+/// A folder's entries: (name, is a directory).
+fn entries(dir: &Path) -> Result<Vec<(std::ffi::OsString, bool)>, PublishError> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).map_err(io_err("read", dir))? {
+        let e = e.map_err(io_err("read", dir))?;
+        let is_dir = e.file_type().map_err(io_err("stat", &e.path()))?.is_dir();
+        out.push((e.file_name(), is_dir));
+    }
+    Ok(out)
 }
 
 fn exchange(a: &Path, b: &Path) -> io::Result<()> {
@@ -279,6 +407,187 @@ mod tests {
         assert!(prepare(&out, &t.path().join("f")).is_err());
         assert!(out.join("precious").exists());
         assert!(prepare(&t.path().join("f/o"), &t.path().join("f")).is_err());
+    }
+
+    use std::cell::Cell;
+    use std::collections::BTreeMap;
+
+    /// The real file system, except that it cannot exchange folders and
+    /// the `fail_at`-th operation (counting from 0) fails.
+    struct Faulty {
+        calls: Cell<usize>,
+        fail_at: Option<usize>,
+        /// Whether exchanging folders works (else EINVAL, as on a file
+        /// system without RENAME_EXCHANGE).
+        exchange: bool,
+    }
+
+    impl Faulty {
+        fn step(&self) -> io::Result<()> {
+            let n = self.calls.get();
+            self.calls.set(n + 1);
+            if Some(n) == self.fail_at {
+                Err(io::Error::other(format!("injected failure at step {n}")))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl FsOps for Faulty {
+        fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+            self.step()?;
+            RealFs.rename(from, to)
+        }
+        fn exchange(&self, a: &Path, b: &Path) -> io::Result<()> {
+            self.step()?;
+            if self.exchange {
+                RealFs.exchange(a, b)
+            } else {
+                Err(io::Error::from_raw_os_error(libc::EINVAL))
+            }
+        }
+        fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+            self.step()?;
+            RealFs.hard_link(from, to)
+        }
+        fn copy(&self, from: &Path, to: &Path) -> io::Result<()> {
+            self.step()?;
+            RealFs.copy(from, to)
+        }
+        fn remove_file(&self, p: &Path) -> io::Result<()> {
+            self.step()?;
+            RealFs.remove_file(p)
+        }
+        fn remove_dir_all(&self, p: &Path) -> io::Result<()> {
+            self.step()?;
+            RealFs.remove_dir_all(p)
+        }
+        fn create_dir(&self, p: &Path) -> io::Result<()> {
+            self.step()?;
+            RealFs.create_dir(p)
+        }
+    }
+
+    fn files(dir: &Path) -> BTreeMap<String, String> {
+        fs::read_dir(dir)
+            .map(|d| {
+                d.map(|e| e.unwrap())
+                    .map(|e| {
+                        (
+                            e.file_name().to_string_lossy().into_owned(),
+                            fs::read_to_string(e.path()).unwrap(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The published folder exists and each file in it is whole (the old
+    /// dump's or the new one's), the files both dumps have are all there,
+    /// and the previous dump is kept somewhere (published, aside, or
+    /// archived); the next run starts clean. Without failures the new dump
+    /// is published and the old one archived.
+    /// Whichever step of publishing fails (every one is made to, in turn),
+    /// with the folder exchange and without it.
+    #[test]
+    fn no_failing_step_leaves_the_published_dump_missing() {
+        for exchange in [true, false] {
+            every_failing_step(exchange);
+        }
+    }
+
+    fn every_failing_step(exchange: bool) {
+        let old: BTreeMap<String, String> = [
+            ("db_dump.xml", "old spec"),
+            ("a", "old a"),
+            ("b", "old b"),
+            ("gone", "old gone"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let new: BTreeMap<String, String> = [
+            ("db_dump.xml", "new spec"),
+            ("a", "new a"),
+            ("b", "new b"),
+            ("fresh", "new fresh"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let setup = || {
+            let t = tempfile::tempdir().unwrap();
+            let (out, fin) = (t.path().join("stats_tmp"), t.path().join("stats"));
+            fs::create_dir(&fin).unwrap();
+            for (k, v) in &old {
+                fs::write(fin.join(k), v).unwrap();
+            }
+            prepare(&out, &fin).unwrap();
+            for (k, v) in &new {
+                fs::write(out.join(k), v).unwrap();
+            }
+            (t, out, fin)
+        };
+        // How many operations a run without failures makes.
+        let (t, out, fin) = setup();
+        let arch = t.path().join("archive");
+        let counting = Faulty {
+            calls: Cell::new(0),
+            fail_at: None,
+            exchange,
+        };
+        publish_with(&counting, &out, &fin, Some(&arch), "s").unwrap();
+        assert_eq!(files(&fin), new);
+        assert_eq!(files(&arch.join("stats_s")), old);
+        let steps = counting.calls.get();
+        assert!(steps >= if exchange { 3 } else { 8 }, "{steps}");
+
+        for fail_at in 0..steps {
+            let (t, out, fin) = setup();
+            let arch = t.path().join("archive");
+            let ops = Faulty {
+                calls: Cell::new(0),
+                fail_at: Some(fail_at),
+                exchange,
+            };
+            let r = publish_with(&ops, &out, &fin, Some(&arch), "s");
+            let published = files(&fin);
+            assert!(fin.is_dir(), "step {fail_at}: published folder gone");
+            for (name, content) in &published {
+                assert!(
+                    old.get(name) == Some(content) || new.get(name) == Some(content),
+                    "step {fail_at}: {name} is {content:?}, neither dump's"
+                );
+            }
+            for name in ["a", "b"] {
+                assert!(
+                    published.contains_key(name),
+                    "step {fail_at}: {name} missing"
+                );
+            }
+            // The previous dump is kept whole somewhere.
+            let kept = [
+                fin.clone(),
+                previous_of(&out),
+                out.clone(),
+                arch.join("stats_s"),
+            ];
+            for (name, content) in &old {
+                assert!(
+                    kept.iter().any(|d| files(d).get(name) == Some(content)),
+                    "step {fail_at}: old {name} lost"
+                );
+            }
+            match r {
+                Ok(()) => assert_eq!(published, new, "step {fail_at}"),
+                Err(e) => assert!(e.to_string().contains("injected"), "{e}"),
+            }
+            // The next run starts clean whatever was left.
+            prepare(&out, &fin).unwrap();
+            assert!(!previous_of(&out).exists());
+        }
     }
 
     #[test]
