@@ -44,6 +44,8 @@ async fn daemons_and_tasks_under_start_and_stop() {
         .args(["--listen", &format!("127.0.0.1:{rpc_port}")])
         .args(["--ops-listen", &format!("127.0.0.1:{ops_port}")])
         .arg("--enable-db-dump")
+        .arg("--web-conf-dir")
+        .arg(tmp.path().join("web"))
         .output()
         .unwrap();
     assert!(

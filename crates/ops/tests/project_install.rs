@@ -86,6 +86,8 @@ async fn install_dry_run_idempotent_uninstall() {
     fake_binaries(&from, "v1");
     let dir = project.to_str().unwrap();
     let from_s = from.to_str().unwrap();
+    let web = tmp.path().join("web");
+    let web_s = web.to_str().unwrap();
     let original = std::fs::read_to_string(project.join("config.xml")).unwrap();
     let before = snapshot(&project);
 
@@ -97,6 +99,8 @@ async fn install_dry_run_idempotent_uninstall() {
         dir,
         "--from",
         from_s,
+        "--web-conf-dir",
+        web_s,
         "--dry-run",
     ]);
     assert!(o.status.success(), "{}", text(&o));
@@ -114,6 +118,7 @@ async fn install_dry_run_idempotent_uninstall() {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
     assert_eq!(snapshot(&project), before, "dry run changed files");
+    assert!(!web.exists(), "dry run wrote the includes");
     let view: Option<String> = c
         .exec_first(
             "SELECT table_name FROM information_schema.views WHERE table_schema = ? AND table_name = 'latest_consent'",
@@ -124,7 +129,16 @@ async fn install_dry_run_idempotent_uninstall() {
     assert!(view.is_none(), "dry run touched the database");
 
     // Install.
-    let o = ops(&["project", "install", "--project-dir", dir, "--from", from_s]);
+    let o = ops(&[
+        "project",
+        "install",
+        "--project-dir",
+        dir,
+        "--from",
+        from_s,
+        "--web-conf-dir",
+        web_s,
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
     assert!(
@@ -181,14 +195,14 @@ async fn install_dry_run_idempotent_uninstall() {
     // The loaded config sees the new key; the project still parses.
     let cfg = boinc_db::ProjectConfig::load(&project.join("config.xml")).unwrap();
     assert_eq!(cfg.str("rpc_trusted_proxies"), Some("127.0.0.1 ::1"));
-    // Includes, named after master_url's path.
-    let apache = std::fs::read_to_string(project.join("myproj.boinc-rpc.httpd.conf")).unwrap();
+    // Includes, named after master_url's path, in root's folder.
+    let apache = std::fs::read_to_string(web.join("myproj.boinc-rpc.httpd.conf")).unwrap();
     assert!(apache.contains(r#"ProxyPassMatch "^/myproj/(create_account|am_set_info|am_get_info|lookup_account|get_project_config)\.php$" "http://127.0.0.1:8080/$1.php""#), "{apache}");
     assert!(
         apache.contains(r#"<Location "/myproj_ops/consent/">"#),
         "{apache}"
     );
-    let nginx = std::fs::read_to_string(project.join("myproj.boinc-rpc.nginx.conf")).unwrap();
+    let nginx = std::fs::read_to_string(web.join("myproj.boinc-rpc.nginx.conf")).unwrap();
     assert!(
         nginx.contains("location = /myproj/get_project_config.php {"),
         "{nginx}"
@@ -205,7 +219,16 @@ async fn install_dry_run_idempotent_uninstall() {
 
     // Again: nothing to do, nothing changed, no new backup.
     let after_install = snapshot(&project);
-    let o = ops(&["project", "install", "--project-dir", dir, "--from", from_s]);
+    let o = ops(&[
+        "project",
+        "install",
+        "--project-dir",
+        dir,
+        "--from",
+        from_s,
+        "--web-conf-dir",
+        web_s,
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
     assert!(out.contains("config.xml: unchanged"), "{out}");
@@ -216,7 +239,16 @@ async fn install_dry_run_idempotent_uninstall() {
 
     // A new build replaces ours without touching the kept upstream db_dump.
     fake_binaries(&from, "v2");
-    let o = ops(&["project", "install", "--project-dir", dir, "--from", from_s]);
+    let o = ops(&[
+        "project",
+        "install",
+        "--project-dir",
+        dir,
+        "--from",
+        from_s,
+        "--web-conf-dir",
+        web_s,
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(std::fs::read_to_string(project.join("bin/db_dump"))
         .unwrap()
@@ -251,8 +283,6 @@ async fn install_dry_run_idempotent_uninstall() {
         "bin/boinc-rpc",
         "bin/boinc-ops",
         "bin/db_dump.before-boinc-consent-server",
-        "myproj.boinc-rpc.httpd.conf",
-        "myproj.boinc-rpc.nginx.conf",
         "boinc-consent-server.install.json",
     ] {
         assert!(!project.join(gone).exists(), "{gone} left behind");
@@ -291,6 +321,8 @@ async fn enable_db_dump_and_ops_daemon_round_trip() {
         "p2",
         "--listen",
         "127.0.0.1:9099",
+        "--web-conf-dir",
+        tmp.path().join("web").to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let installed = std::fs::read_to_string(&config).unwrap();
@@ -303,7 +335,7 @@ async fn enable_db_dump_and_ops_daemon_round_trip() {
         "{installed}"
     );
     assert!(installed.contains("<cmd>db_dump -d 2 --dump_spec ../db_dump_spec.xml</cmd>\n            <period>24 hours</period>\n            <disabled>0</disabled>"), "{installed}");
-    let apache = std::fs::read_to_string(project.join("p2.boinc-rpc.httpd.conf")).unwrap();
+    let apache = std::fs::read_to_string(tmp.path().join("web/p2.boinc-rpc.httpd.conf")).unwrap();
     assert!(apache.contains("http://127.0.0.1:9099/$1.php"), "{apache}");
     let o = ops(&["project", "uninstall", "--project-dir", dir]);
     assert!(o.status.success(), "{}", text(&o));
