@@ -9,7 +9,7 @@ mod project_common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use boinc_db::testing::{write_made_project, TestDb};
@@ -153,16 +153,17 @@ async fn config_backup_never_follows_a_planted_link() {
 // ---------------------------------------------------------------------
 // Temporary files swapped for links while root writes them.
 
-/// Until `stop`: every new dot-file in `dirs` (install's temporary files)
-/// is moved aside and replaced by a link to one of `targets`.
+/// Until `stop`: each new dot-file in `dirs` (install's temporary files)
+/// is moved aside and replaced by a link to one of `targets`, once per
+/// name it stands for (`.config.xml.tmp-123` stands for `.config.xml`), so
+/// every file install writes gets raced in turn. Returns the names raced.
 fn racer(
     dirs: Vec<PathBuf>,
     targets: Vec<PathBuf>,
     stop: Arc<AtomicBool>,
-    swaps: Arc<AtomicUsize>,
-) -> std::thread::JoinHandle<()> {
+) -> std::thread::JoinHandle<Vec<String>> {
     std::thread::spawn(move || {
-        let mut n = 0usize;
+        let mut raced: Vec<String> = Vec::new();
         while !stop.load(Ordering::Relaxed) {
             for d in &dirs {
                 let Ok(rd) = std::fs::read_dir(d) else {
@@ -173,6 +174,10 @@ fn racer(
                     if !name.starts_with('.') || name.ends_with(".moved") {
                         continue;
                     }
+                    let stands_for = name.split(".tmp-").next().unwrap_or(&name).to_owned();
+                    if raced.contains(&stands_for) {
+                        continue;
+                    }
                     let p = e.path();
                     let is_link = std::fs::symlink_metadata(&p)
                         .map(|m| m.file_type().is_symlink())
@@ -181,14 +186,34 @@ fn racer(
                         continue;
                     }
                     if std::fs::rename(&p, d.join(format!("{name}.moved"))).is_ok() {
-                        n += 1;
-                        let _ = std::os::unix::fs::symlink(&targets[n % targets.len()], &p);
-                        swaps.fetch_add(1, Ordering::Relaxed);
+                        let target = &targets[raced.len() % targets.len()];
+                        let _ = std::os::unix::fs::symlink(target, &p);
+                        raced.push(stands_for);
                     }
                 }
             }
         }
+        raced
     })
+}
+
+/// What the racer left where install's files go: links, moved-aside
+/// temporaries. The admin clears them before trying again.
+fn clear_racer_leftovers(dirs: &[PathBuf]) {
+    for d in dirs {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if std::fs::symlink_metadata(&p)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+                || name.ends_with(".moved")
+            {
+                std::fs::remove_file(&p).unwrap();
+            }
+        }
+    }
 }
 
 #[tokio::test]
@@ -202,35 +227,85 @@ async fn temp_files_swapped_for_links_change_nothing_outside() {
     let other = s.victim("other", 0o640);
     let before = (fingerprint(&secret), fingerprint(&other));
     let stop = Arc::new(AtomicBool::new(false));
-    let swaps = Arc::new(AtomicUsize::new(0));
+    let dirs = vec![s.project.clone(), s.project.join("bin")];
     let handle = racer(
-        vec![s.project.clone(), s.project.join("bin")],
+        dirs.clone(),
         vec![secret.clone(), other.clone()],
         stop.clone(),
-        swaps.clone(),
     );
-    // Big binaries keep each write open long enough to be raced.
-    for (round, version) in ["v1", "v2", "v3", "v4"].iter().enumerate() {
-        fake_binaries(&s.from, version, 8 << 20);
+    // Big binaries keep each write open long enough to be raced; each
+    // round the racer wins against one more of install's files, until
+    // install gets through.
+    let mut done = false;
+    let mut errors = Vec::new();
+    for round in 0..16 {
+        fake_binaries(&s.from, &format!("v{round}"), 8 << 20);
         let o = ops(&s.install_args(&["--web-conf-dir", s.web.to_str().unwrap()]));
-        // Losing the race is fine (a clear error); changing a file outside
-        // the project is not.
-        if !o.status.success() {
-            let t = text(&o);
-            assert!(t.contains("error:"), "round {round}: {t}");
-        }
-        if round % 2 == 1 {
-            let _ = ops(&["project", "uninstall", "--project-dir", s.dir()]);
-        }
         assert_eq!(
             (fingerprint(&secret), fingerprint(&other)),
             before,
-            "round {round}: a file outside the project changed mode, owner or bytes"
+            "round {round}: a file outside the project changed mode, owner or bytes:\n{}",
+            text(&o)
+        );
+        if o.status.success() {
+            done = true;
+            break;
+        }
+        // Losing the race is a clear error, never a change outside.
+        let t = text(&o);
+        assert!(t.contains("error:"), "round {round}: {t}");
+        errors.push(
+            t.lines()
+                .filter(|l| l.starts_with("error:"))
+                .collect::<String>(),
+        );
+        // The racer's link may now stand where config.xml was: the admin
+        // puts the backup back.
+        let cfg = s.project.join("config.xml");
+        if std::fs::symlink_metadata(&cfg).is_ok_and(|m| m.file_type().is_symlink()) {
+            let mut backups: Vec<PathBuf> = std::fs::read_dir(&s.project)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.to_string_lossy().contains("config.xml.bak-"))
+                .filter(|p| std::fs::symlink_metadata(p).unwrap().is_file())
+                .collect();
+            backups.sort();
+            std::fs::remove_file(&cfg).unwrap();
+            std::fs::copy(backups.last().unwrap(), &cfg).unwrap();
+        }
+        clear_racer_leftovers(&dirs);
+        // Without its record, install won't replace what it finds under
+        // its names (it says so): the admin moves them away.
+        if !s.project.join("boinc-consent-server.install.json").exists() {
+            for b in ["boinc-rpc", "boinc-ops", "boinc_consent_db_dump"] {
+                let _ = std::fs::remove_file(s.project.join("bin").join(b));
+            }
+        }
+    }
+    // Uninstall's writes (config.xml, its backup) raced as well.
+    let o = ops(&["project", "uninstall", "--project-dir", s.dir()]);
+    assert_eq!(
+        (fingerprint(&secret), fingerprint(&other)),
+        before,
+        "{}",
+        text(&o)
+    );
+    stop.store(true, Ordering::Relaxed);
+    let raced = handle.join().unwrap();
+    assert!(
+        done,
+        "install never got through; raced {raced:?}: {errors:#?}"
+    );
+    for must in [
+        ".boinc-rpc",
+        ".config.xml",
+        ".boinc-consent-server.install.json",
+    ] {
+        assert!(
+            raced.iter().any(|r| r == must),
+            "{must} never raced: {raced:?}"
         );
     }
-    stop.store(true, Ordering::Relaxed);
-    handle.join().unwrap();
-    assert!(swaps.load(Ordering::Relaxed) > 0, "the racer never raced");
     assert_eq!(victims_listing(&s.victims), ["other", "secret"]);
 }
 
@@ -355,14 +430,16 @@ async fn every_spelling_of_disabled_is_read_as_start_reads_it() {
             ])));
         let task = stats_task(&s.config()).expect("stats task");
         assert_eq!(task_disabled(&task), is_disabled, "{spelling:?}: {task}");
-        let said = if is_disabled {
-            "(disabled;"
-        } else {
-            "(enabled)"
-        };
+        // Install says what bin/start will do with it.
+        let says_disabled =
+            out.contains("disabled; --enable-db-dump enables it") || out.contains("stays disabled");
+        assert_eq!(
+            says_disabled, is_disabled,
+            "{spelling:?}: install misreports the task:\n{out}"
+        );
         assert!(
-            out.contains(said) || (is_disabled && out.contains("stays disabled")),
-            "{spelling:?}: install did not say {said}:\n{out}"
+            is_disabled || out.contains("enabled"),
+            "{spelling:?}:\n{out}"
         );
         // --enable-db-dump enables it, whatever the spelling.
         ok(ops(&s.install_args(&[

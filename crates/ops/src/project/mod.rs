@@ -11,10 +11,12 @@
 //! [`fsafe`]: no links followed, files created exclusively, owner and mode
 //! set on descriptors, each file read once.
 
+mod check;
 pub mod config_edit;
 pub mod fsafe;
 mod install;
 pub mod record;
+pub mod stats_task;
 mod uninstall;
 pub mod web_config;
 
@@ -31,12 +33,24 @@ use fsafe::{Dir, FsError, Info};
 pub use record::STATE_FILE;
 pub use web_config::DEFAULT_WEB_CONF_DIR;
 
-/// The programs installed into `PROJECT/bin`.
-pub const BINARIES: [&str; 3] = ["boinc-rpc", "boinc-ops", "db_dump"];
-/// Suffix of a binary that was in `bin/` before us (e.g. BOINC's C++ db_dump).
+/// The programs install copies into `PROJECT/bin`: (name as built, name
+/// in bin/). Names upstream never uses (its make_project, tools/upgrade
+/// and Makefiles), so upstream's own upgrade never overwrites them.
+pub const PROGRAMS: [(&str, &str); 3] = [
+    ("boinc-rpc", "boinc-rpc"),
+    ("boinc-ops", "boinc-ops"),
+    ("db_dump", DB_DUMP_BIN),
+];
+/// Our db_dump in `PROJECT/bin`.
+pub const DB_DUMP_BIN: &str = "boinc_consent_db_dump";
+/// The stats task's spec: ours, beside upstream's `db_dump_spec.xml`
+/// (which upstream's upgrade overwrites).
+pub const SPEC_FILE: &str = "boinc_consent_db_dump_spec.xml";
+/// Where version 1 put our db_dump, over upstream's.
+pub const LEGACY_DB_DUMP: &str = "db_dump";
+/// Suffix of a program version 1 found where it installed one of ours
+/// (BOINC's C++ db_dump) and kept aside.
 pub const BACKUP_SUFFIX: &str = ".before-boinc-consent-server";
-/// make_project's db_dump task line; ours takes the same arguments.
-pub const DB_DUMP_CMD: &str = "db_dump -d 2 --dump_spec ../db_dump_spec.xml";
 /// What install puts into `<rpc_trusted_proxies>` when it is unset: the web
 /// server on this host.
 pub const TRUSTED_PROXIES: &str = "127.0.0.1 ::1";
@@ -45,15 +59,20 @@ const MAX_CONFIG: u64 = 16 << 20;
 
 #[derive(clap::Subcommand)]
 pub enum ProjectCmd {
-    /// Copy boinc-rpc, boinc-ops and db_dump into DIR/bin, add the boinc-rpc
-    /// daemon (and the ops page daemon when <ops_user> is set) to config.xml,
-    /// and upgrade the database; as root, also write the web server
-    /// includes into --web-conf-dir.
+    /// Copy boinc-rpc, boinc-ops and db_dump (as boinc_consent_db_dump)
+    /// into DIR/bin, add the boinc-rpc daemon (and the ops page daemon when
+    /// <ops_user> is set) to config.xml, point the stats task at our
+    /// db_dump and spec, and upgrade the database; as root, also write the
+    /// web server includes into --web-conf-dir.
     Install(InstallArgs),
-    /// Undo install: config.xml entries, binaries (restoring what they
-    /// replaced). The database keeps our tables (consent records are
-    /// evidence); root's web server includes stay until root unlinks them.
+    /// Undo install: config.xml entries, binaries, our spec. The database
+    /// keeps our tables (consent records are evidence); root's web server
+    /// includes stay until root unlinks them.
     Uninstall(UninstallArgs),
+    /// Say whether the install is intact (exit 0) or what drifted (exit 1):
+    /// binaries, daemon and task lines, the stats spec, the web server
+    /// includes. Runs as a daily BOINC <task>.
+    Check(check::CheckArgs),
     /// Write the Apache and nginx includes into root's folder (as root).
     WebConfig(web_config::WebConfigArgs),
 }
@@ -92,6 +111,11 @@ pub struct InstallArgs {
     /// there, owned by root; otherwise install says how).
     #[arg(long, default_value = DEFAULT_WEB_CONF_DIR)]
     pub web_conf_dir: PathBuf,
+    /// Leave the database alone now (no database reachable, e.g. while a
+    /// Docker image is built): the boinc-rpc daemon line gets --init-db,
+    /// so boinc-rpc brings the schema up to date each time it starts.
+    #[arg(long)]
+    pub db_at_start: bool,
 }
 
 #[derive(clap::Args)]
@@ -107,6 +131,7 @@ pub async fn run(cmd: ProjectCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         ProjectCmd::Install(a) => install::run(&a).await?,
         ProjectCmd::Uninstall(a) => uninstall::run(&a)?,
+        ProjectCmd::Check(a) => return check::run(&a),
         ProjectCmd::WebConfig(a) => web_config::run(&a)?,
     }
     Ok(ExitCode::SUCCESS)

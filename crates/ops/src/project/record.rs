@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config_edit::{self, apply, scan, whole_lines, Edit, Layout, Scope};
 use super::fsafe::{Dir, FsError};
-use super::{valid_project_name, BACKUP_SUFFIX, BINARIES};
+use super::{valid_project_name, BACKUP_SUFFIX, DB_DUMP_BIN, LEGACY_DB_DUMP, PROGRAMS};
 
 pub const STATE_FILE: &str = "boinc-consent-server.install.json";
 /// 1: up to issue 18 (no `version` key); 2: config.xml changes recorded
@@ -34,6 +34,16 @@ pub struct State {
     /// The short name the web server includes were written for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Our spec copy (`boinc_consent_db_dump_spec.xml`), when install
+    /// made it: its sha256 then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<SpecRecord>,
+    /// The daemon lines that run our programs, as install left them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub daemons: Vec<String>,
+    /// The stats task's command, as install left it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
     /// Version 1 only: original text of a `<daemons>`/`<tasks>` section
     /// it created ("") or expanded (`<daemons/>`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -54,10 +64,15 @@ pub struct State {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SpecRecord {
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Installed {
     pub sha256: String,
-    /// `NAME.before-boinc-consent-server`: someone else's program that was
-    /// there before (BOINC's C++ db_dump).
+    /// Version 1 only: `NAME.before-boinc-consent-server`, someone else's
+    /// program that was there before (BOINC's C++ db_dump).
     #[serde(default)]
     pub backup: Option<String>,
 }
@@ -137,8 +152,9 @@ pub fn is_legacy_include(f: &str) -> bool {
 impl State {
     fn sanitize(&mut self, ignored: &mut Vec<String>) {
         let mut note = |what: String| ignored.push(format!("install record: ignored {what}"));
+        let known = |n: &str| n == LEGACY_DB_DUMP || PROGRAMS.iter().any(|(_, i)| *i == n);
         self.binaries.retain(|name, inst| {
-            if !BINARIES.contains(&name.as_str()) {
+            if !known(name) {
                 note(format!(
                     "binary {name:?} (not a program install puts into bin/)"
                 ));
@@ -152,13 +168,35 @@ impl State {
         });
         for (name, inst) in self.binaries.iter_mut() {
             if let Some(b) = &inst.backup {
-                if *b != format!("{name}{BACKUP_SUFFIX}") {
+                // Only version 1 kept programs aside, and only as NAME.before-...
+                if name == DB_DUMP_BIN || *b != format!("{name}{BACKUP_SUFFIX}") {
                     note(format!(
                         "backup {b:?} of {name} (install keeps a program only as {name}{BACKUP_SUFFIX})"
                     ));
                     inst.backup = None;
                 }
             }
+        }
+        if self.spec.as_ref().is_some_and(|s| !is_sha256(&s.sha256)) {
+            note("spec record (its sha256 is not one)".into());
+            self.spec = None;
+        }
+        self.daemons.retain(|cmd| {
+            let ok = is_our_daemon(cmd);
+            if !ok {
+                note(format!("daemon {cmd:?} (not one of ours)"));
+            }
+            ok
+        });
+        if self
+            .task
+            .as_deref()
+            .is_some_and(|t| config_edit::program(t) != DB_DUMP_BIN)
+        {
+            note(format!(
+                "task {:?} (not our db_dump)",
+                self.task.take().unwrap_or_default()
+            ));
         }
         self.files.retain(|f| {
             let ok = is_legacy_include(f);
@@ -416,7 +454,11 @@ mod tests {
                 "boinc-rpc": {"sha256": "0".repeat(64), "backup": "../config.xml"},
                 "boinc-ops": {"sha256": "not hex"},
                 "db_dump": {"sha256": "a".repeat(64), "backup": "db_dump.before-boinc-consent-server"},
+                "boinc_consent_db_dump": {"sha256": "b".repeat(64), "backup": "boinc_consent_db_dump.before-boinc-consent-server"},
             },
+            "daemons": ["boinc-rpc", "rm -rf /"],
+            "task": "db_dump -d 2",
+            "spec": {"sha256": "../x"},
             "files": ["../x.boinc-rpc.httpd.conf", "/etc/x", "config.xml", "p.boinc-rpc.nginx.conf"],
             "sections": {"daemons": "<daemons><daemon/></daemons>", "tasks": "<tasks />", "config": ""},
             "changes": [
@@ -431,14 +473,17 @@ mod tests {
         s.sanitize(&mut ignored);
         assert_eq!(
             s.binaries.keys().collect::<Vec<_>>(),
-            ["boinc-rpc", "db_dump"]
+            ["boinc-rpc", "boinc_consent_db_dump", "db_dump"]
         );
         assert_eq!(s.binaries["boinc-rpc"].backup, None);
+        assert_eq!(s.binaries["boinc_consent_db_dump"].backup, None);
+        assert_eq!(s.daemons, ["boinc-rpc"]);
+        assert!(s.task.is_none() && s.spec.is_none());
         assert!(s.binaries["db_dump"].backup.is_some());
         assert_eq!(s.files, ["p.boinc-rpc.nginx.conf"]);
         assert_eq!(s.sections.keys().collect::<Vec<_>>(), ["tasks"]);
         assert_eq!(s.changes.len(), 1);
         assert_eq!(s.name, None);
-        assert_eq!(ignored.len(), 13, "{ignored:#?}");
+        assert_eq!(ignored.len(), 17, "{ignored:#?}");
     }
 }

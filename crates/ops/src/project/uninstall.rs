@@ -8,7 +8,7 @@ use super::config_edit::{restore_section, scan};
 use super::fsafe::{Dir, Kind};
 use super::record;
 use super::web_config::{apache_file, nginx_file};
-use super::{ConfigFile, Steps, UninstallArgs};
+use super::{ConfigFile, Steps, UninstallArgs, SPEC_FILE};
 use crate::terminal::clean;
 
 const MAX_BINARY: u64 = 1 << 30;
@@ -115,7 +115,29 @@ pub fn run(a: &UninstallArgs) -> anyhow::Result<()> {
         }
     }
 
-    // 3. Web server includes.
+    // 3. Our spec copy.
+    steps.step(&format!("stats spec {}", dir.join(SPEC_FILE).display()));
+    match (&state.spec, project.lstat(SPEC_FILE)?) {
+        (_, None) => println!("    {SPEC_FILE}: not there"),
+        (Some(rec), Some(i)) if i.kind == Kind::File => {
+            let same = project
+                .read(SPEC_FILE, 1 << 20)?
+                .is_some_and(|(b, _)| hex::encode(sha2::Sha256::digest(&b)) == rec.sha256);
+            if same {
+                steps.note(&format!("remove {SPEC_FILE}"));
+                if !steps.dry_run {
+                    project.remove(SPEC_FILE)?;
+                }
+            } else {
+                println!(
+                    "    {SPEC_FILE}: edited since install (your stats settings); left in place"
+                );
+            }
+        }
+        _ => println!("    {SPEC_FILE}: not the file install made; left in place"),
+    }
+
+    // 4. Web server includes.
     steps.step("web server includes");
     for f in &state.files {
         if let Some(i) = project.lstat(f)? {
@@ -143,7 +165,7 @@ pub fn run(a: &UninstallArgs) -> anyhow::Result<()> {
         );
     }
 
-    // 4. State and database.
+    // 5. State and database.
     steps.step(
         "database: left as it is (consent records are evidence; BOINC's PHP ignores our tables)",
     );
