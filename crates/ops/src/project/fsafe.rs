@@ -214,10 +214,10 @@ impl Dir {
         Ok(dir)
     }
 
-    /// Read regular file `name` through one descriptor: None when absent;
-    /// a link, FIFO, device or folder is an error (O_NONBLOCK: a FIFO
-    /// can't make root wait).
-    pub fn read(&self, name: &str, max: u64) -> Result<Option<(Vec<u8>, Info)>> {
+    /// Open regular file `name` for reading, through one descriptor: None
+    /// when absent; a link, FIFO, device or folder is an error
+    /// (O_NONBLOCK: a FIFO can't make root wait).
+    pub fn open_file(&self, name: &str) -> Result<Option<(std::fs::File, Info)>> {
         self.check(name)?;
         let path = self.join(name);
         let fd = match rfs::openat(
@@ -236,18 +236,38 @@ impl Dir {
         if info.kind != Kind::File {
             return Err(FsError::NotRegular(path));
         }
+        Ok(Some((std::fs::File::from(fd), info)))
+    }
+
+    /// Read regular file `name` (see [`Dir::open_file`]), at most `max`
+    /// bytes.
+    pub fn read(&self, name: &str, max: u64) -> Result<Option<(Vec<u8>, Info)>> {
+        let Some((file, info)) = self.open_file(name)? else {
+            return Ok(None);
+        };
+        let path = self.join(name);
         if info.size > max {
             return Err(FsError::TooLarge { path, max });
         }
         let mut bytes = Vec::with_capacity(info.size as usize);
-        std::fs::File::from(fd)
-            .take(max + 1)
+        file.take(max + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| FsError::io(path.clone(), e))?;
         if bytes.len() as u64 > max {
             return Err(FsError::TooLarge { path, max });
         }
         Ok(Some((bytes, info)))
+    }
+
+    /// sha256 (hex) of regular file `name`, streamed; None when absent.
+    pub fn sha256(&self, name: &str) -> Result<Option<String>> {
+        use sha2::Digest;
+        let Some((mut file, _)) = self.open_file(name)? else {
+            return Ok(None);
+        };
+        let mut h = sha2::Sha256::new();
+        std::io::copy(&mut file, &mut h).map_err(|e| FsError::io(self.join(name), e))?;
+        Ok(Some(hex::encode(h.finalize())))
     }
 
     /// Create `name` exclusively (an existing entry, a dangling link

@@ -16,8 +16,6 @@ use super::{
 };
 use crate::terminal::{clean, clean_text};
 
-/// Our binaries are tens of MB; anything past this is not one.
-pub const MAX_BINARY: u64 = 1 << 30;
 /// A db_dump spec is a few KB.
 pub const MAX_SPEC: u64 = 1 << 20;
 
@@ -300,8 +298,8 @@ pub enum Current {
 pub fn current_binary(bin: &Dir, name: &str) -> anyhow::Result<Current> {
     Ok(match bin.lstat(name)? {
         None => Current::Missing,
-        Some(i) if i.kind == Kind::File => match bin.read(name, MAX_BINARY)? {
-            Some((bytes, _)) => Current::File(sha256_hex(&bytes)),
+        Some(i) if i.kind == Kind::File => match bin.sha256(name)? {
+            Some(sha) => Current::File(sha),
             None => Current::Missing,
         },
         Some(_) => Current::Other,

@@ -2,7 +2,6 @@
 //! install did, and nothing else.
 
 use anyhow::Context;
-use sha2::Digest;
 
 use super::config_edit::{restore_section, scan};
 use super::fsafe::{Dir, Kind};
@@ -10,8 +9,6 @@ use super::record;
 use super::web_config::{apache_file, nginx_file};
 use super::{ConfigFile, Steps, UninstallArgs, SPEC_FILE};
 use crate::terminal::clean;
-
-const MAX_BINARY: u64 = 1 << 30;
 
 pub fn run(a: &UninstallArgs) -> anyhow::Result<()> {
     let dir = &a.common.project_dir;
@@ -75,9 +72,7 @@ pub fn run(a: &UninstallArgs) -> anyhow::Result<()> {
                     true
                 }
                 Some(i) if i.kind == Kind::File => {
-                    let same = bin.read(b, MAX_BINARY)?.is_some_and(|(bytes, _)| {
-                        hex::encode(sha2::Sha256::digest(&bytes)) == inst.sha256
-                    });
+                    let same = bin.sha256(b)?.is_some_and(|sha| sha == inst.sha256);
                     if same {
                         steps.note(&format!("remove {b}"));
                         if !steps.dry_run {
@@ -121,8 +116,8 @@ pub fn run(a: &UninstallArgs) -> anyhow::Result<()> {
         (_, None) => println!("    {SPEC_FILE}: not there"),
         (Some(rec), Some(i)) if i.kind == Kind::File => {
             let same = project
-                .read(SPEC_FILE, 1 << 20)?
-                .is_some_and(|(b, _)| hex::encode(sha2::Sha256::digest(&b)) == rec.sha256);
+                .sha256(SPEC_FILE)?
+                .is_some_and(|sha| sha == rec.sha256);
             if same {
                 steps.note(&format!("remove {SPEC_FILE}"));
                 if !steps.dry_run {
