@@ -15,6 +15,7 @@ mod check;
 pub mod config_edit;
 pub mod fsafe;
 mod install;
+mod install_config;
 pub mod record;
 pub mod stats_task;
 mod uninstall;

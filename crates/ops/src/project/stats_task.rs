@@ -7,8 +7,15 @@
 //! install), and upstream's `bin/db_dump` and `db_dump_spec.xml` are left
 //! to upstream.
 
-use super::fsafe::is_plain_name;
-use super::{DB_DUMP_BIN, SPEC_FILE};
+use anyhow::{bail, Context};
+
+use super::config_edit::{Item, Layout};
+use super::fsafe::{is_plain_name, Dir, Kind};
+use super::{ConfigFile, DB_DUMP_BIN, LEGACY_DB_DUMP, SPEC_FILE};
+use crate::terminal::clean;
+
+/// A db_dump spec is a few KB.
+pub const MAX_SPEC: u64 = 1 << 20;
 
 /// make_project's task line for upstream's db_dump.
 pub const UPSTREAM_CMD: &str = "db_dump -d 2 --dump_spec ../db_dump_spec.xml";
@@ -77,6 +84,76 @@ pub fn spec_source(cmd: &str) -> Result<String, String> {
                  file directly in the project folder (../NAME); point the task there first"
             )),
         },
+    }
+}
+
+/// What happens to our spec copy.
+pub enum SpecPlan {
+    Keep,
+    Copy {
+        from: String,
+        bytes: Vec<u8>,
+        mode: u32,
+        owner: (u32, u32),
+    },
+}
+
+/// Our spec stays as it is once there (the admin edits it); otherwise it
+/// is copied from the spec the stats task reads now, which must be a
+/// valid db_dump spec in the project folder.
+pub fn plan_spec(project: &Dir, cfg: &ConfigFile) -> anyhow::Result<SpecPlan> {
+    if let Some(i) = project.lstat(SPEC_FILE)? {
+        if i.kind != Kind::File {
+            bail!(
+                "{} is not a regular file; move it away first",
+                project.join(SPEC_FILE).display()
+            );
+        }
+        return Ok(SpecPlan::Keep);
+    }
+    let from = match stats_tasks(&cfg.layout).0 {
+        Some(t) if t.program() == LEGACY_DB_DUMP => {
+            spec_source(&t.cmd).map_err(|e| anyhow::anyhow!(clean(&e)))?
+        }
+        _ => UPSTREAM_SPEC.to_owned(),
+    };
+    let (bytes, info) = project.read(&from, MAX_SPEC)?.with_context(|| {
+        format!(
+            "{} missing: the stats task needs a db_dump spec (BOINC's sched/db_dump_spec.xml)",
+            project.join(&from).display()
+        )
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    boinc_db_dump::DumpSpec::parse(&text, &project.join(&from))
+        .map_err(|e| anyhow::anyhow!(clean(&e.to_string())))?;
+    Ok(SpecPlan::Copy {
+        from,
+        bytes,
+        mode: info.mode & 0o666,
+        owner: (info.uid, info.gid),
+    })
+}
+
+/// (the task running our db_dump, else the first running upstream's;
+/// every other upstream db_dump task).
+pub fn stats_tasks(layout: &Layout) -> (Option<&Item>, Vec<&Item>) {
+    let ours = layout
+        .tasks
+        .items
+        .iter()
+        .find(|t| t.program() == DB_DUMP_BIN);
+    let upstream: Vec<&Item> = layout
+        .tasks
+        .items
+        .iter()
+        .filter(|t| t.program() == LEGACY_DB_DUMP)
+        .collect();
+    match ours {
+        Some(t) => (Some(t), upstream),
+        None => {
+            let mut up = upstream.into_iter();
+            (up.next(), up.collect())
+        }
     }
 }
 
