@@ -148,6 +148,9 @@ async fn project(
             "--ops-listen",
             &format!("127.0.0.1:{}", ops_port.unwrap_or(8081)),
         ])
+        // Root's copies of the includes, outside the project folder.
+        .arg("--web-conf-dir")
+        .arg(tmp.join("web"))
         .output()
         .unwrap();
     assert!(
@@ -244,7 +247,7 @@ async fn boinc_client_attaches_through_apache() {
         project(&db, tmp.path(), "proxied", &base, rpc_port, Some(ops_port)).await;
     let upstream = p.dir.join("proxied.httpd.conf");
     std::fs::write(&upstream, upstream_httpd_conf(&p.dir, "proxied")).unwrap();
-    let ours = p.dir.join("proxied.boinc-rpc.httpd.conf");
+    let ours = tmp.path().join("web/proxied.boinc-rpc.httpd.conf");
     let _apache = start_apache(&tmp.path().join("apache"), web_port, &[&upstream, &ours]);
     let reply = wait_http(&format!("{base}proxied/get_project_config.php")).await;
     assert!(reply.contains("<project_config>"), "{reply}");
@@ -312,9 +315,10 @@ async fn boinc_client_attaches_through_nginx() {
          http {{\n  access_log off;\n  client_body_temp_path {w}/body;\n  proxy_temp_path {w}/proxy;\n\
            fastcgi_temp_path {w}/fcgi;\n  uwsgi_temp_path {w}/uwsgi;\n  scgi_temp_path {w}/scgi;\n\
            server {{\n    listen 127.0.0.1:{web_port};\n    location /viangx/ {{ alias {root}/html/user/; }}\n\
-             location ~ \\.php$ {{ return 403; }}\n    include {root}/viangx.boinc-rpc.nginx.conf;\n  }}\n}}\n",
+             location ~ \\.php$ {{ return 403; }}\n    include {web}/viangx.boinc-rpc.nginx.conf;\n  }}\n}}\n",
         w = work.display(),
         root = p.dir.display(),
+        web = tmp.path().join("web").display(),
         // SAFETY: getuid has no preconditions.
         user = if unsafe { libc::getuid() } == 0 { "user www-data;\n" } else { "" },
     );

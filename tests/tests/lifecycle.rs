@@ -44,6 +44,8 @@ async fn daemons_and_tasks_under_start_and_stop() {
         .args(["--listen", &format!("127.0.0.1:{rpc_port}")])
         .args(["--ops-listen", &format!("127.0.0.1:{ops_port}")])
         .arg("--enable-db-dump")
+        .arg("--web-conf-dir")
+        .arg(tmp.path().join("web"))
         .output()
         .unwrap();
     assert!(
@@ -120,8 +122,20 @@ async fn daemons_and_tasks_under_start_and_stop() {
     )
     .await
     .unwrap();
-    let status = p.run_task("db_dump");
+    // Upstream's own upgrade (tools/upgrade) copies its programs over bin/,
+    // db_dump included, and its spec over db_dump_spec.xml: the task still
+    // runs ours, with our spec.
+    let upstream = "#!/bin/sh\necho upstream db_dump ran >> ../upstream_db_dump_ran\n";
+    std::fs::write(dir.join("bin/db_dump"), upstream).unwrap();
+    std::fs::write(
+        dir.join("db_dump_spec.xml"),
+        "<boinc_db_dump_spec>\n<output_dir>../html/upstream_tmp</output_dir>\n<final_output_dir>../html/upstream</final_output_dir>\n</boinc_db_dump_spec>\n",
+    )
+    .unwrap();
+    let status = p.run_task("boinc_consent_db_dump");
     assert!(status.success(), "{}", p.log("db_dump.out"));
+    assert!(!dir.join("upstream_db_dump_ran").exists());
+    assert!(!dir.join("html/upstream").exists());
     let stats = dir.join("html/stats");
     for f in ["tables.xml", "user.gz", "host.gz", "team.gz"] {
         assert!(
@@ -224,7 +238,7 @@ async fn daemons_and_tasks_under_start_and_stop() {
         .unwrap()
         .modified()
         .unwrap();
-    let status = p.run_task("db_dump");
+    let status = p.run_task("boinc_consent_db_dump");
     assert_eq!(status.code(), Some(0));
     let out = p.log("db_dump.out");
     assert!(out.contains("Quitting because trigger file"), "{out}");

@@ -1,76 +1,30 @@
 //! `boinc-ops project install|uninstall` on a project folder laid out as
 //! make_project lays it out: each step printed, --dry-run changes nothing,
 //! config.xml keeps every other byte, install twice changes nothing,
-//! uninstall restores config.xml byte for byte and BOINC's own db_dump.
+//! uninstall restores config.xml byte for byte; upstream's own db_dump and
+//! db_dump_spec.xml are never touched.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod project_common;
+
+use std::os::unix::fs::PermissionsExt;
 
 use boinc_db::testing::{write_made_project, TestDb};
 use mysql_async::prelude::*;
+use project_common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_boinc-ops");
+const UPSTREAM_TASK: &str = "<cmd>db_dump -d 2 --dump_spec ../db_dump_spec.xml</cmd>";
+const OUR_TASK: &str =
+    "<cmd>boinc_consent_db_dump -d 2 --dump_spec ../boinc_consent_db_dump_spec.xml</cmd>";
 
-/// Stand-ins for the three binaries (install copies whatever it is given).
-fn fake_binaries(dir: &Path, version: &str) {
-    std::fs::create_dir_all(dir).unwrap();
-    for b in ["boinc-rpc", "boinc-ops", "db_dump"] {
-        std::fs::write(dir.join(b), format!("#!/bin/sh\necho {b} {version}\n")).unwrap();
-    }
-}
-
-fn ops(args: &[&str]) -> Output {
-    let o = Command::new(BIN)
-        .args(args)
-        .env_remove("BOINC_DATABASE_URL")
-        .env_remove("BOINC_PROJECT_DIR")
-        .output()
+async fn has_view(c: &mut mysql_async::Conn, db: &str) -> bool {
+    let v: Option<String> = c
+        .exec_first(
+            "SELECT table_name FROM information_schema.views WHERE table_schema = ? AND table_name = 'latest_consent'",
+            (db,),
+        )
+        .await
         .unwrap();
-    // Plain output: not a terminal, so no escape bytes.
-    assert!(!o.stdout.contains(&0x1b) && !o.stderr.contains(&0x1b));
-    o
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Every file under `dir` with its bytes.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(
-                    p.strip_prefix(dir).unwrap().to_owned(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    out
-}
-
-fn backups(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with("config.xml.bak-")
-        })
-        .count()
+    v.is_some()
 }
 
 #[tokio::test]
@@ -83,77 +37,100 @@ async fn install_dry_run_idempotent_uninstall() {
     let project = tmp.path().join("proj");
     write_made_project(&project, &db.settings, "myproj", "testhost");
     let from = tmp.path().join("build");
-    fake_binaries(&from, "v1");
+    fake_binaries(&from, "v1", 0);
     let dir = project.to_str().unwrap();
     let from_s = from.to_str().unwrap();
+    let web = tmp.path().join("web");
+    let web_s = web.to_str().unwrap();
     let original = std::fs::read_to_string(project.join("config.xml")).unwrap();
+    let upstream_db_dump = std::fs::read(project.join("bin/db_dump")).unwrap();
+    let upstream_spec = std::fs::read(project.join("db_dump_spec.xml")).unwrap();
     let before = snapshot(&project);
-
-    // --dry-run: every step printed, nothing changed.
-    let o = ops(&[
+    let install = [
         "project",
         "install",
         "--project-dir",
         dir,
         "--from",
         from_s,
-        "--dry-run",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let out = text(&o);
+        "--web-conf-dir",
+        web_s,
+    ];
+    let with = |extra: &[&'static str]| {
+        let mut v = install.to_vec();
+        v.extend_from_slice(extra);
+        v
+    };
+
+    // --dry-run: every step printed, nothing changed.
+    let out = ok(ops(&with(&["--dry-run"])));
     for want in [
         "[1] binaries",
-        "would: keep the existing db_dump as",
         "would: copy boinc-rpc",
-        "[2] entries in",
+        "would: copy boinc_consent_db_dump",
+        "[2] stats spec",
+        "would: copy db_dump_spec.xml to boinc_consent_db_dump_spec.xml",
+        "[3] entries in",
         "would: add daemon `boinc-rpc`",
+        "would: task `db_dump -d 2 --dump_spec ../db_dump_spec.xml` runs ours: `boinc_consent_db_dump -d 2 --dump_spec ../boinc_consent_db_dump_spec.xml`",
         "would: add <rpc_trusted_proxies>127.0.0.1 ::1</rpc_trusted_proxies>",
-        "[3] web server includes",
-        "[4] database upgrade",
+        "[4] web server includes",
+        "[5] database upgrade",
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
     assert_eq!(snapshot(&project), before, "dry run changed files");
-    let view: Option<String> = c
-        .exec_first(
-            "SELECT table_name FROM information_schema.views WHERE table_schema = ? AND table_name = 'latest_consent'",
-            (&db.settings.name,),
-        )
-        .await
-        .unwrap();
-    assert!(view.is_none(), "dry run touched the database");
+    assert!(!web.exists(), "dry run wrote the includes");
+    assert!(
+        !has_view(&mut c, &db.settings.name).await,
+        "dry run touched the database"
+    );
 
     // Install.
-    let o = ops(&["project", "install", "--project-dir", dir, "--from", from_s]);
-    assert!(o.status.success(), "{}", text(&o));
-    let out = text(&o);
+    let out = ok(ops(&install));
     assert!(
-        out.contains("copy boinc-rpc") && out.contains("replace db_dump"),
+        out.contains("copy boinc-rpc") && out.contains("copy boinc_consent_db_dump"),
         "{out}"
     );
-    for b in ["boinc-rpc", "boinc-ops", "db_dump"] {
+    for (built, installed) in [
+        ("boinc-rpc", "boinc-rpc"),
+        ("boinc-ops", "boinc-ops"),
+        ("db_dump", "boinc_consent_db_dump"),
+    ] {
+        let p = project.join("bin").join(installed);
         assert_eq!(
-            std::fs::read(project.join("bin").join(b)).unwrap(),
-            std::fs::read(from.join(b)).unwrap()
+            std::fs::read(&p).unwrap(),
+            std::fs::read(from.join(built)).unwrap()
         );
-        let mode = std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(project.join("bin").join(b))
-                .unwrap()
-                .permissions(),
-        );
-        assert_eq!(mode & 0o777, 0o755, "{b}");
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755, "{installed}");
     }
+    // Upstream's db_dump and spec: untouched; ours is a copy of the spec.
     assert_eq!(
-        std::fs::read_to_string(project.join("bin/db_dump.before-boinc-consent-server")).unwrap(),
-        "#!/bin/sh\necho upstream db_dump\n"
+        std::fs::read(project.join("bin/db_dump")).unwrap(),
+        upstream_db_dump
     );
+    assert_eq!(
+        std::fs::read(project.join("db_dump_spec.xml")).unwrap(),
+        upstream_spec
+    );
+    assert_eq!(
+        std::fs::read(project.join("boinc_consent_db_dump_spec.xml")).unwrap(),
+        upstream_spec
+    );
+    assert!(!project
+        .join("bin/db_dump.before-boinc-consent-server")
+        .exists());
     let installed = std::fs::read_to_string(project.join("config.xml")).unwrap();
-    // Exactly two insertions, each whole lines indented like their
-    // neighbours; every other byte as it was.
+    // Exactly three edits, each whole lines indented like their
+    // neighbours or the task's command alone; every other byte as it was.
     let daemon = "        <daemon>\n            <cmd>boinc-rpc</cmd>\n        </daemon>\n";
     let proxies = "        <rpc_trusted_proxies>127.0.0.1 ::1</rpc_trusted_proxies>\n";
     assert_eq!(
-        installed.replacen(daemon, "", 1).replacen(proxies, "", 1),
+        installed
+            .replacen(daemon, "", 1)
+            .replacen(proxies, "", 1)
+            .replacen(OUR_TASK, UPSTREAM_TASK, 1),
         original
     );
     assert!(
@@ -164,103 +141,107 @@ async fn install_dry_run_idempotent_uninstall() {
         installed.contains(&format!("{proxies}    </config>")),
         "{installed}"
     );
-    // The db_dump task stays as the admin left it (disabled by make_project).
-    assert!(installed.contains("<cmd>db_dump -d 2 --dump_spec ../db_dump_spec.xml</cmd>\n            <period>24 hours</period>\n            <disabled>1</disabled>"));
-    assert_eq!(backups(&project), 1);
-    let backup = std::fs::read_dir(&project)
+    // The stats task runs ours, and stays as the admin left it (disabled by
+    // make_project).
+    assert!(installed.contains(&format!(
+        "{OUR_TASK}\n            <period>24 hours</period>\n            <disabled>1</disabled>"
+    )));
+    let backups: Vec<_> = std::fs::read_dir(&project)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| {
+        .filter(|p| {
             p.file_name()
                 .unwrap()
                 .to_string_lossy()
                 .starts_with("config.xml.bak-")
         })
-        .unwrap();
-    assert_eq!(std::fs::read_to_string(backup).unwrap(), original);
+        .collect();
+    assert_eq!(backups.len(), 1);
+    assert_eq!(std::fs::read_to_string(&backups[0]).unwrap(), original);
     // The loaded config sees the new key; the project still parses.
     let cfg = boinc_db::ProjectConfig::load(&project.join("config.xml")).unwrap();
     assert_eq!(cfg.str("rpc_trusted_proxies"), Some("127.0.0.1 ::1"));
-    // Includes, named after master_url's path.
-    let apache = std::fs::read_to_string(project.join("myproj.boinc-rpc.httpd.conf")).unwrap();
+    // Includes, named after master_url's path, in root's folder.
+    let apache = std::fs::read_to_string(web.join("myproj.boinc-rpc.httpd.conf")).unwrap();
     assert!(apache.contains(r#"ProxyPassMatch "^/myproj/(create_account|am_set_info|am_get_info|lookup_account|get_project_config)\.php$" "http://127.0.0.1:8080/$1.php""#), "{apache}");
     assert!(
         apache.contains(r#"<Location "/myproj_ops/consent/">"#),
         "{apache}"
     );
-    let nginx = std::fs::read_to_string(project.join("myproj.boinc-rpc.nginx.conf")).unwrap();
+    let nginx = std::fs::read_to_string(web.join("myproj.boinc-rpc.nginx.conf")).unwrap();
     assert!(
         nginx.contains("location = /myproj/get_project_config.php {"),
         "{nginx}"
     );
     assert!(!apache.contains('@') && !nginx.contains("@NAME@"));
-    let view: Option<String> = c
-        .exec_first(
-            "SELECT table_name FROM information_schema.views WHERE table_schema = ? AND table_name = 'latest_consent'",
-            (&db.settings.name,),
-        )
-        .await
-        .unwrap();
-    assert!(view.is_some(), "db upgrade did not run");
+    assert!(
+        has_view(&mut c, &db.settings.name).await,
+        "db upgrade did not run"
+    );
+    // And check says it is intact.
+    let out = ok(ops(&[
+        "project",
+        "check",
+        "--project-dir",
+        dir,
+        "--web-conf-dir",
+        web_s,
+    ]));
+    assert!(out.starts_with("install intact:"), "{out}");
 
     // Again: nothing to do, nothing changed, no new backup.
     let after_install = snapshot(&project);
-    let o = ops(&["project", "install", "--project-dir", dir, "--from", from_s]);
-    assert!(o.status.success(), "{}", text(&o));
-    let out = text(&o);
+    let out = ok(ops(&install));
     assert!(out.contains("config.xml: unchanged"), "{out}");
     assert!(out.contains("boinc-rpc: unchanged"), "{out}");
+    assert!(
+        out.contains("boinc_consent_db_dump_spec.xml: kept as it is"),
+        "{out}"
+    );
     assert!(out.contains("schema up to date"), "{out}");
     assert!(!out.contains("would") && !out.contains("copy "), "{out}");
     assert_eq!(snapshot(&project), after_install);
 
-    // A new build replaces ours without touching the kept upstream db_dump.
-    fake_binaries(&from, "v2");
-    let o = ops(&["project", "install", "--project-dir", dir, "--from", from_s]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(std::fs::read_to_string(project.join("bin/db_dump"))
-        .unwrap()
-        .contains("v2"));
+    // A new build replaces ours; upstream's files stay as they are.
+    fake_binaries(&from, "v2", 0);
+    ok(ops(&install));
     assert!(
-        std::fs::read_to_string(project.join("bin/db_dump.before-boinc-consent-server"))
+        std::fs::read_to_string(project.join("bin/boinc_consent_db_dump"))
             .unwrap()
-            .contains("upstream")
+            .contains("v2")
+    );
+    assert_eq!(
+        std::fs::read(project.join("bin/db_dump")).unwrap(),
+        upstream_db_dump
     );
 
     // Uninstall: dry run first, then for real.
     let snap = snapshot(&project);
-    let o = ops(&["project", "uninstall", "--project-dir", dir, "--dry-run"]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(
-        text(&o).contains("would: remove daemon `boinc-rpc`"),
-        "{}",
-        text(&o)
-    );
+    let out = ok(ops(&[
+        "project",
+        "uninstall",
+        "--project-dir",
+        dir,
+        "--dry-run",
+    ]));
+    assert!(out.contains("would: remove daemon `boinc-rpc`"), "{out}");
     assert_eq!(snapshot(&project), snap);
-    let o = ops(&["project", "uninstall", "--project-dir", dir]);
-    assert!(o.status.success(), "{}", text(&o));
+    ok(ops(&["project", "uninstall", "--project-dir", dir]));
     assert_eq!(
         std::fs::read_to_string(project.join("config.xml")).unwrap(),
         original
     );
-    assert_eq!(
-        std::fs::read_to_string(project.join("bin/db_dump")).unwrap(),
-        "#!/bin/sh\necho upstream db_dump\n"
-    );
     for gone in [
         "bin/boinc-rpc",
         "bin/boinc-ops",
-        "bin/db_dump.before-boinc-consent-server",
-        "myproj.boinc-rpc.httpd.conf",
-        "myproj.boinc-rpc.nginx.conf",
+        "bin/boinc_consent_db_dump",
+        "boinc_consent_db_dump_spec.xml",
         "boinc-consent-server.install.json",
     ] {
         assert!(!project.join(gone).exists(), "{gone} left behind");
     }
     // Apart from the config.xml backups, the folder is as make_project left it.
-    let mut now = snapshot(&project);
-    now.retain(|p, _| !p.to_string_lossy().starts_with("config.xml.bak-"));
-    assert_eq!(now, before);
+    assert_eq!(without_backups(snapshot(&project)), before);
     c.disconnect().await.ok();
 }
 
@@ -277,9 +258,10 @@ async fn enable_db_dump_and_ops_daemon_round_trip() {
     );
     std::fs::write(&config, &original).unwrap();
     let from = tmp.path().join("build");
-    fake_binaries(&from, "v1");
+    fake_binaries(&from, "v1", 0);
     let dir = project.to_str().unwrap();
-    let o = ops(&[
+    let web = tmp.path().join("web");
+    ok(ops(&[
         "project",
         "install",
         "--project-dir",
@@ -291,8 +273,9 @@ async fn enable_db_dump_and_ops_daemon_round_trip() {
         "p2",
         "--listen",
         "127.0.0.1:9099",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+        "--web-conf-dir",
+        web.to_str().unwrap(),
+    ]));
     let installed = std::fs::read_to_string(&config).unwrap();
     assert!(
         installed.contains("<cmd>boinc-rpc --listen 127.0.0.1:9099</cmd>"),
@@ -302,31 +285,86 @@ async fn enable_db_dump_and_ops_daemon_round_trip() {
         installed.contains("<cmd>boinc-ops serve</cmd>"),
         "{installed}"
     );
-    assert!(installed.contains("<cmd>db_dump -d 2 --dump_spec ../db_dump_spec.xml</cmd>\n            <period>24 hours</period>\n            <disabled>0</disabled>"), "{installed}");
-    let apache = std::fs::read_to_string(project.join("p2.boinc-rpc.httpd.conf")).unwrap();
+    assert!(
+        installed.contains(&format!(
+            "{OUR_TASK}\n            <period>24 hours</period>\n            <disabled>0</disabled>"
+        )),
+        "{installed}"
+    );
+    let apache = std::fs::read_to_string(web.join("p2.boinc-rpc.httpd.conf")).unwrap();
     assert!(apache.contains("http://127.0.0.1:9099/$1.php"), "{apache}");
-    let o = ops(&["project", "uninstall", "--project-dir", dir]);
-    assert!(o.status.success(), "{}", text(&o));
+    let out = ok(ops(&[
+        "project",
+        "check",
+        "--project-dir",
+        dir,
+        "--web-conf-dir",
+        web.to_str().unwrap(),
+    ]));
+    assert!(out.starts_with("install intact:"), "{out}");
+    ok(ops(&["project", "uninstall", "--project-dir", dir]));
     assert_eq!(std::fs::read_to_string(&config).unwrap(), original);
+}
+
+#[test]
+fn a_file_install_never_wrote_is_never_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("planted");
+    let settings = boinc_db::DbSettings::from_url("mysql://root@127.0.0.1:3306/unused").unwrap();
+    write_made_project(&project, &settings, "planted", "h");
+    let from = tmp.path().join("build");
+    fake_binaries(&from, "v1", 0);
+    for planted in ["boinc_consent_db_dump", "boinc-ops"] {
+        let p = project.join("bin").join(planted);
+        std::fs::write(&p, "#!/bin/sh\necho somebody else's\n").unwrap();
+        let before = snapshot(&project);
+        let o = ops(&[
+            "project",
+            "install",
+            "--project-dir",
+            project.to_str().unwrap(),
+            "--from",
+            from.to_str().unwrap(),
+            "--web-conf-dir",
+            tmp.path().join("web").to_str().unwrap(),
+            "--db-at-start",
+        ]);
+        assert!(!o.status.success(), "{}", text(&o));
+        assert!(
+            text(&o).contains(&format!(
+                "{}: is there and is not a file install recorded",
+                p.display()
+            )) || text(&o).contains(&format!(
+                "{} is there and is not a file install recorded",
+                p.display()
+            )),
+            "{}",
+            text(&o)
+        );
+        assert_eq!(snapshot(&project), before, "{planted}: changed something");
+        std::fs::remove_file(&p).unwrap();
+    }
 }
 
 #[test]
 fn not_a_project_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let o = ops(&[
-        "project",
-        "install",
-        "--project-dir",
-        tmp.path().to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        text(&o).contains("not a BOINC project folder"),
-        "{}",
-        text(&o)
-    );
-    assert!(
-        std::fs::read_dir(tmp.path()).unwrap().next().is_none(),
-        "wrote into it"
-    );
+    for sub in ["install", "uninstall", "check"] {
+        let o = ops(&[
+            "project",
+            sub,
+            "--project-dir",
+            tmp.path().to_str().unwrap(),
+        ]);
+        assert!(!o.status.success(), "{sub}");
+        assert!(
+            text(&o).contains("not a BOINC project folder"),
+            "{sub}: {}",
+            text(&o)
+        );
+        assert!(
+            std::fs::read_dir(tmp.path()).unwrap().next().is_none(),
+            "{sub} wrote into it"
+        );
+    }
 }

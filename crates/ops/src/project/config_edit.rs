@@ -23,8 +23,10 @@ pub struct Item {
     pub end: usize,
     /// `<cmd>` text, trimmed.
     pub cmd: String,
-    /// `<disabled>` content span and text, when written `<disabled>..</disabled>`.
-    pub disabled: Option<(usize, usize, String)>,
+    /// Span of `<cmd>`'s content (between the tags).
+    pub cmd_span: Option<(usize, usize)>,
+    /// `<disabled>` (the last one, as BOINC's `bin/start` keeps the last).
+    pub disabled: Option<Disabled>,
     /// `<output>` and `<period>` text, trimmed (tasks).
     pub output: Option<String>,
     pub period: Option<String>,
@@ -37,10 +39,30 @@ impl Item {
         program(&self.cmd)
     }
 
+    /// Whether BOINC's `bin/start` leaves it alone: a `<disabled>` whose
+    /// text is anything but exactly `0` (start compares the raw text, so
+    /// ` 0 ` disables too). An empty `<disabled/>` counts as disabled, as
+    /// start's documentation says, although start's parser reads the empty
+    /// text as "not disabled": install writes such a task out as
+    /// `<disabled>1</disabled>` so both agree.
     pub fn is_disabled(&self) -> bool {
-        self.disabled
-            .as_ref()
-            .is_some_and(|(_, _, v)| !v.trim().is_empty() && v.trim() != "0")
+        self.disabled.as_ref().is_some_and(|d| d.text != "0")
+    }
+}
+
+/// A `<disabled>` element: its whole span (`<disabled/>` or
+/// `<disabled>..</disabled>`) and text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disabled {
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+}
+
+impl Disabled {
+    /// `<disabled/>`, `<disabled></disabled>`: nothing inside.
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
     }
 }
 
@@ -83,7 +105,8 @@ pub fn scan(text: &str) -> Result<Layout, EditError> {
     let mut item: Option<Item> = None;
     let mut key_text = String::new();
     let mut field_text = String::new();
-    let mut disabled_open = 0usize;
+    let mut disabled_start = 0usize;
+    let mut field_open = 0usize;
     loop {
         let before = reader.buffer_position() as usize;
         let ev = reader
@@ -100,16 +123,20 @@ pub fn scan(text: &str) -> Result<Layout, EditError> {
                             start: before,
                             end: before,
                             cmd: String::new(),
+                            cmd_span: None,
                             disabled: None,
                             output: None,
                             period: None,
                         })
                     }
                     (["boinc", "config"], _) => key_text.clear(),
-                    (["boinc", _, _], "cmd" | "output" | "period") => field_text.clear(),
+                    (["boinc", _, _], "cmd" | "output" | "period") => {
+                        field_text.clear();
+                        field_open = after;
+                    }
                     (["boinc", _, _], "disabled") => {
                         field_text.clear();
-                        disabled_open = after;
+                        disabled_start = before;
                     }
                     _ => {}
                 }
@@ -122,6 +149,15 @@ pub fn scan(text: &str) -> Result<Layout, EditError> {
                     (["boinc"], "tasks") => tasks.span = Some((before, after)),
                     (["boinc"], "config") => config.span = Some((before, after)),
                     (["boinc", "config"], _) => keys.push((name, before, after, String::new())),
+                    (["boinc", _, _], "disabled") => {
+                        if let Some(it) = item.as_mut() {
+                            it.disabled = Some(Disabled {
+                                start: before,
+                                end: after,
+                                text: String::new(),
+                            });
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -177,6 +213,7 @@ pub fn scan(text: &str) -> Result<Layout, EditError> {
                     (["boinc", _, _], "cmd") => {
                         if let Some(it) = item.as_mut() {
                             it.cmd = field_text.trim().to_owned();
+                            it.cmd_span = Some((field_open, before));
                         }
                     }
                     (["boinc", _, _], "output") => {
@@ -191,7 +228,11 @@ pub fn scan(text: &str) -> Result<Layout, EditError> {
                     }
                     (["boinc", _, _], "disabled") => {
                         if let Some(it) = item.as_mut() {
-                            it.disabled = Some((disabled_open, before, field_text.clone()));
+                            it.disabled = Some(Disabled {
+                                start: disabled_start,
+                                end: after,
+                                text: field_text.clone(),
+                            });
                         }
                     }
                     _ => {}
@@ -375,18 +416,47 @@ pub fn add_item(
     }
 }
 
-/// The edit removing `item` with its whole line(s) when it has them alone.
-pub fn remove_span(text: &str, start: usize, end: usize) -> Edit {
+/// `start..end` widened to whole lines when it has them alone.
+pub fn whole_lines(text: &str, start: usize, end: usize) -> (usize, usize) {
     let s = line_start(text, start);
     let e = if own_line(text, start) {
         line_end(text, end)
     } else {
         end
     };
+    (s, e)
+}
+
+/// The edit removing `item` with its whole line(s) when it has them alone.
+pub fn remove_span(text: &str, start: usize, end: usize) -> Edit {
+    let (start, end) = whole_lines(text, start, end);
     Edit {
-        start: s,
-        end: e,
+        start,
+        end,
         with: String::new(),
+    }
+}
+
+/// Where in config.xml a recorded change lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Inside `<boinc>` (a section install created).
+    Root,
+    Config,
+    Daemons,
+    Tasks,
+}
+
+impl Layout {
+    /// The byte span a change in `scope` must lie within.
+    pub fn span_of(&self, scope: Scope) -> Option<(usize, usize)> {
+        match scope {
+            Scope::Root => Some((self.root_start, self.root_close)),
+            Scope::Config => self.config.span,
+            Scope::Daemons => self.daemons.span,
+            Scope::Tasks => self.tasks.span,
+        }
     }
 }
 
@@ -447,8 +517,8 @@ mod tests {
         let t = &l.tasks.items[0];
         assert_eq!(t.program(), "db_dump");
         assert!(t.is_disabled());
-        let (s, e, _) = t.disabled.clone().unwrap();
-        assert_eq!(&MADE[s..e], "1");
+        let d = t.disabled.clone().unwrap();
+        assert_eq!(&MADE[d.start..d.end], "<disabled>1</disabled>");
         assert_eq!(l.config_keys[0].0, "db_name");
         assert!(MADE[l.root_close..].starts_with("</boinc>"));
     }
