@@ -332,7 +332,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     };
     let new_passwd_hash = match &r.password_hash {
         Some(h) => {
-            if super::verify_password(h, &user.passwd_hash).await? {
+            if super::verify_password(user.id, h, &user.passwd_hash).await? {
                 None
             } else if !allow_credentials {
                 return Err(RpcError::generic(

@@ -252,7 +252,7 @@ async fn existing_account(
     let slot = crate::limits::failed_logins(state, req.ip)
         .reserve(conn)
         .await?;
-    if super::verify_password(&ca.passwd_hash, &user.passwd_hash).await? {
+    if super::verify_password(user.id, &ca.passwd_hash, &user.passwd_hash).await? {
         slot.release(Some(conn)).await;
         Ok(reply::create_account(user.authenticator()))
     } else {

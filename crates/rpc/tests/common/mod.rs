@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod real;
 
 use std::path::PathBuf;
 use std::time::Duration;
