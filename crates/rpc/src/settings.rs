@@ -202,15 +202,10 @@ impl Limits {
         }
     }
 
-    /// Every parameter value within `max_param_bytes` (names too).
+    /// Every parameter is text (UTF-8 without NUL) and within
+    /// `max_param_bytes` (names too); else -1 naming it.
     pub fn check_params(&self, p: &Params) -> Result<(), RpcError> {
-        match p.oversized(self.max_param_bytes) {
-            Some(_) => Err(RpcError::generic(format!(
-                "parameter too long (at most {} bytes)",
-                self.max_param_bytes
-            ))),
-            None => Ok(()),
-        }
+        p.check(self.max_param_bytes)
     }
 
     /// The email's domain (or a parent domain) is banned.
