@@ -8,6 +8,7 @@ pub mod cancel;
 pub mod charset;
 pub mod columns;
 pub mod config;
+pub mod config_values;
 pub mod consent_flip;
 pub mod consent_report;
 pub mod consent_types;

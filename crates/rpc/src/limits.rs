@@ -305,7 +305,7 @@ mod tests {
     use boinc_db::ProjectConfig;
 
     fn limits(pairs: &[(&str, &str)]) -> Limits {
-        Limits::from_config(&ProjectConfig::from_pairs(".".into(), pairs))
+        Limits::from_config(&ProjectConfig::from_pairs(".".into(), pairs)).unwrap()
     }
 
     fn ip(s: &str) -> IpAddr {

@@ -53,8 +53,8 @@ impl AppState {
         let pool = boinc_db::pool(&settings);
         let url_prefix = url_path(config.master_url());
         let mut options = options;
-        options.apply_config(&config);
-        let limits = Limits::from_config(&config);
+        options.apply_config(&config)?;
+        let limits = Limits::from_config(&config)?;
         Ok(Arc::new(Self {
             full_counters: Arc::default(),
             config,
