@@ -14,6 +14,7 @@ pub mod consent_report;
 pub mod consent_types;
 pub mod countries;
 pub mod erase;
+pub mod forwarded;
 pub mod models;
 pub mod password;
 pub mod predefined;

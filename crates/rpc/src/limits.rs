@@ -16,54 +16,11 @@ use crate::settings::Limits;
 use crate::state::{AppState, FullCounters};
 
 /// The address limits apply to: the peer, or, when the peer is a trusted
-/// proxy, the client it names in `X-Forwarded-For`. None when exempt.
-///
-/// All header lines count, as one comma-separated list in order (RFC 9110
-/// section 5.3; a proxy such as HAProxy adds its own line rather than
-/// extending the client's). Each proxy appends the address it received
-/// the request from, so the right-most entry that is not one of our
-/// trusted proxies is the client; anything left of it is what the client
-/// itself sent and is never believed.
+/// proxy, the client it names in `X-Forwarded-For` (the rule the ops page
+/// shares: `boinc_db::forwarded::client_addr`). None when exempt.
 pub fn client_ip(l: &Limits, peer: Option<IpAddr>, forwarded_for: &[&[u8]]) -> Option<IpAddr> {
-    let peer = peer?.to_canonical();
-    let mut ip = peer;
-    if l.trusted_proxies.contains(&peer) {
-        let entries = forwarded_for
-            .iter()
-            .flat_map(|line| line.split(|b| *b == b','))
-            .rev();
-        for entry in entries {
-            let entry = entry.trim_ascii();
-            if entry.is_empty() {
-                continue; // empty list elements are allowed
-            }
-            match hop(entry) {
-                Some(h) if l.trusted_proxies.contains(&h) => continue,
-                Some(h) => {
-                    ip = h;
-                    break;
-                }
-                // Unreadable where the client should be: a proxy that does
-                // not append; count it against the proxy, never guess.
-                None => break,
-            }
-        }
-    }
+    let ip = boinc_db::forwarded::client_addr(&l.trusted_proxies, peer?, forwarded_for);
     (!l.exempt.contains(&ip)).then_some(ip)
-}
-
-/// One `X-Forwarded-For` entry: an address, optionally with a port
-/// (`192.0.2.1:4711`, `[2001:db8::1]:4711`, `[2001:db8::1]`).
-fn hop(entry: &[u8]) -> Option<IpAddr> {
-    let s = std::str::from_utf8(entry).ok()?;
-    let ip = match s.parse::<IpAddr>() {
-        Ok(ip) => ip,
-        Err(_) => match s.parse::<std::net::SocketAddr>() {
-            Ok(sa) => sa.ip(),
-            Err(_) => s.strip_prefix('[')?.strip_suffix(']')?.parse().ok()?,
-        },
-    };
-    Some(ip.to_canonical())
 }
 
 /// How long this process refuses a counter the database reported full

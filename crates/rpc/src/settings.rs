@@ -11,6 +11,7 @@ use std::time::Duration;
 use std::ops::RangeInclusive;
 
 use boinc_db::config::ConfigError;
+use boinc_db::forwarded;
 use boinc_db::ProjectConfig;
 
 use crate::error::RpcError;
@@ -145,19 +146,6 @@ fn list(s: &str) -> impl Iterator<Item = &str> {
         .filter(|t| !t.is_empty())
 }
 
-fn ips(cfg: &ProjectConfig, key: &str) -> HashSet<IpAddr> {
-    let mut out = HashSet::new();
-    for t in list(cfg.str(key).unwrap_or("")) {
-        match t.parse::<IpAddr>() {
-            Ok(ip) => {
-                out.insert(ip.to_canonical());
-            }
-            Err(_) => tracing::warn!(key, value = t, "configuration: not an IP address; ignored"),
-        }
-    }
-    out
-}
-
 impl Limits {
     /// From config.xml; a count it cannot mean is an error naming the key.
     pub fn from_config(cfg: &ProjectConfig) -> Result<Self, ConfigError> {
@@ -206,8 +194,8 @@ impl Limits {
             max_param_bytes,
             banned_domains,
             invite_code,
-            trusted_proxies: ips(cfg, "rpc_trusted_proxies"),
-            exempt: ips(cfg, "rpc_rate_limit_exempt"),
+            trusted_proxies: forwarded::trusted_proxies(cfg),
+            exempt: forwarded::ip_list(cfg, "rpc_rate_limit_exempt"),
         })
     }
 
