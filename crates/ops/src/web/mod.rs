@@ -35,6 +35,7 @@ pub use auth::{bcrypt_peak, Credentials, BCRYPT_POOL, FAILURE_WINDOW, MAX_FAILUR
 use report::{age_text, ReportCache};
 
 mod account;
+mod fetch;
 
 use crate::consent_records::ConsentReport;
 use crate::ops::{validate_shortname, ConsentOps, OpsError, DELETE_EXPLANATION};
