@@ -21,6 +21,8 @@ use crate::params::Params;
 pub mod defaults {
     pub const CREATE_ACCOUNT_PER_IP_PER_HOUR: u32 = 200;
     pub const MAX_PARAM_BYTES: usize = 64 * 1024;
+    /// Rows the shared per-client counter table may hold.
+    pub const LIMIT_MAX_ROWS: u64 = 200_000;
 }
 
 /// Tunables; the defaults suit production, tests shorten some.
@@ -138,6 +140,9 @@ pub struct Limits {
     pub trusted_proxies: HashSet<IpAddr>,
     /// Addresses no per-IP limit applies to (e.g. account managers' servers).
     pub exempt: HashSet<IpAddr>,
+    /// Rows `rpc_limit` may hold (`crate::limits`: beyond it the windows
+    /// that end soonest are dropped).
+    pub max_limit_rows: u64,
 }
 
 fn list(s: &str) -> impl Iterator<Item = &str> {
@@ -158,6 +163,9 @@ impl Limits {
         .unwrap_or(defaults::CREATE_ACCOUNT_PER_IP_PER_HOUR);
         let max_param_bytes =
             count(cfg, "rpc_max_param_bytes", BYTES)?.unwrap_or(defaults::MAX_PARAM_BYTES);
+        let max_limit_rows = cfg
+            .int_in("rpc_limit_max_rows", 16..=1_000_000_000)?
+            .map_or(defaults::LIMIT_MAX_ROWS, |n| n as u64);
         let mut banned_domains: HashSet<String> =
             list(cfg.str("banned_email_domains").unwrap_or(""))
                 .map(|d| d.trim_start_matches('@').to_ascii_lowercase())
@@ -196,6 +204,7 @@ impl Limits {
             invite_code,
             trusted_proxies: forwarded::trusted_proxies(cfg),
             exempt: forwarded::ip_list(cfg, "rpc_rate_limit_exempt"),
+            max_limit_rows,
         })
     }
 
