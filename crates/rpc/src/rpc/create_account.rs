@@ -30,7 +30,11 @@ impl CreateAccount {
     pub fn parse(p: &Params) -> Result<Self, RpcError> {
         let email = p.required("email_addr")?;
         let passwd_hash = p.required("passwd_hash")?;
-        let user_name = p.required("user_name")?;
+        // Present but empty is a bad name (-188, SPEC section 3), not a
+        // missing parameter.
+        let user_name = p
+            .get("user_name")
+            .ok_or(RpcError::MissingParam("user_name"))?;
         // Every stored value fits its column before anything else is
         // looked at (-205 / -188 / -1 naming the field).
         validate::lengths(p, &["email_addr", "user_name", "source"])?;
