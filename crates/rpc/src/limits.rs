@@ -199,10 +199,11 @@ impl Budget<'_> {
 /// A counter row was added. Every `step` (1/8 of `<rpc_limit_max_rows>`)
 /// of this process's additions, the request that makes the last one
 /// checks the table's size (one check at a time per process) and brings
-/// it down to `cap - 2 step` rows once it is past `cap - step`: the table
-/// then never holds more than the cap from this process's additions
-/// (plus what other requests add while a check runs), however fast new
-/// clients arrive between the minutely purges.
+/// it down to `cap - 3 step` rows once it is past `cap - 2 step`: between
+/// checks this process adds at most a step, and the step left over is
+/// room for what concurrent requests add while a check runs, so the table
+/// stays within the cap however fast new clients arrive between the
+/// minutely purges (several instances: each adds its steps).
 async fn note_new_row(state: &AppState, conn: &mut Conn) {
     let cap = state.limits.max_limit_rows;
     if let Some(counted) = state.limit_rows.added(cap_step(cap)) {
@@ -218,7 +219,7 @@ fn cap_step(cap: u64) -> u64 {
 async fn keep_within_cap(state: &AppState, conn: &mut Conn) {
     let cap = state.limits.max_limit_rows;
     let step = cap_step(cap);
-    let (high, low) = (cap.saturating_sub(step), cap.saturating_sub(2 * step));
+    let (high, low) = (cap.saturating_sub(2 * step), cap.saturating_sub(3 * step));
     match rate_limit::enforce_cap(conn, high, low).await {
         Ok(c) if c.running > 0 => tracing::warn!(
             rows = c.rows,
