@@ -206,3 +206,35 @@ async fn successful_logins_leave_no_rows() {
         "a success gives its slots and rows back"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_rotation_of_48s_keeps_the_table_within_its_cap() {
+    const CAP: i64 = 128;
+    const AT_ONCE: u32 = 8;
+    let h = std::sync::Arc::new(
+        Harness::new(
+            &harness_config(&format!("<rpc_limit_max_rows>{CAP}</rpc_limit_max_rows>")),
+            None,
+        )
+        .await,
+    );
+    let mut highest = 0;
+    for batch in 0..50u32 {
+        let mut set = tokio::task::JoinSet::new();
+        for j in 0..AT_ONCE {
+            let h = h.clone();
+            let ip = format!("2001:db8:{:x}:1::1", 0x2000 + batch * AT_ONCE + j);
+            set.spawn(async move { guess(&h, &ip).await });
+        }
+        while let Some(body) = set.join_next().await {
+            assert_not_found(&body.unwrap());
+        }
+        let n = rows(&h).await;
+        highest = highest.max(n);
+        assert!(n <= CAP, "{n} rows after batch {batch} (cap {CAP})");
+    }
+    assert!(
+        highest > CAP / 2,
+        "the test never got near the cap: {highest}"
+    );
+}
