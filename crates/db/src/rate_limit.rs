@@ -236,13 +236,15 @@ pub async fn enforce_cap(conn: &mut Conn, high: u64, low: u64) -> Result<Capped,
         return Ok(out);
     }
     let target = low.min(high);
-    let steps: [(&str, fn(&mut Capped) -> &mut u64); 3] = [
-        ("window_end <= UNIX_TIMESTAMP()", |c| &mut c.expired),
-        ("used = 0 AND refused = 0", |c| &mut c.empty),
-        ("1 = 1", |c| &mut c.running),
+    // Each step's rows, in the order they go; the deleted count per step.
+    let steps = [
+        "window_end <= UNIX_TIMESTAMP()",
+        "used = 0 AND refused = 0",
+        "1 = 1",
     ];
+    let mut gone_by_step = [0u64; 3];
     let mut left = out.rows;
-    for (condition, counter) in steps {
+    for (condition, gone_here) in steps.iter().zip(&mut gone_by_step) {
         while left > target {
             let n = (left - target).min(BATCH);
             conn.exec_drop(
@@ -251,13 +253,14 @@ pub async fn enforce_cap(conn: &mut Conn, high: u64, low: u64) -> Result<Capped,
             )
             .await?;
             let gone = conn.affected_rows();
-            *counter(&mut out) += gone;
+            *gone_here += gone;
             left = left.saturating_sub(gone);
             if gone < n {
                 break;
             }
         }
     }
+    [out.expired, out.empty, out.running] = gone_by_step;
     Ok(out)
 }
 
