@@ -94,7 +94,7 @@ impl Options {
     /// directly; config.xml wins where it says something). A duration or
     /// count it cannot mean is an error naming the key.
     pub fn apply_config(&mut self, cfg: &ProjectConfig) -> Result<(), ConfigError> {
-        if let Some(n) = count(cfg, "rpc_failed_logins_per_ip", COUNT)? {
+        if let Some(n) = count(cfg, "rpc_failed_logins_per_ip", 1..=i64::from(u32::MAX))? {
             self.fail_limit = u32::try_from(n).unwrap_or(u32::MAX);
         }
         let durations = [
