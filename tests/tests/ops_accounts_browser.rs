@@ -57,6 +57,7 @@ async fn ops_browser_find_export_delete() {
         ServeOptions {
             read_only: false,
             credentials: Some(creds),
+            ..Default::default()
         },
     ));
     let (c, _driver, _profile) = browser::browser().await;

@@ -26,6 +26,7 @@ async fn ops_browser_admin_adds_enables_and_toggles_privacypref() {
         ServeOptions {
             read_only: false,
             credentials: Some(creds),
+            ..Default::default()
         },
     ));
 

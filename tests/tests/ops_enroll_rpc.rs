@@ -93,6 +93,7 @@ async fn ops_enroll_toggle_shows_terms_in_get_project_config() {
         ServeOptions {
             read_only: false,
             credentials: Some(Credentials::new(USER, &bcrypt::hash(PASS, 4).unwrap()).unwrap()),
+            ..Default::default()
         },
     ));
 

@@ -2,7 +2,8 @@
 //!
 //! Every element directly inside `<config>` is kept as a string (an empty
 //! element such as `<account_manager/>` as ""), so new keys need no parser
-//! change; typed accessors give the keys this project reads. Unknown keys
+//! change; typed accessors give the keys this project reads (numbers and
+//! booleans in `config_values`). Unknown keys
 //! and other sections (`<daemons>`, `<tasks>`) are ignored, as BOINC does.
 
 use std::collections::BTreeMap;
@@ -36,6 +37,14 @@ pub enum ConfigError {
     NoConfigSection { path: PathBuf },
     #[error("{0}")]
     Invalid(String),
+    /// A key's value cannot mean what the key is for (see `config_values`).
+    #[error("config.xml <{key}>: {value} is not {expected}")]
+    Value {
+        key: String,
+        /// Quoted, escaped and cut for display.
+        value: String,
+        expected: String,
+    },
     #[error(
         "no config.xml found; looked for {}. Pass --config PATH, set {PROJECT_DIR_ENV}, \
          or run from the project folder or one below it (e.g. tmp_HOST)",
@@ -142,19 +151,6 @@ impl ProjectConfig {
 
     pub fn str(&self, key: &str) -> Option<&str> {
         self.values.get(key).map(|s| s.trim())
-    }
-
-    /// BOINC booleans: `<x/>` and `<x>1</x>` are true; `<x>0</x>` or absent false.
-    pub fn bool(&self, key: &str) -> bool {
-        match self.str(key) {
-            None => false,
-            Some("") => true,
-            Some(v) => v.parse::<i64>().map(|n| n != 0).unwrap_or(false),
-        }
-    }
-
-    pub fn int(&self, key: &str) -> Option<i64> {
-        self.str(key).and_then(|v| v.parse().ok())
     }
 
     pub fn master_url(&self) -> &str {

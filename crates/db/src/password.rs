@@ -51,36 +51,109 @@ pub fn hash_for_storage(sent_md5: &str) -> Result<String, HashError> {
     Ok(out)
 }
 
+/// What a stored `user.passwd_hash` can be checked as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// `$2a$` / `$2b$` / `$2y$` with a cost we verify: checked by bcrypt.
+    Bcrypt,
+    /// 32 hex digits: a legacy md5 row, compared with what was sent.
+    Md5,
+    /// Anything else (another crypt scheme such as `$argon2id$` or `$6$`,
+    /// a malformed or too costly bcrypt row, a word, empty): no password
+    /// ever matches it. The reason names the shape, never the value.
+    Unusable(&'static str),
+}
+
+/// Classify a stored hash (cheap: no hashing).
+pub fn classify(stored: &str) -> Stored {
+    let b = stored.as_bytes();
+    if b.len() == 32 && b.iter().all(u8::is_ascii_hexdigit) {
+        return Stored::Md5;
+    }
+    if !(b.starts_with(b"$2a$") || b.starts_with(b"$2b$") || b.starts_with(b"$2y$")) {
+        return Stored::Unusable(if b.is_empty() {
+            "it is empty"
+        } else if b.starts_with(b"$") {
+            "it is a crypt scheme other than bcrypt"
+        } else {
+            "it is neither bcrypt nor a 32-hex md5"
+        });
+    }
+    // `$2?$NN$` + 22 salt + 31 hash characters, cost within bounds.
+    if b.len() != 60 || b[6] != b'$' {
+        return Stored::Unusable("it is a malformed bcrypt hash");
+    }
+    match (b[4], b[5]) {
+        (t @ b'0'..=b'9', u @ b'0'..=b'9') => {
+            let cost = u32::from(t - b'0') * 10 + u32::from(u - b'0');
+            if !(4..=MAX_VERIFY_COST).contains(&cost) {
+                return Stored::Unusable("its bcrypt cost is outside 04..16");
+            }
+        }
+        _ => return Stored::Unusable("it is a malformed bcrypt hash"),
+    }
+    if !b[7..]
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'/'))
+    {
+        return Stored::Unusable("it is a malformed bcrypt hash");
+    }
+    Stored::Bcrypt
+}
+
 /// Does `sent` (the client's 32-hex hash) match the stored value?
-/// bcrypt `$2y$/$2b$/$2a$`, or a legacy plain md5 equal to what was sent.
+/// Only bcrypt rows (`$2y$/$2b$/$2a$`) verify by bcrypt, and only 32-hex
+/// md5 rows compare with what was sent (byte for byte, so case counts, as
+/// PHP's `==` on such strings); nothing matches any other stored value.
 /// Also CPU-heavy for bcrypt rows: run it on a blocking thread.
 pub fn verify(sent: &str, stored: &str) -> bool {
-    if stored.starts_with("$2") {
-        verify_bcrypt(sent, stored)
-    } else {
-        !stored.is_empty() && constant_time_eq(sent.as_bytes(), stored.as_bytes())
+    match classify(stored) {
+        Stored::Bcrypt => verify_bcrypt(sent, stored),
+        Stored::Md5 => constant_time_eq(sent.as_bytes(), stored.as_bytes()),
+        Stored::Unusable(_) => false,
     }
 }
 
+/// [`verify`] for the account `userid`; a stored value no password can
+/// match is said once per account (per process) at WARN, with why but
+/// never the value, so the admin learns that this account cannot log in.
+pub fn verify_account(userid: i64, sent: &str, stored: &str) -> bool {
+    if let Stored::Unusable(why) = classify(stored) {
+        if first_warning_for(userid) {
+            tracing::warn!(
+                userid,
+                "this account's stored password hash can never match ({why}); \
+                 only bcrypt ($2y$/$2b$/$2a$) and 32-hex md5 rows are checked"
+            );
+        }
+        return false;
+    }
+    verify(sent, stored)
+}
+
+/// Accounts already warned about; bounded: when full it starts over (so a
+/// warning may repeat after that many distinct accounts).
+fn first_warning_for(userid: i64) -> bool {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    const MAX_REMEMBERED: usize = 65_536;
+    static WARNED: OnceLock<Mutex<HashSet<i64>>> = OnceLock::new();
+    let mut set = WARNED
+        .get_or_init(|| Mutex::new(HashSet::new()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if set.len() >= MAX_REMEMBERED {
+        set.clear();
+    }
+    set.insert(userid)
+}
+
 fn verify_bcrypt(sent: &str, stored: &str) -> bool {
-    // `$2?$NN$` + 22 salt + 31 hash characters, cost within bounds;
-    // anything else is refused before any work is done.
-    let b = stored.as_bytes();
-    if b.len() != 60 || b[3] != b'$' || b[6] != b'$' {
-        return false;
-    }
-    let cost = match (b[4], b[5]) {
-        (t @ b'0'..=b'9', u @ b'0'..=b'9') => u32::from(t - b'0') * 10 + u32::from(u - b'0'),
-        _ => return false,
-    };
-    if !(4..=MAX_VERIFY_COST).contains(&cost) {
-        return false;
-    }
     let (Ok(phrase), Ok(setting)) = (CString::new(sent), CString::new(stored)) else {
         return false;
     };
     match crypt(&phrase, &setting) {
-        Some(out) => constant_time_eq(out.as_bytes(), b),
+        Some(out) => constant_time_eq(out.as_bytes(), stored.as_bytes()),
         None => false,
     }
 }
@@ -124,21 +197,47 @@ extern "C" {
     ) -> *mut c_char;
 }
 
+/// crypt_rn's work area: zeroed when made and scrubbed when dropped, so
+/// every way out of `crypt` (failure, early return, panic) clears what
+/// libcrypt left in it (the phrase's key schedule, the output).
+struct WorkArea(Vec<u64>);
+
+impl WorkArea {
+    fn new() -> Self {
+        // u64 elements: zeroed by calloc and aligned for the struct's fields.
+        Self(vec![0u64; CRYPT_DATA_SIZE / 8])
+    }
+}
+
+impl Drop for WorkArea {
+    fn drop(&mut self) {
+        #[cfg(test)]
+        let dirty = self.0.iter().any(|w| *w != 0);
+        for w in self.0.iter_mut() {
+            // SAFETY: `w` is a valid, aligned, exclusive reference.
+            // Volatile, so the stores are not elided as dead before free.
+            unsafe { std::ptr::write_volatile(w, 0) };
+        }
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        #[cfg(test)]
+        tests::record_scrub(dirty, self.0.iter().all(|w| *w == 0));
+    }
+}
+
 /// One crypt_rn call with its own zeroed work area (thread-safe: nothing
 /// shared between calls). None on failure, including libcrypt's `*`
 /// failure tokens.
 fn crypt(phrase: &CStr, setting: &CStr) -> Option<String> {
-    // u64 elements: zeroed by calloc and aligned for the struct's fields.
-    let mut data = vec![0u64; CRYPT_DATA_SIZE / 8];
-    // SAFETY: both strings are NUL-terminated and outlive the call; `data`
-    // is CRYPT_DATA_SIZE writable, zeroed, 8-aligned bytes used by this call
-    // only. The result is NULL or points into `data`, and is copied out
-    // before `data` is dropped.
+    let mut area = WorkArea::new();
+    // SAFETY: both strings are NUL-terminated and outlive the call; the
+    // area is CRYPT_DATA_SIZE writable, zeroed, 8-aligned bytes used by this
+    // call only. The result is NULL or points into the area, and is copied
+    // out before the area is dropped (and scrubbed).
     let out = unsafe {
         let r = crypt_rn(
             phrase.as_ptr(),
             setting.as_ptr(),
-            data.as_mut_ptr().cast(),
+            area.0.as_mut_ptr().cast(),
             CRYPT_DATA_SIZE as c_int,
         );
         if r.is_null() {
@@ -146,8 +245,6 @@ fn crypt(phrase: &CStr, setting: &CStr) -> Option<String> {
         }
         CStr::from_ptr(r).to_str().ok()?.to_owned()
     };
-    data.fill(0);
-    std::hint::black_box(&data);
     (!out.is_empty() && !out.starts_with('*')).then_some(out)
 }
 
@@ -165,6 +262,134 @@ pub fn md5_hex(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Work areas dropped on this thread: (count, how many held
+        /// something, how many were all zero afterwards).
+        static SCRUBS: Cell<(usize, usize, usize)> = const { Cell::new((0, 0, 0)) };
+    }
+
+    pub(super) fn record_scrub(dirty: bool, zero_after: bool) {
+        SCRUBS.with(|s| {
+            let (n, d, z) = s.get();
+            s.set((n + 1, d + usize::from(dirty), z + usize::from(zero_after)));
+        });
+    }
+
+    fn scrubs() -> (usize, usize, usize) {
+        SCRUBS.with(Cell::get)
+    }
+
+    #[test]
+    fn the_work_area_is_scrubbed_on_every_way_out() {
+        let phrase = CString::new(SENT).unwrap();
+        // (setting, what crypt returns): a success, libcrypt's NULL for a
+        // setting it refuses (it writes a failure token first), and a
+        // setting of an unknown scheme.
+        let cases: [(&str, bool); 4] = [
+            (
+                "$2y$04$7GS.kt0dggB7qIot5h6cdOcGpovuVI.iBBVPIKooRP7BRV9cbP0ry",
+                true,
+            ),
+            (
+                "$2y$04$!!!!!!!!!!!!!!!!!!!!!!cGpovuVI.iBBVPIKooRP7BRV9cbP0ry",
+                false,
+            ),
+            (
+                "$2y$99$7GS.kt0dggB7qIot5h6cdOcGpovuVI.iBBVPIKooRP7BRV9cbP0ry",
+                false,
+            ),
+            ("$nope$", false),
+        ];
+        for (setting, ok) in cases {
+            let before = scrubs();
+            let out = crypt(&phrase, &CString::new(setting).unwrap());
+            assert_eq!(out.is_some(), ok, "{setting}");
+            let after = scrubs();
+            assert_eq!(after.0, before.0 + 1, "{setting}: one area, dropped once");
+            assert_eq!(after.1, before.1 + 1, "{setting}: libcrypt wrote into it");
+            assert_eq!(after.2, before.2 + 1, "{setting}: all zero afterwards");
+        }
+    }
+
+    #[test]
+    fn only_bcrypt_and_32_hex_md5_rows_can_match() {
+        let md5 = md5_hex("pw");
+        assert_eq!(classify(&md5), Stored::Md5);
+        assert_eq!(classify(&md5.to_uppercase()), Stored::Md5);
+        for h in [
+            "$2y$04$7GS.kt0dggB7qIot5h6cdOcGpovuVI.iBBVPIKooRP7BRV9cbP0ry",
+            "$2a$05$abcdefghijklmnopqrstuuyDgvU86J5tzYM.8j584.GIrpJq/WXmW",
+            "$2b$05$abcdefghijklmnopqrstuuyDgvU86J5tzYM.8j584.GIrpJq/WXmW",
+        ] {
+            assert_eq!(classify(h), Stored::Bcrypt, "{h}");
+        }
+        // Each of these, sent exactly as stored, matched before (the
+        // plain-text fallback); none may now.
+        for stored in [
+            "$argon2id$v=19$m=65536,t=4,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG",
+            "$argon2i$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$Z9Vh0kY9tq3kq1ESjYtVJQ",
+            "$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/",
+            "$5$rounds=5000$usesomesillystri$KqJWpanXZHKq2BOB43TSaYhEWsQ1Lr5QNyPCDH/Tp.6",
+            "$1$saltsalt$2vnaRpHa6Jxjz5n83ok8Z0",
+            "$2x$05$abcdefghijklmnopqrstuuyDgvU86J5tzYM.8j584.GIrpJq/WXmW",
+            "$2y$17$7GS.kt0dggB7qIot5h6cdOcGpovuVI.iBBVPIKooRP7BRV9cbP0ry",
+            "hunter2",
+            "password",
+            "0123456789abcdef0123456789abcdeg",
+            "0123456789abcdef0123456789abcde",
+            "0123456789abcdef0123456789abcdef0",
+            " 0123456789abcdef0123456789abcde",
+            "0123456789abcdef0123456789abcde\u{0}",
+            "*0",
+        ] {
+            assert!(
+                matches!(classify(stored), Stored::Unusable(_)),
+                "{stored:?} classified as {:?}",
+                classify(stored)
+            );
+            assert!(!verify(stored, stored), "{stored:?} matched itself");
+        }
+        assert!(matches!(classify(""), Stored::Unusable(_)));
+        assert!(!verify("", ""));
+    }
+
+    #[test]
+    fn md5_rows_compare_exactly_case_included() {
+        let lower = md5_hex("pw");
+        let upper = lower.to_uppercase();
+        assert!(verify(&lower, &lower));
+        assert!(verify(&upper, &upper), "PHP's == matches the same bytes");
+        assert!(
+            !verify(&lower, &upper),
+            "PHP's == on hex strings is case-sensitive"
+        );
+        assert!(!verify(&upper, &lower));
+        // PHP's == compares numeric strings as numbers ("magic hashes":
+        // both are 0e... = 0); we never do.
+        let (a, b) = (
+            "0e462097431906509019562988736854",
+            "0e830400451993494058024219903391",
+        );
+        assert_eq!(classify(a), Stored::Md5);
+        assert!(!verify(a, b) && !verify(b, a));
+        let digits = "12345678901234567890123456789012";
+        assert!(!verify("12345678901234567890123456789013", digits));
+    }
+
+    #[test]
+    fn unusable_rows_are_reported_once_per_account() {
+        // The account set is process-wide: ids no other test uses.
+        assert!(first_warning_for(-9_000_001));
+        assert!(!first_warning_for(-9_000_001));
+        assert!(first_warning_for(-9_000_002));
+        assert!(!verify_account(-9_000_003, "hunter2", "hunter2"));
+        assert!(!first_warning_for(-9_000_003), "verify_account noted it");
+        let md5 = md5_hex("pw");
+        assert!(verify_account(-9_000_004, &md5, &md5));
+        assert!(first_warning_for(-9_000_004), "a usable row is never noted");
+    }
 
     /// md5("secret" . "vec@example.com"): what a client sends.
     const SENT: &str = "c95e6b61059270c076a6e6bc90963a92";

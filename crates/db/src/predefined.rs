@@ -64,10 +64,27 @@ pub struct Dangling {
     pub audit_name: Option<String>,
 }
 
-/// Recreate every predefined type missing from an existing `consent_type`
+/// What [`restore_missing`] did.
+#[derive(Debug, Default)]
+pub struct Missing {
+    /// Lost types recreated (the operator must look: exit status 3).
+    pub restored: Vec<Restored>,
+    /// Types the table never had, as far as anything tells: added as
+    /// content.sql adds them (disabled), with an audit row, nothing to say.
+    pub added: Vec<&'static str>,
+}
+
+/// Put back every predefined type missing from an existing `consent_type`
 /// table (exact names: a look-alike such as `enroll` does not count).
-pub async fn restore_missing(conn: &mut Conn) -> Result<Vec<Restored>, DbError> {
-    let mut restored = Vec::new();
+///
+/// A type counts as lost (recreated, loudly) when anything shows the
+/// table lost rows: the audit trail names it, or consent rows or audit
+/// rows name a type id that no longer exists. With no such trace the table
+/// simply never had it (a project that predates it, or whose table was made
+/// without sql/content.sql): it is added as a fresh install adds it.
+pub async fn restore_missing(conn: &mut Conn) -> Result<Missing, DbError> {
+    let mut out = Missing::default();
+    let mut lost_rows: Option<bool> = None;
     for p in &PREDEFINED {
         let present: Vec<(i64, String)> = conn
             .exec(
@@ -86,12 +103,77 @@ pub async fn restore_missing(conn: &mut Conn) -> Result<Vec<Restored>, DbError> 
                 p.shortname
             )));
         }
-        if restored.is_empty() {
+        let lost = match lost_rows {
+            Some(l) => l,
+            None => *lost_rows.insert(table_lost_rows(conn).await?),
+        };
+        if !lost && !audit_names(conn, p.shortname).await? {
+            add_fresh(conn, p).await?;
+            out.added.push(p.shortname);
+            continue;
+        }
+        if out.restored.is_empty() {
             skip_referenced_ids(conn).await?;
         }
-        restored.push(restore_one(conn, p).await?);
+        out.restored.push(restore_one(conn, p).await?);
     }
-    Ok(restored)
+    Ok(out)
+}
+
+/// Does anything name a consent type id that is gone (consent rows, or the
+/// audit trail)? Then the table lost rows, e.g. to TRUNCATE.
+async fn table_lost_rows(conn: &mut Conn) -> Result<bool, DbError> {
+    let n: Option<i64> = conn
+        .query_first(
+            "SELECT (SELECT COUNT(*) FROM consent c \
+                     WHERE NOT EXISTS (SELECT 1 FROM consent_type t WHERE t.id = c.consent_type_id)) \
+                  + (SELECT COUNT(*) FROM consent_type_audit a \
+                     WHERE NOT EXISTS (SELECT 1 FROM consent_type t WHERE t.id = a.consent_type_id))",
+        )
+        .await?;
+    Ok(n.unwrap_or(0) > 0)
+}
+
+/// Does the audit trail name `shortname` exactly?
+async fn audit_names(conn: &mut Conn, shortname: &str) -> Result<bool, DbError> {
+    let names: Vec<String> = conn
+        .exec(
+            "SELECT DISTINCT shortname FROM consent_type_audit WHERE shortname = ?",
+            (shortname,),
+        )
+        .await?;
+    Ok(names.iter().any(|n| n == shortname))
+}
+
+/// Add a type the table never had, as sql/content.sql would (disabled),
+/// and record it in the audit trail, in one transaction.
+async fn add_fresh(conn: &mut Conn, p: &Predefined) -> Result<(), DbError> {
+    let mut tx = conn.start_transaction(TxOpts::default()).await?;
+    tx.exec_drop(
+        "INSERT INTO consent_type (shortname, description, enabled, project_specific, \
+         privacypref) VALUES (?, ?, 0, 0, ?)",
+        (p.shortname, p.description, i64::from(p.privacypref)),
+    )
+    .await?;
+    let id = tx
+        .last_insert_id()
+        .and_then(|i| i64::try_from(i).ok())
+        .ok_or(DbError::Missing("consent_type id"))?;
+    insert_audit(
+        &mut tx,
+        &NewAudit {
+            change_time: crate::now(),
+            actor: RESTORE_ACTOR,
+            consent_type_id: id,
+            shortname: p.shortname,
+            action: "add",
+            old_value: "",
+            new_value: "predefined type the table lacked (no trace of an earlier one)",
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The table lost rows: from now on a fresh id (for a type recreated

@@ -85,11 +85,20 @@ pub async fn user_by_authenticator<Q: Queryable>(
     if auth.is_empty() {
         return Ok(None);
     }
-    // Exact: the collation would also accept case and trailing-space
-    // variants of the key.
-    Ok(user_where(q, "authenticator = ?", (auth,))
-        .await?
-        .filter(|u| u.authenticator.as_deref() == Some(auth) && !crate::erase::is_deleted(u)))
+    // Exact: the collation also finds case and trailing-space variants of
+    // the key, so every candidate is fetched and the exact one picked (as
+    // for emails); the first alone could be a variant stored earlier that
+    // hides the account asked for (possible wherever the unique index on
+    // the key is missing, e.g. an older schema).
+    let rows: Vec<User> = q
+        .exec(
+            format!("SELECT {USER_COLUMNS} FROM user WHERE authenticator = ?"),
+            (auth,),
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .find(|u| u.authenticator.as_deref() == Some(auth) && !crate::erase::is_deleted(u)))
 }
 
 pub async fn user_by_id<Q: Queryable>(q: &mut Q, id: i64) -> Result<Option<User>, DbError> {

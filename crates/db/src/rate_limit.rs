@@ -55,6 +55,24 @@ impl Key {
         self.kind
     }
 
+    /// The wider block this client's counter is also counted in: an IPv6
+    /// /64's /48 (what one site or subscriber is commonly given), so that
+    /// walking through the /64s of one block neither multiplies the
+    /// budget nor fills the table; None for IPv4 (one address each) and
+    /// for a key that is already a /48. Stored as 6 bytes, so it never
+    /// shares a row with an IPv4 (4) or /64 (8) counter.
+    pub fn wider(&self) -> Option<Key> {
+        (self.len == 8).then(|| {
+            let mut client = self.client;
+            client[6..].fill(0);
+            Key {
+                kind: self.kind,
+                client,
+                len: 6,
+            }
+        })
+    }
+
     /// The stored form of the client address (4 or 8 bytes).
     pub fn client(&self) -> &[u8] {
         &self.client[..usize::from(self.len)]
@@ -71,6 +89,8 @@ pub struct Reservation {
     /// names the window a slot belongs to, and when a refused client may
     /// try again.
     pub window_end: i64,
+    /// The counter's row was created by this call (the table grew).
+    pub inserted: bool,
 }
 
 /// A counter's state while its window runs.
@@ -125,24 +145,40 @@ pub async fn reserve(
             Err(e) => return Err(e.into()),
         }
     }
+    // INSERT ... ON DUPLICATE KEY UPDATE: 1 affected row for an insert,
+    // 2 for an update (this statement always changes the row it updates).
+    let inserted = conn.affected_rows() == 1;
     let code = conn
         .last_insert_id()
         .ok_or(DbError::Missing("rpc_limit reservation outcome"))?;
     Ok(Reservation {
         granted: code % 2 == 1,
         window_end: i64::try_from(code / 2).unwrap_or(i64::MAX),
+        inserted,
     })
 }
 
 /// Give back a slot taken in the window ending at `window_end`. Nothing
-/// happens if that window is over (its row was reset or purged).
-pub async fn release<Q: Queryable>(q: &mut Q, key: &Key, window_end: i64) -> Result<(), DbError> {
-    q.exec_drop(
-        "UPDATE rpc_limit SET used = used - 1 \
-         WHERE kind = ? AND client = ? AND window_end = ? AND used > 0",
-        (key.kind as u8, key.client(), window_end),
+/// happens if that window is over (its row was reset or purged). The last
+/// slot of a counter that never refused anyone takes its row with it: such
+/// a row says nothing (a new window starts at the next reservation, which
+/// only ever ends later), and logins that succeed leave no rows behind.
+pub async fn release(conn: &mut Conn, key: &Key, window_end: i64) -> Result<(), DbError> {
+    let params = (key.kind as u8, key.client(), window_end);
+    conn.exec_drop(
+        "DELETE FROM rpc_limit \
+         WHERE kind = ? AND client = ? AND window_end = ? AND used = 1 AND refused = 0",
+        params,
     )
     .await?;
+    if conn.affected_rows() == 0 {
+        conn.exec_drop(
+            "UPDATE rpc_limit SET used = used - 1 \
+             WHERE kind = ? AND client = ? AND window_end = ? AND used > 0",
+            params,
+        )
+        .await?;
+    }
     Ok(())
 }
 
@@ -173,6 +209,61 @@ pub async fn purge_expired(conn: &mut Conn, batch: u32) -> Result<u64, DbError> 
     Ok(conn.affected_rows())
 }
 
+/// What [`enforce_cap`] found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capped {
+    /// Rows before.
+    pub rows: u64,
+    /// Rows deleted: expired, empty, then running windows.
+    pub expired: u64,
+    pub empty: u64,
+    pub running: u64,
+}
+
+/// When the table holds more than `high` rows, delete down to `low`:
+/// expired windows first, then rows whose slots were all given back and
+/// that refused nobody (they say nothing), then the windows that end
+/// soonest. Only the last step loosens a limit (that client starts a new
+/// window), and only when the table is flooded.
+pub async fn enforce_cap(conn: &mut Conn, high: u64, low: u64) -> Result<Capped, DbError> {
+    const BATCH: u64 = 1000;
+    let rows: Option<u64> = conn.query_first("SELECT COUNT(*) FROM rpc_limit").await?;
+    let mut out = Capped {
+        rows: rows.unwrap_or(0),
+        ..Capped::default()
+    };
+    if out.rows <= high {
+        return Ok(out);
+    }
+    let target = low.min(high);
+    // Each step's rows, in the order they go; the deleted count per step.
+    let steps = [
+        "window_end <= UNIX_TIMESTAMP()",
+        "used = 0 AND refused = 0",
+        "1 = 1",
+    ];
+    let mut gone_by_step = [0u64; 3];
+    let mut left = out.rows;
+    for (condition, gone_here) in steps.iter().zip(&mut gone_by_step) {
+        while left > target {
+            let n = (left - target).min(BATCH);
+            conn.exec_drop(
+                format!("DELETE FROM rpc_limit WHERE {condition} ORDER BY window_end LIMIT ?"),
+                (n,),
+            )
+            .await?;
+            let gone = conn.affected_rows();
+            *gone_here += gone;
+            left = left.saturating_sub(gone);
+            if gone < n {
+                break;
+            }
+        }
+    }
+    [out.expired, out.empty, out.running] = gone_by_step;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +280,18 @@ mod tests {
             Key::new(Kind::AccountCreation, "192.0.2.1".parse().unwrap()),
             k("192.0.2.1")
         );
+    }
+
+    #[test]
+    fn ipv6_counters_are_also_counted_by_their_48() {
+        let k = |s: &str| Key::new(Kind::FailedLogin, s.parse().unwrap());
+        let w = k("2001:db8:1:2::1").wider().unwrap();
+        assert_eq!(w.client(), &[0x20, 0x01, 0x0d, 0xb8, 0, 1]);
+        assert_eq!(Some(w), k("2001:db8:1:ffff::9").wider());
+        assert_ne!(Some(w), k("2001:db8:2:2::1").wider());
+        assert_eq!(w.kind(), Kind::FailedLogin);
+        assert_eq!(w.wider(), None);
+        assert_eq!(k("192.0.2.1").wider(), None);
+        assert_eq!(k("::ffff:192.0.2.1").wider(), None);
     }
 }

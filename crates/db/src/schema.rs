@@ -23,6 +23,9 @@ pub struct Report {
     /// Predefined consent types an existing `consent_type` table had lost
     /// (e.g. to TRUNCATE), recreated by this run.
     pub restored_types: Vec<Restored>,
+    /// Predefined consent types an existing table never had (no trace of
+    /// a loss), added by this run as a fresh install adds them.
+    pub added_types: Vec<&'static str>,
     /// Consent rows that point at no consent type, per missing id.
     pub dangling_consents: Vec<Dangling>,
 }
@@ -137,7 +140,14 @@ pub async fn upgrade(conn: &mut Conn) -> Result<Report, DbError> {
         report.applied.push(format!("{} {}", c.table, c.name));
     }
     if had_consent_types {
-        report.restored_types = predefined::restore_missing(conn).await?;
+        let missing = predefined::restore_missing(conn).await?;
+        report.restored_types = missing.restored;
+        for name in missing.added {
+            report.added_types.push(name);
+            report.applied.push(format!(
+                "consent_type {name} (added: the table never had it)"
+            ));
+        }
     }
     for stmt in statements(CONTENT_SQL) {
         conn.query_drop(stmt).await?;

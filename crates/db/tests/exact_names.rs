@@ -164,3 +164,65 @@ async fn email_and_key_lookups_are_exact_under_every_collation() {
         assert!(u.is_none(), "{probe:?}");
     }
 }
+
+/// Without the unique index on the key (older schemas), collation-equal
+/// keys can both be stored: a case or trailing-space variant stored first
+/// must not hide the account whose key was sent.
+#[tokio::test]
+async fn key_variants_stored_earlier_do_not_hide_the_exact_key() {
+    let db = TestDb::new().await;
+    let mut c = db.conn().await;
+    c.query_drop("ALTER TABLE user DROP INDEX authenticator")
+        .await
+        .unwrap();
+    c.query_drop("ALTER TABLE user ADD INDEX authenticator (authenticator)")
+        .await
+        .unwrap();
+    let key = "0123456789abcdef0123456789ABCDEF";
+    let variants = [
+        key.to_ascii_lowercase(),
+        key.to_ascii_uppercase(),
+        format!("{key} "),
+        format!("{key}  "),
+    ];
+    let mut ids = Vec::new();
+    for (i, k) in variants.iter().chain([&key.to_owned()]).enumerate() {
+        let email = format!("v{i}@x.org");
+        ids.push(
+            queries::insert_user(
+                &mut c,
+                &NewUser {
+                    create_time: 1,
+                    email_addr: &email,
+                    name: &format!("Variant {i}"),
+                    authenticator: k,
+                    cross_project_id: "c",
+                    passwd_hash: "h",
+                    country: "",
+                    show_hosts: 1,
+                    teamid: 0,
+                },
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    for coll in NAME_COLLATIONS {
+        c.query_drop(format!(
+            "ALTER TABLE user MODIFY authenticator varchar(191) \
+             CHARACTER SET utf8mb4 COLLATE {coll}"
+        ))
+        .await
+        .unwrap();
+        // Each stored key finds its own account, the exact key included
+        // (stored last, behind four collation-equal variants).
+        for (k, id) in variants.iter().chain([&key.to_owned()]).zip(&ids) {
+            let u = queries::user_by_authenticator(&mut c, k).await.unwrap();
+            assert_eq!(u.map(|u| u.id), Some(*id), "{coll}: {k:?}");
+        }
+        let u = queries::user_by_authenticator(&mut c, &format!("{key}   "))
+            .await
+            .unwrap();
+        assert!(u.is_none(), "{coll}: a variant no one has");
+    }
+}

@@ -185,3 +185,132 @@ async fn windows_expire_and_expired_rows_are_purged() {
         1
     );
 }
+
+async fn rows(c: &mut mysql_async::Conn) -> i64 {
+    c.query_first("SELECT COUNT(*) FROM rpc_limit")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn reservations_say_when_they_add_a_row() {
+    let db = TestDb::new().await;
+    let mut c = db.conn().await;
+    let k = key("2001:db8:7::1");
+    let w = k.wider().expect("a /48");
+    let first = rate_limit::reserve(&mut c, &k, 2, 60).await.unwrap();
+    assert!(first.granted && first.inserted);
+    let second = rate_limit::reserve(&mut c, &k, 2, 60).await.unwrap();
+    assert!(second.granted && !second.inserted);
+    let refused = rate_limit::reserve(&mut c, &k, 2, 60).await.unwrap();
+    assert!(!refused.granted && !refused.inserted);
+    // The /48 is a counter of its own, in a row of its own.
+    let wide = rate_limit::reserve(&mut c, &w, 8, 60).await.unwrap();
+    assert!(wide.granted && wide.inserted);
+    assert_eq!(rows(&mut c).await, 2);
+    let stored: Vec<Vec<u8>> = c
+        .query("SELECT client FROM rpc_limit ORDER BY LENGTH(client)")
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        [
+            vec![0x20, 0x01, 0x0d, 0xb8, 0, 7],
+            vec![0x20, 0x01, 0x0d, 0xb8, 0, 7, 0, 0]
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_last_slot_given_back_takes_an_empty_row_with_it() {
+    let db = TestDb::new().await;
+    let mut c = db.conn().await;
+    // A success (reserve, give back): no row left behind.
+    let k = key("192.0.2.50");
+    let a = rate_limit::reserve(&mut c, &k, 3, 60).await.unwrap();
+    rate_limit::release(&mut c, &k, a.window_end).await.unwrap();
+    assert_eq!(rows(&mut c).await, 0);
+    // Two in flight: the first back keeps the row for the second.
+    let a = rate_limit::reserve(&mut c, &k, 3, 60).await.unwrap();
+    let b = rate_limit::reserve(&mut c, &k, 3, 60).await.unwrap();
+    rate_limit::release(&mut c, &k, a.window_end).await.unwrap();
+    assert_eq!(
+        rate_limit::usage(&mut c, &k).await.unwrap().unwrap().used,
+        1
+    );
+    rate_limit::release(&mut c, &k, b.window_end).await.unwrap();
+    assert_eq!(rows(&mut c).await, 0);
+    // A counter that refused someone keeps its row (and its refusals).
+    let k = key("192.0.2.51");
+    let a = rate_limit::reserve(&mut c, &k, 1, 60).await.unwrap();
+    assert!(
+        !rate_limit::reserve(&mut c, &k, 1, 60)
+            .await
+            .unwrap()
+            .granted
+    );
+    rate_limit::release(&mut c, &k, a.window_end).await.unwrap();
+    let u = rate_limit::usage(&mut c, &k).await.unwrap().unwrap();
+    assert_eq!((u.used, u.refused), (0, 1));
+    // A failure that counts (kept) keeps its row.
+    let k = key("192.0.2.52");
+    rate_limit::reserve(&mut c, &k, 3, 60).await.unwrap();
+    assert_eq!(
+        rate_limit::usage(&mut c, &k).await.unwrap().unwrap().used,
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_cap_drops_expired_then_empty_then_the_soonest_ending_windows() {
+    let db = TestDb::new().await;
+    let mut c = db.conn().await;
+    // 10 expired, 10 empty (used 0, refused 0), 10 running: 192.0.2.x.
+    for i in 0..30u8 {
+        rate_limit::reserve(&mut c, &key(&format!("192.0.2.{i}")), 5, 600)
+            .await
+            .unwrap();
+    }
+    c.query_drop(
+        "UPDATE rpc_limit SET window_end = UNIX_TIMESTAMP() - 5 \
+         WHERE ORD(SUBSTRING(client, 4, 1)) < 10",
+    )
+    .await
+    .unwrap();
+    c.query_drop(
+        "UPDATE rpc_limit SET used = 0 WHERE ORD(SUBSTRING(client, 4, 1)) BETWEEN 10 AND 19",
+    )
+    .await
+    .unwrap();
+    // Running windows end later the higher their last byte.
+    c.query_drop(
+        "UPDATE rpc_limit SET window_end = UNIX_TIMESTAMP() + 100 + ORD(SUBSTRING(client, 4, 1)) \
+         WHERE ORD(SUBSTRING(client, 4, 1)) >= 20",
+    )
+    .await
+    .unwrap();
+    // At or under the high mark: nothing happens.
+    let same = rate_limit::enforce_cap(&mut c, 30, 5).await.unwrap();
+    assert_eq!(
+        (same.rows, same.expired, same.empty, same.running),
+        (30, 0, 0, 0)
+    );
+    let first = rate_limit::enforce_cap(&mut c, 25, 15).await.unwrap();
+    assert_eq!(
+        (first.rows, first.expired, first.empty, first.running),
+        (30, 10, 5, 0)
+    );
+    assert_eq!(rows(&mut c).await, 15);
+    let second = rate_limit::enforce_cap(&mut c, 10, 5).await.unwrap();
+    assert_eq!(
+        (second.rows, second.expired, second.empty, second.running),
+        (15, 0, 5, 5)
+    );
+    let left: Vec<Vec<u8>> = c
+        .query("SELECT client FROM rpc_limit ORDER BY client")
+        .await
+        .unwrap();
+    let expect: Vec<Vec<u8>> = (25..30u8).map(|i| vec![192, 0, 2, i]).collect();
+    assert_eq!(left, expect, "the windows that end last are kept");
+}

@@ -422,10 +422,7 @@ async fn prelude(opts: &Options, snap: &Snapshot) -> Result<Prelude, DumpError> 
     // Reading from a replica: say when its data is old.
     let lag = match opts.config.str("replica_db_host").filter(|h| !h.is_empty()) {
         Some(host) => {
-            let max = opts
-                .config
-                .int(replica::MAX_LAG_KEY)
-                .unwrap_or(replica::DEFAULT_MAX_LAG);
+            let max = replica::max_lag(&opts.config).map_err(DumpError::Config)?;
             let st = replica::state(&mut conn).await;
             replica::note(host, &st, max)
         }

@@ -191,6 +191,9 @@ fn real_main(cli: Cli, progress: Option<MultiProgress>) -> anyhow::Result<()> {
     if let Some(host) = &cli.db_host {
         config.set("replica_db_host", host);
     }
+    // Before waiting for the database: a value it cannot mean is the
+    // admin's to fix, said at once.
+    boinc_db_dump::replica::max_lag(&config)?;
     let spec_path = cli
         .dump_spec
         .clone()

@@ -12,6 +12,15 @@ use crate::error::{db, DumpError};
 pub const MAX_LAG_KEY: &str = "replica_max_lag";
 pub const DEFAULT_MAX_LAG: i64 = 300;
 
+/// `<replica_max_lag>` in whole seconds (a fraction counts as a second
+/// more); a value that is not a duration is an error naming the key.
+pub fn max_lag(config: &boinc_db::ProjectConfig) -> Result<i64, boinc_db::config::ConfigError> {
+    Ok(config
+        .seconds(MAX_LAG_KEY, true)?
+        .map(|d| i64::try_from(d.as_secs() + u64::from(d.subsec_nanos() > 0)).unwrap_or(i64::MAX))
+        .unwrap_or(DEFAULT_MAX_LAG))
+}
+
 /// What the replica reports about its replication.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicaState {

@@ -170,3 +170,56 @@ fn unreachable_database_fails_or_retries() {
     assert!(t.contains("Quitting because trigger file"), "{t}");
     assert!(!p.path().join("html").exists());
 }
+
+/// `<replica_max_lag>` is a duration: a value it cannot mean stops the run
+/// at once, naming the key, before the database is read and with nothing
+/// published (it was the 300 s default without a word); in range it dumps.
+#[test]
+fn replica_max_lag_it_cannot_mean_is_a_config_error() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(boinc_db::testing::TestDb::new());
+    let s = &db.settings;
+    for (value, ok) in [
+        ("1e30", false),
+        ("-1", false),
+        ("NaN", false),
+        ("inf", false),
+        ("five minutes", false),
+        ("", false),
+        ("0", true),
+        ("120", true),
+    ] {
+        let p = project(1);
+        std::fs::create_dir_all(p.path().join("html")).unwrap();
+        std::fs::write(
+            p.path().join("config.xml"),
+            format!(
+                "<boinc>\n<config>\n<db_name>{}</db_name>\n<db_host>{}:{}</db_host>\n\
+                 <db_user>{}</db_user>\n<db_passwd>{}</db_passwd>\n\
+                 <replica_db_host>{}:{}</replica_db_host>\n\
+                 <replica_max_lag>{value}</replica_max_lag>\n</config>\n</boinc>\n",
+                s.name, s.host, s.port, s.user, s.passwd, s.host, s.port
+            ),
+        )
+        .unwrap();
+        let o = run(
+            &p.path().join("tmp_h"),
+            &["--dump_spec", "../db_dump_spec.xml"],
+        );
+        let t = text(&o);
+        let published = p.path().join("html/stats").exists();
+        if ok {
+            assert_eq!(o.status.code(), Some(0), "{value:?}: {t}");
+            assert!(published, "{value:?}: {t}");
+        } else {
+            assert_eq!(o.status.code(), Some(1), "{value:?}: {t}");
+            assert!(
+                t.contains("config.xml <replica_max_lag>: ")
+                    && t.contains("is not a number of seconds from 0 or 0.001 to 604800"),
+                "{value:?}: {t}"
+            );
+            assert!(!t.contains("panicked"), "{t}");
+            assert!(!published, "{value:?}: published anyway");
+        }
+    }
+}

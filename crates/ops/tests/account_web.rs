@@ -22,10 +22,30 @@ async fn add_user(s: &Server, id: i64, name: &str, email: &str) {
     .unwrap();
 }
 
+/// What a browser sends when the admin follows a link of this site.
+const SAME_ORIGIN_NAVIGATION: &[(&str, &str)] = &[
+    ("sec-fetch-site", "same-origin"),
+    ("sec-fetch-mode", "navigate"),
+    ("sec-fetch-dest", "document"),
+    ("accept", "text/html,application/xhtml+xml,*/*;q=0.8"),
+];
+
 async fn get(s: &Server, path: &str, cookie: Option<&str>) -> (u16, String, Option<String>) {
+    get_with(s, path, cookie, SAME_ORIGIN_NAVIGATION).await
+}
+
+async fn get_with(
+    s: &Server,
+    path: &str,
+    cookie: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, String, Option<String>) {
     let mut rb = client()
         .get(format!("{}{}", s.base, path))
         .basic_auth(USER, Some(PASS));
+    for (k, v) in headers {
+        rb = rb.header(*k, *v);
+    }
     if let Some(c) = cookie {
         rb = rb.header("cookie", c);
     }
@@ -200,4 +220,89 @@ async fn account_pages_read_only_show_no_forms_and_refuse_posts() {
     .await;
     assert_eq!(r.status(), 403);
     assert!(user_row(&s, 3).await.is_some());
+}
+
+/// Only the admin opening the page counts as a view: an image tag, a frame
+/// or a script on another site (the browser sends the saved login along)
+/// writes nothing into the person's audit trail and sees nothing of them.
+#[tokio::test]
+async fn only_a_page_view_of_this_site_is_audited_as_a_view() {
+    let s = start(false).await;
+    add_user(&s, 21, "Private Person", "private@example.org").await;
+    let shown =
+        |html: &str| html.contains("Private Person") || html.contains("private@example.org");
+    let fm = |site: &'static str, mode: &'static str, dest: &'static str| {
+        vec![
+            ("sec-fetch-site", site),
+            ("sec-fetch-mode", mode),
+            ("sec-fetch-dest", dest),
+        ]
+    };
+    // Subresources, from anywhere (also this site: a forum post's [img]).
+    for h in [
+        fm("cross-site", "no-cors", "image"),
+        fm("same-origin", "no-cors", "image"),
+        fm("cross-site", "navigate", "iframe"),
+        fm("cross-site", "no-cors", "script"),
+        fm("same-site", "cors", "empty"),
+        vec![("accept", "image/avif,image/webp,*/*")],
+        vec![],
+    ] {
+        let (st, html, _) = get_with(&s, "/account?id=21", None, &h).await;
+        assert_eq!(st, 403, "{h:?}");
+        assert!(!shown(&html), "{h:?}: {html}");
+        assert_eq!(
+            html,
+            "an account is shown only as a page of this site (not an image, frame or script)\n"
+        );
+    }
+    assert_eq!(actions(&s, 21).await, Vec::<String>::new());
+    // Another site's link: a page with a link of ours, nothing shown.
+    let mut nav = fm("cross-site", "navigate", "document");
+    nav.push(("accept", "text/html"));
+    for h in [nav.clone(), vec![("accept", "text/html")]] {
+        let (st, html, cookie) = get_with(&s, "/account?id=21", None, &h).await;
+        assert_eq!(st, 200, "{h:?}");
+        assert!(!shown(&html), "{h:?}: {html}");
+        assert!(html.contains("id=\"open-account\"") && html.contains("href=\"account?id=21\""));
+        assert!(cookie.is_some(), "the link page starts a session");
+    }
+    assert_eq!(actions(&s, 21).await, Vec::<String>::new());
+    // The admin's own navigation: shown and audited, each time.
+    let (st, html, cookie) = get(&s, "/account?id=21", None).await;
+    assert_eq!(st, 200);
+    assert!(shown(&html), "{html}");
+    let typed = [
+        ("sec-fetch-site", "none"),
+        ("sec-fetch-mode", "navigate"),
+        ("sec-fetch-dest", "document"),
+    ];
+    let (st, html, _) = get_with(&s, "/account?id=21", None, &typed).await;
+    assert_eq!(st, 200);
+    assert!(shown(&html));
+    // No Fetch Metadata (plain http): the SameSite=Strict session cookie
+    // and a request for HTML make it a view; the cookie alone does not.
+    let cookie = cookie.expect("session cookie");
+    let (st, html, _) = get_with(
+        &s,
+        "/account?id=21",
+        Some(&cookie),
+        &[("accept", "text/html")],
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert!(shown(&html));
+    let (st, _, _) = get_with(
+        &s,
+        "/account?id=21",
+        Some(&cookie),
+        &[("accept", "image/*")],
+    )
+    .await;
+    assert_eq!(st, 403);
+    // Metadata saying cross-site wins over a cookie.
+    let (st, html, _) = get_with(&s, "/account?id=21", Some(&cookie), &nav).await;
+    assert_eq!(st, 200);
+    assert!(!shown(&html));
+    assert_eq!(actions(&s, 21).await, ["view", "view", "view"]);
 }

@@ -803,6 +803,7 @@ async fn consent_report_marks_the_current_terms_file() {
         boinc_ops::ServeOptions {
             read_only: true,
             credentials: Some(creds()),
+            ..Default::default()
         },
     ));
     let page = || async {

@@ -216,3 +216,142 @@ async fn db_upgrade_refuses_when_a_look_alike_holds_the_name() {
     );
     assert!(!types(&db).await.iter().any(|t| t.shortname == "ENROLL"));
 }
+
+/// Issue 19 item 4: a `consent_type` table that simply lacks the
+/// predefined rows (no consent row and no audit record names a lost type)
+/// gets them as a fresh install does, with an audit row, exit 0; running
+/// again changes nothing. A trace of a loss keeps the loud path (exit 3).
+#[tokio::test]
+async fn db_upgrade_adds_predefined_types_a_table_never_had() {
+    // (what the table holds first, SQL to set it up)
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "an empty consent_type table (made without content.sql)",
+            &[
+                "SET foreign_key_checks = 0",
+                "TRUNCATE TABLE consent_type",
+                "SET foreign_key_checks = 1",
+            ],
+        ),
+        (
+            "a project type with consent rows of its own",
+            &[
+                "SET foreign_key_checks = 0",
+                "TRUNCATE TABLE consent_type",
+                "SET foreign_key_checks = 1",
+                "INSERT INTO consent_type (shortname, description, enabled, project_specific, \
+                 privacypref) VALUES ('NEWSLETTER', 'news', 1, 1, 0)",
+                "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
+                 consent_not_required, source) SELECT 1, id, 1700000000, 1, 0, 'web' \
+                 FROM consent_type WHERE shortname = 'NEWSLETTER'",
+            ],
+        ),
+        (
+            "STATSEXPORT present, ENROLL never added",
+            &[
+                "SET foreign_key_checks = 0",
+                "TRUNCATE TABLE consent_type",
+                "SET foreign_key_checks = 1",
+                "INSERT INTO consent_type (shortname, description, enabled, project_specific, \
+                 privacypref) VALUES ('STATSEXPORT', 'Stats', 1, 0, 1)",
+            ],
+        ),
+    ];
+    for (what, setup) in cases {
+        let db = TestDb::new().await;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = db.write_project(dir.path(), "", None);
+        let mut c = db.conn().await;
+        for sql in setup {
+            c.query_drop(*sql).await.unwrap();
+        }
+        let before: Vec<String> = types(&db).await.into_iter().map(|t| t.shortname).collect();
+        let o = run(&cfg, &["db", "upgrade"]).await;
+        let (out, err) = (text(&o.stdout), text(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{what}: stdout {out}\nstderr {err}"
+        );
+        assert!(!err.contains("WARNING"), "{what}: {err}");
+        let now = types(&db).await;
+        for (name, privacypref) in [("ENROLL", 0), ("STATSEXPORT", 1)] {
+            let t = now
+                .iter()
+                .find(|t| t.shortname == name)
+                .unwrap_or_else(|| panic!("{what}: no {name}"));
+            if before.iter().any(|b| b == name) {
+                assert!(
+                    !out.contains(&format!("consent_type {name} (added")),
+                    "{what}: {out}"
+                );
+                continue;
+            }
+            // As content.sql adds it: disabled, BOINC's flags.
+            assert_eq!(
+                (t.enabled, t.project_specific, t.privacypref),
+                (0, 0, privacypref),
+                "{what}: {name}"
+            );
+            assert!(
+                out.contains(&format!(
+                    "applied: consent_type {name} (added: the table never had it)"
+                )),
+                "{what}: {out}"
+            );
+            let audit: Vec<(i64, String, String)> = c
+                .exec(
+                    "SELECT consent_type_id, action, actor FROM consent_type_audit WHERE shortname = ?",
+                    (name,),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                audit,
+                [(t.id, "add".to_owned(), "boinc-ops db upgrade".to_owned())],
+                "{what}: {name}"
+            );
+        }
+        // Again: nothing to do.
+        let o = run(&cfg, &["db", "upgrade"]).await;
+        assert_eq!(o.status.code(), Some(0), "{what}: {}", text(&o.stderr));
+        assert!(
+            text(&o.stdout).contains("schema up to date"),
+            "{what}: {}",
+            text(&o.stdout)
+        );
+        assert_eq!(types(&db).await.len(), now.len());
+    }
+}
+
+/// The same table with a trace of a loss stays loud: the audit trail names
+/// the type, or an audit row names a type id that is gone.
+#[tokio::test]
+async fn db_upgrade_with_a_trace_of_a_lost_type_still_warns() {
+    for trace in [
+        "INSERT INTO consent_type_audit (change_time, actor, consent_type_id, shortname, action, \
+         old_value, new_value) VALUES (1, 'admin', 1, 'ENROLL', 'enable', '0', '1')",
+        "INSERT INTO consent_type_audit (change_time, actor, consent_type_id, shortname, action, \
+         old_value, new_value) VALUES (1, 'admin', 7, 'NEWSLETTER', 'add', '', 'x')",
+    ] {
+        let db = TestDb::new().await;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = db.write_project(dir.path(), "", None);
+        let mut c = db.conn().await;
+        for sql in [
+            "SET foreign_key_checks = 0",
+            "TRUNCATE TABLE consent_type",
+            "SET foreign_key_checks = 1",
+            trace,
+        ] {
+            c.query_drop(sql).await.unwrap();
+        }
+        let o = run(&cfg, &["db", "upgrade"]).await;
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{trace}: {err}");
+        assert!(
+            err.contains("WARNING: consent type ENROLL was MISSING"),
+            "{err}"
+        );
+    }
+}

@@ -24,6 +24,7 @@ async fn start_slow() -> (TestDb, String, tokio::task::JoinHandle<()>) {
     let opts = ServeOptions {
         read_only: false,
         credentials: Some(Credentials::new(USER, &hash).expect("credentials")),
+        ..Default::default()
     };
     let ops = ConsentOps::new(db.pool());
     let task = tokio::spawn(async move {

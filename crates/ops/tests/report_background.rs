@@ -104,6 +104,7 @@ async fn serve_stoppable(db: &TestDb) -> Stoppable {
     let opts = ServeOptions {
         read_only: false,
         credentials: Some(creds()),
+        ..Default::default()
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -16,60 +16,23 @@ use crate::settings::Limits;
 use crate::state::{AppState, FullCounters};
 
 /// The address limits apply to: the peer, or, when the peer is a trusted
-/// proxy, the client it names in `X-Forwarded-For`. None when exempt.
-///
-/// All header lines count, as one comma-separated list in order (RFC 9110
-/// section 5.3; a proxy such as HAProxy adds its own line rather than
-/// extending the client's). Each proxy appends the address it received
-/// the request from, so the right-most entry that is not one of our
-/// trusted proxies is the client; anything left of it is what the client
-/// itself sent and is never believed.
+/// proxy, the client it names in `X-Forwarded-For` (the rule the ops page
+/// shares: `boinc_db::forwarded::client_addr`). None when exempt.
 pub fn client_ip(l: &Limits, peer: Option<IpAddr>, forwarded_for: &[&[u8]]) -> Option<IpAddr> {
-    let peer = peer?.to_canonical();
-    let mut ip = peer;
-    if l.trusted_proxies.contains(&peer) {
-        let entries = forwarded_for
-            .iter()
-            .flat_map(|line| line.split(|b| *b == b','))
-            .rev();
-        for entry in entries {
-            let entry = entry.trim_ascii();
-            if entry.is_empty() {
-                continue; // empty list elements are allowed
-            }
-            match hop(entry) {
-                Some(h) if l.trusted_proxies.contains(&h) => continue,
-                Some(h) => {
-                    ip = h;
-                    break;
-                }
-                // Unreadable where the client should be: a proxy that does
-                // not append; count it against the proxy, never guess.
-                None => break,
-            }
-        }
-    }
+    let ip = boinc_db::forwarded::client_addr(&l.trusted_proxies, peer?, forwarded_for);
     (!l.exempt.contains(&ip)).then_some(ip)
-}
-
-/// One `X-Forwarded-For` entry: an address, optionally with a port
-/// (`192.0.2.1:4711`, `[2001:db8::1]:4711`, `[2001:db8::1]`).
-fn hop(entry: &[u8]) -> Option<IpAddr> {
-    let s = std::str::from_utf8(entry).ok()?;
-    let ip = match s.parse::<IpAddr>() {
-        Ok(ip) => ip,
-        Err(_) => match s.parse::<std::net::SocketAddr>() {
-            Ok(sa) => sa.ip(),
-            Err(_) => s.strip_prefix('[')?.strip_suffix(']')?.parse().ok()?,
-        },
-    };
-    Some(ip.to_canonical())
 }
 
 /// How long this process refuses a counter the database reported full
 /// without asking again: a flood costs one query per client per period,
 /// and a slot given back elsewhere is seen within it.
 const REMEMBER_FULL_FOR: Duration = Duration::from_secs(2);
+
+/// An IPv6 client's /48 may use this many times the per-client budget
+/// (each /64 in it still has its own): rotating through the /64s of one
+/// block gains at most this factor, and creates at most that many rows
+/// per window (a refused block never reaches its /64's row).
+pub const WIDER_BLOCK_FACTOR: u32 = 4;
 
 /// A per-client budget of one request: failed logins or account
 /// creations of the request's address, counted in the project database
@@ -86,6 +49,17 @@ struct Counter {
     key: Key,
     limit: u32,
     window_secs: u32,
+}
+
+impl Counter {
+    /// The client's own counter and, for IPv6, its /48's (checked first).
+    fn keys(&self) -> impl Iterator<Item = (Key, u32)> {
+        let wider = self
+            .key
+            .wider()
+            .map(|w| (w, self.limit.saturating_mul(WIDER_BLOCK_FACTOR)));
+        wider.into_iter().chain([(self.key, self.limit)])
+    }
 }
 
 /// Failed logins (lookup_account, create_account on an existing email with
@@ -137,49 +111,60 @@ impl Budget<'_> {
     }
 
     /// Refuse at once, without the database, when this process saw the
-    /// counter full in its current window.
+    /// counter (or its /48's) full in its current window.
     pub fn check_local(&self) -> Result<(), RpcError> {
         let Some(c) = &self.counter else {
             return Ok(());
         };
-        match self.state.full_counters.full_for(&c.key) {
-            Some(left) => Err(self.refusal(c, left.as_secs() + 1)),
-            None => Ok(()),
+        for (key, _) in c.keys() {
+            if let Some(left) = self.state.full_counters.full_for(&key) {
+                return Err(self.refusal(c, left.as_secs() + 1));
+            }
         }
+        Ok(())
     }
 
-    fn remember_full(&self, c: &Counter, secs: u64) {
+    fn remember_full(&self, c: &Counter, key: Key, secs: u64) {
         // Briefly: a full counter may hold slots of attempts in progress
         // (here or in another instance) that are about to be given back.
         let left = Duration::from_secs(secs.clamp(1, u64::from(c.window_secs)));
         self.state
             .full_counters
-            .mark_full(c.key, left.min(REMEMBER_FULL_FOR));
+            .mark_full(key, left.min(REMEMBER_FULL_FOR));
     }
 
     /// Take a slot before doing the work; refused when the budget is used
     /// up (attempts in progress hold slots too). The slot counts unless it
     /// is released: `keep` it when the attempt is one the rule counts.
+    /// An IPv6 client takes a slot of its /48 first and of its /64 then;
+    /// either refusing refuses (and gives the other back).
     pub async fn reserve(&self, conn: &mut Conn) -> Result<Slot, RpcError> {
         self.check_local()?;
         let Some(c) = self.counter else {
             return Ok(Slot::inert());
         };
-        let r = rate_limit::reserve(conn, &c.key, c.limit, c.window_secs).await?;
-        if !r.granted {
-            let secs = u64::try_from(r.window_end - boinc_db::now()).unwrap_or(1);
-            self.remember_full(&c, secs);
-            return Err(self.refusal(&c, secs));
-        }
-        Ok(Slot {
-            held: Some(Held {
-                key: c.key,
+        // Dropped on any error: what it holds is given back.
+        let mut slot = Slot::inert();
+        for (key, limit) in c.keys() {
+            let r = rate_limit::reserve(conn, &key, limit, c.window_secs).await?;
+            if r.inserted {
+                note_new_row(self.state, conn).await;
+            }
+            if !r.granted {
+                slot.release(Some(conn)).await;
+                let secs = u64::try_from(r.window_end - boinc_db::now()).unwrap_or(1);
+                self.remember_full(&c, key, secs);
+                return Err(self.refusal(&c, secs));
+            }
+            slot.held.push(Held {
+                key,
                 window_end: r.window_end,
                 pool: self.state.pool.clone(),
                 db_timeout: self.state.options.db_timeout,
                 full_counters: self.state.full_counters.clone(),
-            }),
-        })
+            });
+        }
+        Ok(slot)
     }
 
     /// Count an attempt that failed: Ok when it fitted in the budget (the
@@ -191,21 +176,61 @@ impl Budget<'_> {
     }
 
     /// Before answering a success of such cheap work: refuse while the
-    /// budget is used up, as a failure would be (otherwise a client past
-    /// its limit could still tell right guesses from wrong ones).
+    /// budget (or the /48's) is used up, as a failure would be (otherwise a
+    /// client past its limit could still tell right guesses from wrong ones).
     pub async fn admit(&self, conn: &mut Conn) -> Result<(), RpcError> {
         self.check_local()?;
         let Some(c) = self.counter else {
             return Ok(());
         };
-        match rate_limit::usage(conn, &c.key).await? {
-            Some(u) if u.used >= c.limit => {
-                let secs = u64::try_from(u.secs_left).unwrap_or(1);
-                self.remember_full(&c, secs);
-                Err(self.refusal(&c, secs))
+        for (key, limit) in c.keys() {
+            if let Some(u) = rate_limit::usage(conn, &key).await? {
+                if u.used >= limit {
+                    let secs = u64::try_from(u.secs_left).unwrap_or(1);
+                    self.remember_full(&c, key, secs);
+                    return Err(self.refusal(&c, secs));
+                }
             }
-            _ => Ok(()),
         }
+        Ok(())
+    }
+}
+
+/// A counter row was added. Every `step` (1/8 of `<rpc_limit_max_rows>`)
+/// of this process's additions, the request that makes the last one
+/// checks the table's size (one check at a time per process) and brings
+/// it down to `cap - 3 step` rows once it is past `cap - 2 step`: between
+/// checks this process adds at most a step, and the step left over is
+/// room for what concurrent requests add while a check runs, so the table
+/// stays within the cap however fast new clients arrive between the
+/// minutely purges (several instances: each adds its steps).
+async fn note_new_row(state: &AppState, conn: &mut Conn) {
+    let cap = state.limits.max_limit_rows;
+    if let Some(counted) = state.limit_rows.added(cap_step(cap)) {
+        keep_within_cap(state, conn).await;
+        state.limit_rows.checked(counted);
+    }
+}
+
+fn cap_step(cap: u64) -> u64 {
+    (cap / 8).max(1)
+}
+
+async fn keep_within_cap(state: &AppState, conn: &mut Conn) {
+    let cap = state.limits.max_limit_rows;
+    let step = cap_step(cap);
+    let (high, low) = (cap.saturating_sub(2 * step), cap.saturating_sub(3 * step));
+    match rate_limit::enforce_cap(conn, high, low).await {
+        Ok(c) if c.running > 0 => tracing::warn!(
+            rows = c.rows,
+            max = cap,
+            expired = c.expired,
+            empty = c.empty,
+            running = c.running,
+            "rpc_limit near rpc_limit_max_rows: dropped the windows that end soonest"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not keep rpc_limit within its row cap"),
     }
 }
 
@@ -213,7 +238,7 @@ impl Budget<'_> {
 /// cancelled request) it is given back in the background.
 #[must_use = "keep() the slot if the attempt counts, else release() it"]
 pub struct Slot {
-    held: Option<Held>,
+    held: Vec<Held>,
 }
 
 struct Held {
@@ -249,28 +274,31 @@ impl Held {
 
 impl Slot {
     fn inert() -> Self {
-        Self { held: None }
+        Self { held: Vec::new() }
     }
 
     /// The attempt counts: the slot stays used until its window ends.
     pub fn keep(mut self) {
-        self.held = None;
+        self.held.clear();
     }
 
     /// The attempt does not count (a success, or a failure of another
     /// kind). `conn`: the caller's connection if it holds one, so a
     /// request never waits for a second pooled connection.
-    pub async fn release(mut self, conn: Option<&mut Conn>) {
-        if let Some(h) = self.held.take() {
-            h.give_back(conn).await;
+    pub async fn release(mut self, mut conn: Option<&mut Conn>) {
+        for h in std::mem::take(&mut self.held) {
+            h.give_back(conn.as_deref_mut()).await;
         }
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if let Some(h) = self.held.take() {
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        if self.held.is_empty() {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            for h in std::mem::take(&mut self.held) {
                 rt.spawn(h.give_back(None));
             }
         }
@@ -297,6 +325,11 @@ pub async fn purge_expired(state: &AppState) {
             }
         }
     }
+    // Rows another instance (or an earlier run) added count too.
+    if let Some(counted) = state.limit_rows.begin() {
+        keep_within_cap(state, &mut conn).await;
+        state.limit_rows.checked(counted);
+    }
 }
 
 #[cfg(test)]
@@ -305,7 +338,7 @@ mod tests {
     use boinc_db::ProjectConfig;
 
     fn limits(pairs: &[(&str, &str)]) -> Limits {
-        Limits::from_config(&ProjectConfig::from_pairs(".".into(), pairs))
+        Limits::from_config(&ProjectConfig::from_pairs(".".into(), pairs)).unwrap()
     }
 
     fn ip(s: &str) -> IpAddr {

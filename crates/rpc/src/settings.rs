@@ -8,6 +8,10 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use std::ops::RangeInclusive;
+
+use boinc_db::config::ConfigError;
+use boinc_db::forwarded;
 use boinc_db::ProjectConfig;
 
 use crate::error::RpcError;
@@ -17,6 +21,8 @@ use crate::params::Params;
 pub mod defaults {
     pub const CREATE_ACCOUNT_PER_IP_PER_HOUR: u32 = 200;
     pub const MAX_PARAM_BYTES: usize = 64 * 1024;
+    /// Rows the shared per-client counter table may hold.
+    pub const LIMIT_MAX_ROWS: u64 = 200_000;
 }
 
 /// Tunables; the defaults suit production, tests shorten some.
@@ -66,53 +72,56 @@ impl Default for Options {
     }
 }
 
-fn secs(cfg: &ProjectConfig, key: &str) -> Option<Duration> {
-    cfg.str(key)
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
-}
+/// Whole-number keys: the range each may take. Ours alone and read once
+/// at start-up, and each bounds an abuse limit or a resource, so a value
+/// outside its range (or not a number) stops the start with an error
+/// naming the key rather than running with a limit nobody wrote.
+const COUNT: RangeInclusive<i64> = 1..=1_000_000;
+const BYTES: RangeInclusive<i64> = 1..=(1 << 30);
 
-fn positive(cfg: &ProjectConfig, key: &str) -> Option<usize> {
-    cfg.int(key)
-        .filter(|n| *n > 0)
-        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+fn count(
+    cfg: &ProjectConfig,
+    key: &str,
+    range: RangeInclusive<i64>,
+) -> Result<Option<usize>, ConfigError> {
+    Ok(cfg
+        .int_in(key, range)?
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
 }
 
 impl Options {
     /// Config keys that override these options (tests pass Options
-    /// directly; config.xml wins where it says something).
-    pub fn apply_config(&mut self, cfg: &ProjectConfig) {
-        if let Some(n) = positive(cfg, "rpc_failed_logins_per_ip") {
+    /// directly; config.xml wins where it says something). A duration or
+    /// count it cannot mean is an error naming the key.
+    pub fn apply_config(&mut self, cfg: &ProjectConfig) -> Result<(), ConfigError> {
+        if let Some(n) = count(cfg, "rpc_failed_logins_per_ip", 1..=i64::from(u32::MAX))? {
             self.fail_limit = u32::try_from(n).unwrap_or(u32::MAX);
         }
-        if let Some(d) = secs(cfg, "rpc_failed_login_window") {
-            self.fail_window = d;
+        let durations = [
+            ("rpc_failed_login_window", &mut self.fail_window),
+            ("rpc_request_timeout", &mut self.request_timeout),
+            ("rpc_db_timeout", &mut self.db_timeout),
+            ("rpc_header_read_timeout", &mut self.header_read_timeout),
+            ("rpc_idle_timeout", &mut self.idle_timeout),
+        ];
+        for (key, slot) in durations {
+            if let Some(d) = cfg.seconds(key, false)? {
+                *slot = d;
+            }
         }
-        if let Some(n) = positive(cfg, "rpc_max_body_bytes") {
+        if let Some(n) = count(cfg, "rpc_max_body_bytes", BYTES)? {
             self.max_body_bytes = n;
         }
-        if let Some(d) = secs(cfg, "rpc_request_timeout") {
-            self.request_timeout = d;
-        }
-        if let Some(d) = secs(cfg, "rpc_db_timeout") {
-            self.db_timeout = d;
-        }
-        if let Some(d) = secs(cfg, "rpc_header_read_timeout") {
-            self.header_read_timeout = d;
-        }
-        if let Some(d) = secs(cfg, "rpc_idle_timeout") {
-            self.idle_timeout = d;
-        }
-        if let Some(n) = positive(cfg, "rpc_max_connections") {
+        if let Some(n) = count(cfg, "rpc_max_connections", COUNT)? {
             self.max_connections = Some(n);
         }
-        if let Some(n) = positive(cfg, "rpc_hash_threads") {
+        if let Some(n) = count(cfg, "rpc_hash_threads", 1..=1024)? {
             self.hash_threads = Some(n);
         }
-        if let Some(n) = cfg.int("rpc_consent_group_workers").filter(|n| *n >= 0) {
-            self.consent_group_workers = usize::try_from(n).unwrap_or(usize::MAX).min(64);
+        if let Some(n) = count(cfg, "rpc_consent_group_workers", 0..=64)? {
+            self.consent_group_workers = n;
         }
+        Ok(())
     }
 }
 
@@ -131,6 +140,9 @@ pub struct Limits {
     pub trusted_proxies: HashSet<IpAddr>,
     /// Addresses no per-IP limit applies to (e.g. account managers' servers).
     pub exempt: HashSet<IpAddr>,
+    /// Rows `rpc_limit` may hold (`crate::limits`: beyond it the windows
+    /// that end soonest are dropped).
+    pub max_limit_rows: u64,
 }
 
 fn list(s: &str) -> impl Iterator<Item = &str> {
@@ -139,28 +151,21 @@ fn list(s: &str) -> impl Iterator<Item = &str> {
         .filter(|t| !t.is_empty())
 }
 
-fn ips(cfg: &ProjectConfig, key: &str) -> HashSet<IpAddr> {
-    let mut out = HashSet::new();
-    for t in list(cfg.str(key).unwrap_or("")) {
-        match t.parse::<IpAddr>() {
-            Ok(ip) => {
-                out.insert(ip.to_canonical());
-            }
-            Err(_) => tracing::warn!(key, value = t, "configuration: not an IP address; ignored"),
-        }
-    }
-    out
-}
-
 impl Limits {
-    pub fn from_config(cfg: &ProjectConfig) -> Self {
-        let create_per_ip_per_hour = cfg
-            .int("rpc_create_account_per_ip_per_hour")
-            .filter(|n| *n >= 0)
-            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-            .unwrap_or(defaults::CREATE_ACCOUNT_PER_IP_PER_HOUR);
+    /// From config.xml; a count it cannot mean is an error naming the key.
+    pub fn from_config(cfg: &ProjectConfig) -> Result<Self, ConfigError> {
+        let create_per_ip_per_hour = count(
+            cfg,
+            "rpc_create_account_per_ip_per_hour",
+            0..=i64::from(u32::MAX),
+        )?
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+        .unwrap_or(defaults::CREATE_ACCOUNT_PER_IP_PER_HOUR);
         let max_param_bytes =
-            positive(cfg, "rpc_max_param_bytes").unwrap_or(defaults::MAX_PARAM_BYTES);
+            count(cfg, "rpc_max_param_bytes", BYTES)?.unwrap_or(defaults::MAX_PARAM_BYTES);
+        let max_limit_rows = cfg
+            .int_in("rpc_limit_max_rows", 16..=1_000_000_000)?
+            .map_or(defaults::LIMIT_MAX_ROWS, |n| n as u64);
         let mut banned_domains: HashSet<String> =
             list(cfg.str("banned_email_domains").unwrap_or(""))
                 .map(|d| d.trim_start_matches('@').to_ascii_lowercase())
@@ -192,25 +197,21 @@ impl Limits {
                     regex::Regex::new("$^").ok()
                 }
             });
-        Self {
+        Ok(Self {
             create_per_ip_per_hour,
             max_param_bytes,
             banned_domains,
             invite_code,
-            trusted_proxies: ips(cfg, "rpc_trusted_proxies"),
-            exempt: ips(cfg, "rpc_rate_limit_exempt"),
-        }
+            trusted_proxies: forwarded::trusted_proxies(cfg),
+            exempt: forwarded::ip_list(cfg, "rpc_rate_limit_exempt"),
+            max_limit_rows,
+        })
     }
 
-    /// Every parameter value within `max_param_bytes` (names too).
+    /// Every parameter is text (UTF-8 without NUL) and within
+    /// `max_param_bytes` (names too); else -1 naming it.
     pub fn check_params(&self, p: &Params) -> Result<(), RpcError> {
-        match p.oversized(self.max_param_bytes) {
-            Some(_) => Err(RpcError::generic(format!(
-                "parameter too long (at most {} bytes)",
-                self.max_param_bytes
-            ))),
-            None => Ok(()),
-        }
+        p.check(self.max_param_bytes)
     }
 
     /// The email's domain (or a parent domain) is banned.
@@ -258,7 +259,8 @@ mod tests {
         let l = Limits::from_config(&cfg(&[(
             "banned_email_domains",
             "spam.example, @Junk.test",
-        )]));
+        )]))
+        .unwrap();
         assert!(l.email_banned("a@spam.example"));
         assert!(l.email_banned("a@mx.SPAM.example"));
         assert!(l.email_banned("a@junk.test"));
@@ -268,13 +270,17 @@ mod tests {
 
     #[test]
     fn invite_codes() {
-        let l = Limits::from_config(&cfg(&[("invite_code_regex", "^(alpha|beta)[0-9]+$")]));
+        let l =
+            Limits::from_config(&cfg(&[("invite_code_regex", "^(alpha|beta)[0-9]+$")])).unwrap();
         l.check_invite(Some("alpha7")).unwrap();
         assert!(l.check_invite(Some("gamma7")).is_err());
         assert!(l.check_invite(None).is_err());
-        let broken = Limits::from_config(&cfg(&[("invite_code_regex", "(")]));
+        let broken = Limits::from_config(&cfg(&[("invite_code_regex", "(")])).unwrap();
         assert!(broken.check_invite(Some("(")).is_err());
-        Limits::from_config(&cfg(&[])).check_invite(None).unwrap();
+        Limits::from_config(&cfg(&[]))
+            .unwrap()
+            .check_invite(None)
+            .unwrap();
     }
 
     #[test]
@@ -286,14 +292,54 @@ mod tests {
             ("rpc_header_read_timeout", "3"),
             ("rpc_idle_timeout", "0.5"),
             ("rpc_max_connections", "100"),
-            ("rpc_db_timeout", "-1"),
-        ]));
+            ("rpc_consent_group_workers", "0"),
+        ]))
+        .unwrap();
         assert_eq!(o.fail_limit, 5);
         assert_eq!(o.request_timeout, Duration::from_millis(1500));
         assert_eq!(o.header_read_timeout, Duration::from_secs(3));
         assert_eq!(o.idle_timeout, Duration::from_millis(500));
         assert_eq!(o.max_connections, Some(100));
-        // Nonsense keeps the default.
+        assert_eq!(o.consent_group_workers, 0);
+        // Unset keys keep the default.
         assert_eq!(o.db_timeout, Options::default().db_timeout);
+    }
+
+    #[test]
+    fn nonsense_is_an_error_naming_the_key() {
+        for (key, v) in [
+            ("rpc_db_timeout", "-1"),
+            ("rpc_request_timeout", "1e30"),
+            ("rpc_failed_login_window", "NaN"),
+            ("rpc_idle_timeout", "inf"),
+            ("rpc_header_read_timeout", "soon"),
+            ("rpc_failed_logins_per_ip", "0"),
+            ("rpc_failed_logins_per_ip", "20x"),
+            ("rpc_max_body_bytes", "1e6"),
+            ("rpc_max_connections", "-5"),
+            ("rpc_hash_threads", "99999"),
+            ("rpc_consent_group_workers", "65"),
+        ] {
+            let e = Options::default()
+                .apply_config(&cfg(&[(key, v)]))
+                .unwrap_err();
+            assert!(
+                e.to_string().starts_with(&format!("config.xml <{key}>: ")),
+                "{e}"
+            );
+        }
+        for (key, v) in [
+            ("rpc_create_account_per_ip_per_hour", "-1"),
+            ("rpc_create_account_per_ip_per_hour", "lots"),
+            ("rpc_max_param_bytes", "0"),
+        ] {
+            let e = Limits::from_config(&cfg(&[(key, v)])).unwrap_err();
+            assert!(
+                e.to_string().starts_with(&format!("config.xml <{key}>: ")),
+                "{e}"
+            );
+        }
+        let l = Limits::from_config(&cfg(&[("rpc_create_account_per_ip_per_hour", "0")])).unwrap();
+        assert_eq!(l.create_per_ip_per_hour, 0, "0 still means no limit");
     }
 }

@@ -5,6 +5,7 @@
 //! them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,9 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// Whether the database answers (`GET /health`).
     pub health: crate::health::Health,
+    /// This process's additions to the shared counter table since it last
+    /// checked the table's size.
+    pub limit_rows: LimitRows,
     /// Abuse rules from config.xml.
     pub limits: Limits,
     /// Path of master_url (e.g. "/myproject/"): RPCs are served below it
@@ -61,12 +65,13 @@ impl AppState {
         let pool = boinc_db::pool(&settings);
         let url_prefix = url_path(config.master_url());
         let mut options = options;
-        options.apply_config(&config);
-        let limits = Limits::from_config(&config);
+        options.apply_config(&config)?;
+        let limits = Limits::from_config(&config)?;
         Ok(Arc::new(Self {
             full_counters: Arc::default(),
             metrics: crate::metrics::Metrics::new(),
             health: crate::health::Health::default(),
+            limit_rows: LimitRows::default(),
             config,
             pool,
             options,
@@ -247,6 +252,43 @@ impl ProjectCache {
         if let Ok(mut g) = self.db.write() {
             *g = d;
         }
+    }
+}
+
+/// Counts the `rpc_limit` rows this process added, so that every so many
+/// one request checks the table's size; at most one check at a time.
+#[derive(Debug, Default)]
+pub struct LimitRows {
+    added: AtomicU64,
+    checking: AtomicBool,
+}
+
+impl LimitRows {
+    /// One row added: `Some(counted)` when `every` have been added since
+    /// the last check and no check runs (the caller checks, then calls
+    /// `checked(counted)`).
+    pub fn added(&self, every: u64) -> Option<u64> {
+        if self.added.fetch_add(1, Ordering::Relaxed) + 1 >= every.max(1) {
+            self.begin()
+        } else {
+            None
+        }
+    }
+
+    /// Start a check unless one runs: the additions it covers.
+    pub fn begin(&self) -> Option<u64> {
+        (!self.checking.swap(true, Ordering::AcqRel)).then(|| self.added.load(Ordering::Relaxed))
+    }
+
+    /// The check `begin` started is done; rows added meanwhile still count
+    /// towards the next one.
+    pub fn checked(&self, counted: u64) {
+        let _ = self
+            .added
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |a| {
+                Some(a.saturating_sub(counted))
+            });
+        self.checking.store(false, Ordering::Release);
     }
 }
 

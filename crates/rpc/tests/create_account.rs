@@ -241,12 +241,32 @@ async fn bad_user_names_are_188_with_their_own_messages() {
         assert_error(&body, -188);
         assert!(body.contains(msg), "{name:?}: {body}");
     }
-    // Empty name counts as missing.
-    let body = h.create("e@example.com", "pw", "", &[]).await;
-    assert_error(&body, -1);
-    assert!(
-        body.contains("missing or bad parameter: user_name"),
-        "{body}"
+    // Present but empty is a bad name (SPEC section 3), GET or POST;
+    // only an absent user_name is a missing parameter.
+    let empty = format!(
+        "{HEADER}<error>\n    <error_num>-188</error_num>\n    <error_msg>user name must be nonempty</error_msg>\n</error>\n"
+    );
+    let hash = passwd_hash("pw", "e@example.com");
+    let form = [
+        ("email_addr", "e@example.com"),
+        ("passwd_hash", hash.as_str()),
+        ("user_name", ""),
+    ];
+    assert_eq!(h.create("e@example.com", "pw", "", &[]).await, empty);
+    assert_eq!(h.post("create_account.php", &form).await, empty);
+    assert_eq!(
+        h.get(&format!(
+            "create_account.php?email_addr=e%40example.com&passwd_hash={hash}&user_name"
+        ))
+        .await,
+        empty,
+        "a name without '=' is present and empty too"
+    );
+    assert_eq!(
+        h.call("create_account.php", &form[..2]).await,
+        format!(
+            "{HEADER}<error>\n    <error_num>-1</error_num>\n    <error_msg>missing or bad parameter: user_name</error_msg>\n</error>\n"
+        )
     );
     // A taken name is -188, not a 500.
     h.new_account("first@example.com", "Taken Name", &[]).await;

@@ -70,6 +70,13 @@ async fn look_alike_consent_names_are_unknown_types_and_write_nothing() {
                 let body = h
                     .post("am_set_info.php", &set_consent(&auth, &name, flag))
                     .await;
+                if name.contains('\0') {
+                    // No text at all: refused by name before any lookup.
+                    assert_error(&body, -1);
+                    assert!(body.contains("consent_name contains a NUL byte"), "{body}");
+                    assert_eq!(consent_rows(&h).await, before, "{coll}: {name:?} wrote");
+                    continue;
+                }
                 assert!(
                     body.contains("<success/>"),
                     "{coll}: {name:?} flag {flag}: {body}"
@@ -134,6 +141,24 @@ async fn look_alike_emails_select_no_account() {
         collate(&h, coll).await;
         let users = h.user_count().await;
         for probe in &probes {
+            if probe.contains('\0') {
+                // No text at all: refused by name before any lookup.
+                for rpc in ["lookup_account.php", "create_account.php"] {
+                    let body = h
+                        .post(
+                            rpc,
+                            &[
+                                ("email_addr", probe.as_str()),
+                                ("passwd_hash", hash.as_str()),
+                                ("user_name", "Copycat"),
+                            ],
+                        )
+                        .await;
+                    assert_error(&body, -1);
+                    assert!(body.contains("email_addr contains a NUL byte"), "{body}");
+                }
+                continue;
+            }
             for sent in [Some(hash.as_str()), None] {
                 let mut p = vec![("email_addr", probe.as_str())];
                 if let Some(s) = sent {

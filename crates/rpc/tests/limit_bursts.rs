@@ -237,7 +237,8 @@ async fn successful_logins_do_not_use_up_the_failure_budget() {
             assert!(b[0].contains("<success/>"), "{}", b[0]);
         }
     }
-    assert_eq!(used(&h, 1).await, vec![0]);
+    // Every success gave its slot back, and with the last one the row.
+    assert_eq!(used(&h, 1).await, Vec::<i64>::new());
     // The whole budget is still there: 3 failures, then refusals.
     let wrong = passwd_hash("nope", "user@example.com");
     let mut seen = Vec::new();

@@ -197,6 +197,7 @@ async fn main() -> anyhow::Result<()> {
         let opts = ServeOptions {
             read_only: true,
             credentials: Some(Credentials::new("admin", &hash)?),
+            ..Default::default()
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

@@ -49,6 +49,7 @@ pub async fn run(
     let opts = ServeOptions {
         read_only,
         credentials: Some(creds),
+        trusted_proxies: boinc_db::forwarded::trusted_proxies(&cfg),
     };
     boinc_daemon::run_until_stopped(
         move |shutdown| boinc_ops::serve_until(listener, ops, opts, shutdown),

@@ -15,6 +15,7 @@ use boinc_db::audit::AuditRow;
 use boinc_db::erase::Mode;
 use boinc_db::subject::Found;
 
+use super::fetch::{self, Fetch};
 use super::{csrf_token, fmt_time, refuse, session_from, AuthedUser, Posted, Shared};
 use super::{AppState, SESSION_COOKIE};
 use crate::account::{self, AccountError, Query};
@@ -137,6 +138,7 @@ fn query_map(uri: &axum::http::Uri) -> HashMap<String, String> {
 pub(super) async fn accounts(
     State(st): State<Shared>,
     axum::Extension(AuthedUser(user)): axum::Extension<AuthedUser>,
+    headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
     let params = query_map(&uri);
@@ -182,7 +184,12 @@ pub(super) async fn accounts(
     } else {
         StatusCode::OK
     };
-    rendered(status, page.render(), None)
+    // The session cookie (SameSite=Strict) marks the links followed from
+    // here as this site's own where browsers send no Fetch Metadata.
+    let new_session = session_from(&headers)
+        .is_none()
+        .then(boinc_db::random_hex32);
+    rendered(status, page.render(), new_session.as_deref())
 }
 
 /// Render one account's page (`history` None: the account is gone).
@@ -252,12 +259,47 @@ pub(super) async fn account(
     let Some(id) = params.get("id").and_then(|s| s.parse::<i64>().ok()) else {
         return refuse(StatusCode::BAD_REQUEST, "give ?id=ACCOUNT_ID");
     };
+    match fetch::classify(&headers, session_from(&headers).is_some()) {
+        Fetch::PageView => {}
+        Fetch::ForeignNavigation => return open_link(&headers, &user, id),
+        Fetch::Subresource => {
+            tracing::warn!(
+                user,
+                userid = id,
+                "ops: account page requested as a subresource; refused, not audited"
+            );
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "an account is shown only as a page of this site (not an image, frame or script)",
+            );
+        }
+    }
     let message = match params.get("done").map(String::as_str) {
         Some("obfuscate") => Some("Account deleted (obfuscated)."),
         Some("wipe") => Some("Account deleted (wiped)."),
         _ => None,
     };
     account_page(&st, &headers, &user, id, StatusCode::OK, message, None).await
+}
+
+#[derive(Template)]
+#[template(path = "account_open.html")]
+struct OpenLinkPage<'a> {
+    user: &'a str,
+    id: i64,
+}
+
+/// A navigation another site started (or one we cannot tell from it):
+/// nothing of the account and no audit row, only a link the admin follows
+/// from this site (the session cookie comes with the page, so that
+/// follow-up counts even without Fetch Metadata).
+fn open_link(headers: &HeaderMap, user: &str, id: i64) -> Response {
+    let new_session = session_from(headers).is_none().then(boinc_db::random_hex32);
+    rendered(
+        StatusCode::OK,
+        OpenLinkPage { user, id }.render(),
+        new_session.as_deref(),
+    )
 }
 
 fn form_id(form: &HashMap<String, String>) -> Option<i64> {

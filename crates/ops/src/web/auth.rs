@@ -104,6 +104,8 @@ pub(super) struct Gate {
     verified: Mutex<HashSet<[u8; 32]>>,
     /// Failed (or in-flight) logins per client address: (count, window start).
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    trusted_proxies: HashSet<IpAddr>,
 }
 
 /// The logged-in admin, for handlers (audit actor, CSRF token).
@@ -111,12 +113,36 @@ pub(super) struct Gate {
 pub(super) struct AuthedUser(pub String);
 
 impl Gate {
-    pub(super) fn new(creds: Credentials) -> Self {
+    pub(super) fn new(creds: Credentials, trusted_proxies: HashSet<IpAddr>) -> Self {
         Self {
             creds,
             verified: Mutex::new(HashSet::new()),
             failures: Mutex::new(HashMap::new()),
+            trusted_proxies,
         }
+    }
+
+    /// Whose failures a request counts as: the client (behind a trusted
+    /// proxy, the one it names, by boinc-rpc's rule), IPv6 by its /64 as
+    /// boinc-rpc's limits count it, so one host cannot walk its addresses.
+    fn client(&self, req: &Request) -> Option<IpAddr> {
+        let peer = req.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip();
+        let forwarded: Vec<&[u8]> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        Some(
+            match boinc_db::forwarded::client_addr(&self.trusted_proxies, peer, &forwarded) {
+                IpAddr::V6(v6) => {
+                    let mut o = v6.octets();
+                    o[8..].fill(0);
+                    IpAddr::V6(o.into())
+                }
+                v4 => v4,
+            },
+        )
     }
 
     fn is_verified(&self, header: &str) -> bool {
@@ -213,10 +239,7 @@ pub(super) async fn basic_auth(State(st): State<Shared>, mut req: Request, next:
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let ip = gate.client(&req);
     // Guessing is throttled per address; a login already verified passes,
     // so an attacker can't lock out a working session. Anything else
     // takes a slot first and gives it back only if it turns out right.

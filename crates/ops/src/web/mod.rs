@@ -9,8 +9,8 @@
 //! key made at start-up, so a token from another session or an earlier run
 //! is stale. Templates escape everything; responses carry strict headers.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +35,7 @@ pub use auth::{bcrypt_peak, Credentials, BCRYPT_POOL, FAILURE_WINDOW, MAX_FAILUR
 use report::{age_text, ReportCache};
 
 mod account;
+mod fetch;
 
 use crate::consent_records::ConsentReport;
 use crate::ops::{validate_shortname, ConsentOps, OpsError, DELETE_EXPLANATION};
@@ -65,6 +66,10 @@ pub struct ServeOptions {
     pub read_only: bool,
     /// Required: `serve` refuses to start with `None`.
     pub credentials: Option<Credentials>,
+    /// Peers whose `X-Forwarded-For` names the client (config.xml's
+    /// `<rpc_trusted_proxies>`, as boinc-rpc reads it): the login
+    /// throttle counts that client, not the proxy.
+    pub trusted_proxies: HashSet<IpAddr>,
 }
 
 struct AppState {
@@ -97,7 +102,7 @@ fn router_with_report(
     let state = Arc::new(AppState {
         ops,
         read_only: opts.read_only,
-        auth: auth::Gate::new(creds),
+        auth: auth::Gate::new(creds, opts.trusted_proxies),
         csrf_key,
         report: report.clone(),
     });

@@ -71,6 +71,7 @@ pub async fn start_on(db: TestDb, read_only: bool) -> Server {
     let opts = ServeOptions {
         read_only,
         credentials: Some(creds()),
+        ..Default::default()
     };
     let task = tokio::spawn(async move {
         if let Err(e) = boinc_ops::serve(listener, ops, opts).await {

@@ -31,7 +31,11 @@ impl CreateAccount {
     pub fn parse(p: &Params) -> Result<Self, RpcError> {
         let email = p.required("email_addr")?;
         let passwd_hash = p.required("passwd_hash")?;
-        let user_name = p.required("user_name")?;
+        // Present but empty is a bad name (-188, SPEC section 3), not a
+        // missing parameter.
+        let user_name = p
+            .get("user_name")
+            .ok_or(RpcError::MissingParam("user_name"))?;
         // Every stored value fits its column before anything else is
         // looked at (-205 / -188 / -1 naming the field).
         validate::lengths(p, &["email_addr", "user_name", "source"])?;
@@ -289,7 +293,7 @@ async fn existing_account(
     let slot = crate::limits::failed_logins(state, req.ip)
         .reserve(conn)
         .await?;
-    if super::verify_password(&ca.passwd_hash, &user.passwd_hash).await? {
+    if super::verify_password(user.id, &ca.passwd_hash, &user.passwd_hash).await? {
         slot.release(Some(conn)).await;
         Ok(reply::create_account(user.authenticator()))
     } else {

@@ -49,7 +49,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     let slot = failures.reserve(&mut conn).await?;
     drop(conn);
     let auth_hash = password::md5_hex(&format!("{}{}", user.authenticator(), user.email_addr));
-    let ok = super::verify_password(&sent, &user.passwd_hash).await?
+    let ok = super::verify_password(user.id, &sent, &user.passwd_hash).await?
         || password::constant_time_eq(auth_hash.as_bytes(), sent.as_bytes());
     if ok {
         slot.release(None).await;

@@ -7,6 +7,8 @@ pub mod create_account;
 pub mod get_project_config;
 pub mod lookup_account;
 
+use boinc_db::password::HashError;
+
 use crate::error::RpcError;
 
 /// Run CPU-heavy password work (bcrypt) off the async reactor, on the
@@ -24,14 +26,24 @@ pub(crate) async fn hash_password(sent: &str) -> Result<String, RpcError> {
     let sent = sent.to_owned();
     blocking(move || boinc_db::password::hash_for_storage(&sent))
         .await?
-        .map_err(|e| {
-            tracing::error!(error = %e, "bcrypt failed");
-            RpcError::generic("internal error")
+        .map_err(|e| match e {
+            // Parameters never carry NUL (`Params`); should one get here,
+            // it is still the client's input, not our failure.
+            HashError::Nul => RpcError::generic("password hash contains a NUL byte"),
+            other => {
+                tracing::error!(error = %other, "bcrypt failed");
+                RpcError::generic("internal error")
+            }
         })
 }
 
-/// `password::verify` on the hashing pool.
-pub(crate) async fn verify_password(sent: &str, stored: &str) -> Result<bool, RpcError> {
+/// `password::verify_account` on the hashing pool: account `userid`'s
+/// stored hash against what the client sent.
+pub(crate) async fn verify_password(
+    userid: i64,
+    sent: &str,
+    stored: &str,
+) -> Result<bool, RpcError> {
     let (sent, stored) = (sent.to_owned(), stored.to_owned());
-    blocking(move || boinc_db::password::verify(&sent, &stored)).await
+    blocking(move || boinc_db::password::verify_account(userid, &sent, &stored)).await
 }

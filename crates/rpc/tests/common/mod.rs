@@ -7,6 +7,7 @@
 pub mod commit_cut;
 pub mod procs;
 pub mod proxy;
+pub mod real;
 
 use std::path::PathBuf;
 use std::time::Duration;

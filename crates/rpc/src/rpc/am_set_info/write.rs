@@ -130,7 +130,7 @@ async fn credentials(
     };
     let new_passwd_hash = match &r.password_hash {
         Some(h) => {
-            if crate::rpc::verify_password(h, &user.passwd_hash).await? {
+            if crate::rpc::verify_password(user.id, h, &user.passwd_hash).await? {
                 None
             } else if !allow_credentials {
                 return Err(RpcError::generic(
