@@ -19,6 +19,7 @@ pub mod dump;
 pub mod enumerate;
 pub mod error;
 pub mod gen;
+pub mod metrics_file;
 pub mod optout;
 pub mod output;
 pub mod owners;

@@ -54,6 +54,12 @@ struct Cli {
     /// next successful dump would prune (spec's <archive_days>).
     #[arg(long)]
     dry_run: bool,
+    /// Write node_exporter textfile-collector metrics here after each run
+    /// (last success time, duration, records and bytes per file; a failed
+    /// run adds its time and keeps the last success's), replaced
+    /// atomically. E.g. /var/lib/prometheus/node-exporter/boinc_db_dump.prom
+    #[arg(long = "metrics-file", value_name = "F")]
+    metrics_file: Option<PathBuf>,
 }
 
 /// BOINC's db_dump takes each flag with one or two dashes and underscores
@@ -139,13 +145,32 @@ fn main() {
         LogWriter(progress.clone()),
         boinc_daemon::use_color(std::io::stderr().is_terminal()),
     );
+    let metrics_file = cli.metrics_file.clone();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0)
+    };
     match real_main(cli, progress) {
-        Ok(()) => {}
+        Ok(summary) => {
+            if let (Some(path), Some(s)) = (&metrics_file, &summary) {
+                if let Err(e) = boinc_db_dump::metrics_file::success(path, s, now()) {
+                    tracing::error!("{e}");
+                    std::process::exit(1);
+                }
+            }
+        }
         Err(e) => {
             tracing::error!(
                 "db_dump failed; the published dump is unchanged: {}",
                 chain(&e)
             );
+            if let Some(path) = &metrics_file {
+                if let Err(e) = boinc_db_dump::metrics_file::failure(path, now()) {
+                    tracing::error!("{e}");
+                }
+            }
             std::process::exit(1);
         }
     }
@@ -167,7 +192,9 @@ fn chain(e: &anyhow::Error) -> String {
     out
 }
 
-fn real_main(cli: Cli, progress: Option<MultiProgress>) -> anyhow::Result<()> {
+/// The dump's summary; None when nothing was to be dumped (dry run,
+/// stop_daemons).
+fn real_main(cli: Cli, progress: Option<MultiProgress>) -> anyhow::Result<Option<Summary>> {
     if cli.dry_run {
         // Needs no database (and no config.xml when --dump_spec is given).
         let spec_path = match &cli.dump_spec {
@@ -180,13 +207,13 @@ fn real_main(cli: Cli, progress: Option<MultiProgress>) -> anyhow::Result<()> {
             .with_context(|| format!("loading {}", spec_path.display()))?;
         let report = boinc_db_dump::retain::dry_run_report(&spec).context("listing archives")?;
         let _ = std::io::stdout().write_all(report.as_bytes());
-        return Ok(());
+        return Ok(None);
     }
     let mut config = ProjectConfig::discover(cli.config.as_deref())?;
     // As BOINC's db_dump: `bin/stop` wrote stop_daemons, so don't start.
     if let Some(reason) = boinc_daemon::stop_file_present(config.stop_daemons_file().as_deref()) {
         reason.log();
-        return Ok(());
+        return Ok(None);
     }
     if let Some(host) = &cli.db_host {
         config.set("replica_db_host", host);
@@ -211,7 +238,7 @@ fn real_main(cli: Cli, progress: Option<MultiProgress>) -> anyhow::Result<()> {
         .context("starting runtime")?;
     let stop_file = config.project_dir.join(STOP_DAEMONS_FILE);
     if !rt.block_on(wait_for_database(&config, cli.retry_period, &stop_file))? {
-        return Ok(());
+        return Ok(None);
     }
     let summary = rt
         .block_on(boinc_db_dump::run(Options {
@@ -226,7 +253,7 @@ fn real_main(cli: Cli, progress: Option<MultiProgress>) -> anyhow::Result<()> {
         let _ = mp.clear();
     }
     print_summary(&summary);
-    Ok(())
+    Ok(Some(summary))
 }
 
 /// Upstream's `--retry_period`: until the database answers, log and retry
