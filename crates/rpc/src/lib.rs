@@ -110,14 +110,20 @@ fn operations(state: &AppState, path: &str, method: &Method) -> Option<Response>
             Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
             Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
         },
-        "/metrics" => (StatusCode::OK, state.metrics.render()),
+        "/metrics" => match state.metrics.render() {
+            Some(text) => (StatusCode::OK, text),
+            None => (
+                StatusCode::NOT_FOUND,
+                "metrics are off (rpc_metrics 0 in config.xml)\n".to_owned(),
+            ),
+        },
         _ => return None,
     };
     if method != Method::GET && method != Method::HEAD {
         return Some((StatusCode::METHOD_NOT_ALLOWED, "GET only\n").into_response());
     }
     let mut r = body.into_response();
-    let kind = if path == "/metrics" {
+    let kind = if path == "/metrics" && state.metrics.enabled() {
         metrics::CONTENT_TYPE
     } else {
         "text/plain; charset=utf-8"
@@ -140,16 +146,18 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Reques
     }
     if rpc == Rpc::GetProjectConfig {
         // The hot path: a pre-rendered reply, no parsing, no database.
-        let started = Instant::now();
+        let started = state.metrics.enabled().then(Instant::now);
         tracing::debug!(rpc = rpc.name(), "ok");
         let mut r = (StatusCode::OK, rpc::get_project_config::bytes(&state)).into_response();
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             header::HeaderValue::from_static(reply::CONTENT_TYPE),
         );
-        state
-            .metrics
-            .project_config(started.elapsed().as_secs_f64());
+        if let Some(started) = started {
+            state
+                .metrics
+                .project_config(started.elapsed().as_secs_f64());
+        }
         return r;
     }
     let peer = req

@@ -67,16 +67,20 @@ pub struct Metrics {
     pub busy_retries: Counter,
     gpc_requests: Counter,
     gpc_latency: Histogram,
+    /// Off (`rpc_metrics` 0): requests are not counted and nothing is
+    /// rendered. The counters the server itself waits on (busy retries,
+    /// group sizes) keep counting either way.
+    enabled: bool,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self::new()
+        Self::new(true)
     }
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    pub fn new(enabled: bool) -> Self {
         let mut registry = Registry::with_prefix("boinc_rpc");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -156,11 +160,19 @@ impl Metrics {
             busy_retries,
             gpc_requests,
             gpc_latency,
+            enabled,
         }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
     }
 
     /// One answered request.
     pub fn request(&self, rpc: &'static str, outcome: String, seconds: f64) {
+        if !self.enabled {
+            return;
+        }
         self.requests
             .get_or_create(&RequestLabels { rpc, outcome })
             .inc();
@@ -171,22 +183,31 @@ impl Metrics {
 
     /// One get_project_config (always a success: it is served from cache).
     pub fn project_config(&self, seconds: f64) {
+        if !self.enabled {
+            return;
+        }
         self.gpc_requests.inc();
         self.gpc_latency.observe(seconds);
     }
 
     pub fn consent_change(&self, path: &'static str, recorded: bool) {
+        if !self.enabled {
+            return;
+        }
         let recorded = if recorded { "true" } else { "false" };
         self.consent_changes
             .get_or_create(&ConsentLabels { path, recorded })
             .inc();
     }
 
-    /// The text exposition.
-    pub fn render(&self) -> String {
+    /// The text exposition; None while metrics are off.
+    pub fn render(&self) -> Option<String> {
+        if !self.enabled {
+            return None;
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
-        out
+        Some(out)
     }
 }

@@ -52,6 +52,9 @@ pub struct Options {
     /// Workers committing consent-only am_set_info requests in groups
     /// (`crate::flip_group`); 0: each request in its own transaction.
     pub consent_group_workers: usize,
+    /// Whether requests are counted and `/metrics` is served
+    /// (`rpc_metrics` 0 turns both off; the bench measures the difference).
+    pub metrics: bool,
 }
 
 impl Default for Options {
@@ -68,6 +71,7 @@ impl Default for Options {
             max_connections: None,
             hash_threads: None,
             consent_group_workers: crate::flip_group::WORKERS,
+            metrics: true,
         }
     }
 }
@@ -120,6 +124,9 @@ impl Options {
         }
         if let Some(n) = count(cfg, "rpc_consent_group_workers", 0..=64)? {
             self.consent_group_workers = n;
+        }
+        if let Some(n) = count(cfg, "rpc_metrics", 0..=1)? {
+            self.metrics = n == 1;
         }
         Ok(())
     }
@@ -293,6 +300,7 @@ mod tests {
             ("rpc_idle_timeout", "0.5"),
             ("rpc_max_connections", "100"),
             ("rpc_consent_group_workers", "0"),
+            ("rpc_metrics", "0"),
         ]))
         .unwrap();
         assert_eq!(o.fail_limit, 5);
@@ -301,6 +309,8 @@ mod tests {
         assert_eq!(o.idle_timeout, Duration::from_millis(500));
         assert_eq!(o.max_connections, Some(100));
         assert_eq!(o.consent_group_workers, 0);
+        assert!(!o.metrics);
+        assert!(Options::default().metrics);
         // Unset keys keep the default.
         assert_eq!(o.db_timeout, Options::default().db_timeout);
     }
@@ -319,6 +329,7 @@ mod tests {
             ("rpc_max_connections", "-5"),
             ("rpc_hash_threads", "99999"),
             ("rpc_consent_group_workers", "65"),
+            ("rpc_metrics", "2"),
         ] {
             let e = Options::default()
                 .apply_config(&cfg(&[(key, v)]))

@@ -69,7 +69,7 @@ impl AppState {
         let limits = Limits::from_config(&config)?;
         Ok(Arc::new(Self {
             full_counters: Arc::default(),
-            metrics: crate::metrics::Metrics::new(),
+            metrics: crate::metrics::Metrics::new(options.metrics),
             health: crate::health::Health::default(),
             limit_rows: LimitRows::default(),
             config,

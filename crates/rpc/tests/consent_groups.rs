@@ -230,7 +230,7 @@ fn setup(db: &TestDb, workers: usize) -> FlipGroups {
             pool: boinc_db::pool(&db.settings),
             db_timeout: Duration::from_secs(5),
             lookup_budget: Duration::from_secs(5),
-            group_sizes: boinc_rpc::metrics::Metrics::new().group_sizes,
+            group_sizes: boinc_rpc::metrics::Metrics::default().group_sizes,
         },
         workers,
     )

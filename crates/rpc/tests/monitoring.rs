@@ -257,6 +257,29 @@ async fn metrics_count_what_was_sent() {
     assert!(text.contains("# TYPE boinc_rpc_db_pool_wait_seconds histogram"));
 }
 
+/// `rpc_metrics` 0: nothing is counted or served, the RPCs are unchanged.
+#[tokio::test]
+async fn metrics_can_be_turned_off() {
+    let h = Harness::consent_project("<rpc_metrics>0</rpc_metrics>").await;
+    let r = h.get("get_project_config.php").await;
+    assert!(r.contains("<project_config>"), "{r}");
+    let resp = h
+        .client
+        .get(format!("http://{}/metrics", h.server.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(
+        resp.text().await.unwrap(),
+        "metrics are off (rpc_metrics 0 in config.xml)\n"
+    );
+    assert!(!h.server.state.metrics.enabled());
+    // Health is not a metric: it stays.
+    let base = format!("http://{}", h.server.addr);
+    until_health(&h.client, &base, 200, Duration::from_secs(10)).await;
+}
+
 /// HAProxy with `option httpchk GET /health` takes an instance out when
 /// its database goes, and back when it returns: meanwhile every request
 /// through the balancer is served by the other instance.

@@ -33,7 +33,7 @@ struct Args {
     /// Seconds per wrk run.
     #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// Phases to run (default all): gpc16 gpc64 set_info flip_vs_slap create limits gpc_under_create bcrypt login ceiling mixed
+    /// Phases to run (default all): gpc16 gpc64 gpc_metrics set_info flip_vs_slap create limits gpc_under_create bcrypt login ceiling mixed
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Requests in the mixed run.
@@ -307,6 +307,44 @@ async fn main() -> anyhow::Result<()> {
         report(
             "get_project_config, 64 conns",
             &run_wrk(64, secs, None, &gpc, &[])?,
+        );
+    }
+    if want("gpc_metrics") {
+        // get_project_config with counting on (the server under test) and
+        // off (a second server with rpc_metrics 0 on the same database),
+        // alternating three times so drift in the machine's load falls on
+        // both alike; the median of each.
+        let off_dir = tempfile::tempdir()?;
+        let off_config = db.write_project(
+            off_dir.path(),
+            "<rpc_rate_limit_exempt>127.0.0.1</rpc_rate_limit_exempt>\
+             <rpc_metrics>0</rpc_metrics>",
+            Some("Bench terms of use."),
+        );
+        let off = start_server(&off_config).await?;
+        let off_url = format!("http://127.0.0.1:{}/get_project_config.php", off.port);
+        let (mut on_runs, mut off_runs) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            on_runs.push(run_wrk(16, secs, None, &gpc, &[])?);
+            off_runs.push(run_wrk(16, secs, None, &off_url, &[])?);
+        }
+        drop(off);
+        let median = |runs: &mut Vec<Wrk>| {
+            runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+            runs.swap_remove(1)
+        };
+        let (on, off) = (median(&mut on_runs), median(&mut off_runs));
+        report(
+            "get_project_config, 16 conns, metrics on (median of 3)",
+            &on,
+        );
+        report(
+            "get_project_config, 16 conns, metrics off (median of 3)",
+            &off,
+        );
+        println!(
+            "| metrics on / off | {:.1}% | | | | |",
+            100.0 * on.rps / off.rps
         );
     }
     if want("set_info") {
