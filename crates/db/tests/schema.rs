@@ -57,30 +57,110 @@ async fn init_creates_predefined_types_and_upgrade_is_idempotent() {
     assert_eq!(e.enabled, 1);
 }
 
+const UPSTREAM_TABLES: &str = include_str!("fixtures/upstream_tables.sql");
+
+/// Base tables of the connection's database.
+async fn base_tables(conn: &mut boinc_db::mysql_async::Conn) -> Vec<String> {
+    conn.query(
+        "SELECT table_name FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name",
+    )
+    .await
+    .unwrap()
+}
+
+/// Every row of `table`, each as its values' SQL text, sorted.
+async fn rows_of(conn: &mut boinc_db::mysql_async::Conn, table: &str) -> Vec<String> {
+    let rows: Vec<boinc_db::mysql_async::Row> = conn
+        .query(format!("SELECT * FROM `{table}`"))
+        .await
+        .unwrap();
+    let mut out: Vec<String> = rows
+        .into_iter()
+        .map(|r| {
+            r.unwrap()
+                .iter()
+                .map(|v| v.as_sql(false))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A row in every table that has none, every column set to a value that
+/// is not its default (numbers 7, times, text), so a statement that
+/// rewrites a column shows.
+async fn fill_every_table(conn: &mut boinc_db::mysql_async::Conn) {
+    for t in base_tables(conn).await {
+        let n: i64 = conn
+            .query_first(format!("SELECT COUNT(*) FROM `{t}`"))
+            .await
+            .unwrap()
+            .unwrap();
+        if n > 0 {
+            continue;
+        }
+        let cols: Vec<(String, String)> = conn
+            .exec(
+                "SELECT column_name, data_type FROM information_schema.columns \
+                 WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position",
+                (&t,),
+            )
+            .await
+            .unwrap();
+        let names: Vec<String> = cols.iter().map(|(c, _)| format!("`{c}`")).collect();
+        let values: Vec<&str> = cols
+            .iter()
+            .map(|(c, ty)| match (c.as_str(), ty.as_str()) {
+                // Upstream's FK from consent to consent_type (id 1: ENROLL).
+                ("consent_type_id", _) => "1",
+                (_, "tinyint" | "smallint" | "mediumint" | "int" | "bigint") => "7",
+                (_, "float" | "double" | "decimal") => "7.5",
+                (_, "date" | "datetime" | "timestamp") => "'2020-01-02 03:04:05'",
+                _ => "'x7'",
+            })
+            .collect();
+        conn.query_drop(format!(
+            "INSERT INTO `{t}` ({}) VALUES ({})",
+            names.join(", "),
+            values.join(", ")
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("fill {t}: {e}"));
+    }
+}
+
+/// A database of upstream BOINC's whole schema (its layout: non-unique
+/// shortname index, FK under its own name, no trigger; plus the tie-unsafe
+/// view of older releases), a row in every table: the upgrade adds what
+/// it needs and leaves every row of every table it found as it was.
 #[tokio::test]
 async fn upgrade_brings_an_upstream_boinc_database_up_without_touching_data() {
     let db = TestDb::empty().await;
     let mut conn = db.conn().await;
-    // Upstream's layout: non-unique shortname index, FK under its own name,
-    // the tie-unsafe view, no trigger, two consent types, some data.
+    boinc_db::testing::run_sql(&mut conn, UPSTREAM_TABLES).await;
     conn.query_drop(
-        "create table consent_type (id integer not null auto_increment, shortname varchar(191) not null, \
-         description varchar(255) not null, enabled integer not null, project_specific integer not null, \
-         privacypref integer not null, primary key (id)) engine=InnoDB;
-         create table consent (id integer not null auto_increment, userid integer not null, \
-         consent_type_id integer not null, consent_time integer not null, consent_flag tinyint not null, \
-         consent_not_required tinyint not null, source varchar(255) not null, primary key (id)) engine=InnoDB;
-         alter table consent_type add index consent_name(shortname);
-         alter table consent add index userid_ctid_timestamp(userid, consent_type_id, consent_time);
-         alter table consent add foreign key(consent_type_id) references consent_type(id) on update cascade on delete restrict;
-         insert into consent_type (shortname, description, enabled, project_specific, privacypref) values \
-         ('ENROLL', 'General terms-of-use for this BOINC project.', 1, 0, 0);
-         insert into consent (userid, consent_type_id, consent_time, consent_flag, consent_not_required, source) \
-         values (7, 1, 100, 1, 0, 'client');
-         create view latest_consent as select userid, consent_type_id, consent_flag from consent;",
+        "UPDATE consent_type SET enabled = 1 WHERE shortname = 'ENROLL';
+         CREATE VIEW latest_consent AS SELECT userid, consent_type_id, consent_flag FROM consent;",
     )
     .await
     .unwrap();
+    {
+        // Non-strict, as upstream's PHP writes: a short column takes what fits.
+        let mut filler = db.conn().await;
+        filler.query_drop("SET SESSION sql_mode = ''").await.unwrap();
+        fill_every_table(&mut filler).await;
+    }
+    let found = base_tables(&mut conn).await;
+    let mut before = Vec::new();
+    for t in &found {
+        let rows = rows_of(&mut conn, t).await;
+        assert!(!rows.is_empty(), "{t} holds no row");
+        before.push((t.clone(), rows));
+    }
+
     let report = schema::upgrade(&mut conn).await.unwrap();
     assert!(report
         .applied
@@ -99,21 +179,25 @@ async fn upgrade_brings_an_upstream_boinc_database_up_without_touching_data() {
         .applied
         .iter()
         .any(|a| a.contains("userid_ctid_timestamp")));
-    // data untouched, STATSEXPORT added, ENROLL left enabled
+
+    // Every row of every table it found, as it was.
+    for (t, rows) in &before {
+        assert_eq!(&rows_of(&mut conn, t).await, rows, "table {t} changed");
+    }
+    // The tables it added hold nothing yet (boinc-rpc's shared limit
+    // counters among them).
+    let added: Vec<String> = base_tables(&mut conn)
+        .await
+        .into_iter()
+        .filter(|t| !found.contains(t))
+        .collect();
+    assert!(added.iter().any(|t| t == "rpc_limit"), "{added:?}");
+    for t in &added {
+        assert_eq!(rows_of(&mut conn, t).await, Vec::<String>::new(), "{t}");
+    }
     let types = queries::consent_types(&mut conn).await.unwrap();
     assert_eq!(types.len(), 2);
     assert_eq!(types[0].enabled, 1);
-    assert_eq!(types[1].shortname, "STATSEXPORT");
-    let hist = queries::consent_history(&mut conn, 7).await.unwrap();
-    assert_eq!(hist.len(), 1);
-    assert_eq!(hist[0].source, "client");
-    // boinc-rpc's shared limit counters are there (empty).
-    let n: i64 = conn
-        .query_first("SELECT COUNT(*) FROM rpc_limit")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(n, 0);
     let again = schema::upgrade(&mut conn).await.unwrap();
     assert!(again.applied.is_empty(), "{:?}", again.applied);
 }

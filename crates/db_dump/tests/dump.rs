@@ -453,7 +453,15 @@ async fn error_before_publish_leaves_previous_dump() {
         progress: None,
     })
     .await;
-    assert!(r.is_err());
+    // The failure the case is built for, not just any: reading the spec
+    // file (gone) for its copy into the new dump.
+    match r {
+        Err(boinc_db_dump::DumpError::Io { what, source }) => {
+            assert_eq!(what, format!("read {}", spec.display()));
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound, "{source}");
+        }
+        other => panic!("expected the spec copy to fail, got {other:?}"),
+    }
     assert_eq!(snapshot(&f.stats_dir()), before);
     assert!(
         !f.dir.path().join("stats_tmp").exists(),

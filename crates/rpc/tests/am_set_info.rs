@@ -493,22 +493,104 @@ async fn team_join_and_quit() {
     );
 }
 
+/// Every field the RPC can change, with a consent change whose INSERT (the
+/// call's last write) fails: the profile update, the email and password
+/// change and the team join written before it are all rolled back, and the
+/// caller is told the database failed.
 #[tokio::test]
 async fn one_transaction_failed_consent_keeps_profile_unchanged() {
-    let (h, auth, id) = stats_project().await;
+    let h = Harness::consent_project("<am_set_info_allow_credentials/>").await;
+    h.set_type_enabled("STATSEXPORT", true).await;
+    let auth = h.new_account("u@example.com", "User", &[]).await;
+    let id = h.user("u@example.com").await.unwrap().id;
     let mut c = h.conn().await;
+    c.query_drop(
+        "INSERT INTO team (create_time, userid, name, type, nusers, expavg_time, joinable) \
+         VALUES (1, 0, 'Open', 1, 0, 0, 1)",
+    )
+    .await
+    .unwrap();
+    let team: i64 = c
+        .query_first("SELECT id FROM team WHERE name = 'Open'")
+        .await
+        .unwrap()
+        .unwrap();
+    let team = team.to_string();
+    let new_hash = passwd_hash("newpw", "moved@example.com");
+    let gp = "<global_preferences>\n<run_on_batteries>0</run_on_batteries>\n</global_preferences>";
+    let pp = "<project_preferences>\n<resource_share>50</resource_share>\n</project_preferences>";
+    let mut p = consent(&auth, "STATSEXPORT", "1");
+    p.extend([
+        ("name", "Changed Name"),
+        ("country", "Germany"),
+        ("postal_code", "12345"),
+        ("global_prefs", gp),
+        ("project_prefs", pp),
+        ("url", "example.org/me"),
+        ("send_email", "0"),
+        ("show_hosts", "0"),
+        ("teamid", team.as_str()),
+        ("venue", "work"),
+        ("email_addr", "moved@example.com"),
+        ("password_hash", new_hash.as_str()),
+    ]);
+    // rpc_limit: the per-address counters are not the call's writes.
+    let before = h.every_row(&["rpc_limit"]).await;
     c.query_drop(
         "CREATE TRIGGER fail_consent BEFORE INSERT ON consent FOR EACH ROW \
          SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'forced failure'",
     )
     .await
     .unwrap();
-    let mut p = consent(&auth, "STATSEXPORT", "1");
-    p.push(("name", "Changed Name"));
     let body = h.call("am_set_info.php", &p).await;
-    assert!(error_num(&body).is_some(), "{body}");
-    assert_eq!(h.user("u@example.com").await.unwrap().name, "User");
-    assert!(h.consents(id).await.is_empty());
+    assert_error(&body, -1);
+    assert!(
+        body.contains("<error_msg>database error, please contact site administrators</error_msg>"),
+        "{body}"
+    );
+    assert_eq!(
+        h.every_row(&["rpc_limit"]).await,
+        before,
+        "a failed call left some of its writes"
+    );
+    // Without the failing insert the same call changes every field, so
+    // each was really attempted above.
+    c.query_drop("DROP TRIGGER fail_consent").await.unwrap();
+    let body = h.call("am_set_info.php", &p).await;
+    assert!(body.contains("<success/>"), "{body}");
+    let u = h.user("moved@example.com").await.expect("moved");
+    assert_eq!(u.id, id);
+    assert_eq!(
+        (
+            u.name.as_str(),
+            u.country.as_str(),
+            u.url.as_str(),
+            u.send_email,
+            u.show_hosts,
+            u.venue.as_str(),
+            u.teamid.to_string(),
+            u.global_prefs.as_str(),
+            u.project_prefs.as_str(),
+        ),
+        (
+            "Changed Name",
+            "Germany",
+            "example.org/me",
+            0,
+            0,
+            "work",
+            team.clone(),
+            gp,
+            pp
+        )
+    );
+    assert!(boinc_db::password::verify(&new_hash, &u.passwd_hash));
+    let postal: Option<String> = c
+        .exec_first("SELECT postal_code FROM user WHERE id = ?", (id,))
+        .await
+        .unwrap();
+    assert_eq!(postal.as_deref(), Some("12345"));
+    assert_eq!(h.consents(id).await.len(), 1);
 }
 
 /// Consented means consent_flag = 1 only: a latest stored row with an odd

@@ -107,17 +107,31 @@ async fn no_consent_row_when_terms_file_missing() {
     assert!(h.consents(u.id).await.is_empty());
 }
 
+/// `source` missing and `source` empty are the same: the account is made,
+/// with no consent row (SPEC section 3, step 7).
 #[tokio::test]
 async fn no_consent_row_without_source() {
     let h = Harness::consent_project("").await;
+    let cases: [(&str, &[(&str, &str)]); 2] = [
+        ("missing", &[("consent_flag", "1")]),
+        ("empty", &[("consent_flag", "1"), ("source", "")]),
+    ];
+    for (n, (case, params)) in cases.into_iter().enumerate() {
+        let email = format!("s{n}@example.com");
+        h.new_account(&email, &format!("NoSource {n}"), params).await;
+        let u = h.user(&email).await.unwrap();
+        assert!(h.consents(u.id).await.is_empty(), "source {case}");
+    }
+    // With a source, the same call records consent (the project is one
+    // that would).
     h.new_account(
-        "s@example.com",
-        "NoSource",
-        &[("consent_flag", "1"), ("source", "")],
+        "s9@example.com",
+        "WithSource",
+        &[("consent_flag", "1"), ("source", "client")],
     )
     .await;
-    let u = h.user("s@example.com").await.unwrap();
-    assert!(h.consents(u.id).await.is_empty());
+    let u = h.user("s9@example.com").await.unwrap();
+    assert_eq!(h.consents(u.id).await.len(), 1);
 }
 
 #[tokio::test]
@@ -134,6 +148,16 @@ async fn require_consent_refuses_without_params_and_writes_nothing() {
         .create("r@example.com", "pw", "Req", &[("source", "client")])
         .await;
     assert_error(&body, -242);
+    // An empty source counts as missing.
+    let body = h
+        .create(
+            "r@example.com",
+            "pw",
+            "Req",
+            &[("consent_flag", "1"), ("source", "")],
+        )
+        .await;
+    assert_error(&body, -242);
     assert_eq!(h.user_count().await, 0);
     // With both, it works.
     h.new_account(
@@ -145,16 +169,65 @@ async fn require_consent_refuses_without_params_and_writes_nothing() {
     assert_eq!(h.user_count().await, 1);
 }
 
+/// ENROLL disabled and no terms file: the project still refuses accounts
+/// without consent, and the log says what is wrong with its configuration
+/// (one WARN per misconfiguration, per refused call). The real binary, for
+/// its log.
 #[tokio::test]
 async fn require_consent_even_when_misconfigured() {
-    // ENROLL disabled and no terms: still refuses (and logs a warning).
-    let h = Harness::new(
+    use common::real::{lines_at, RealServer};
+    let db = boinc_db::testing::TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = db.write_project(
+        dir.path(),
         "<account_creation_rpc_require_consent>1</account_creation_rpc_require_consent>",
         None,
-    )
-    .await;
-    assert_error(&h.create("m@example.com", "pw", "Mis", &[]).await, -242);
-    assert_eq!(h.user_count().await, 0);
+    );
+    let mut server = RealServer::start(&config).await;
+    let warned = |log: &str| {
+        let warns = lines_at(log, "WARN");
+        let terms = warns
+            .iter()
+            .filter(|l| {
+                l.contains(
+                    "account_creation_rpc_require_consent is set but the terms of use file \
+                     is missing or empty",
+                )
+            })
+            .count();
+        let enroll = warns
+            .iter()
+            .filter(|l| {
+                l.contains(
+                    "account_creation_rpc_require_consent is set but the ENROLL consent \
+                     type is disabled or missing",
+                )
+            })
+            .count();
+        (terms, enroll)
+    };
+    assert_eq!(warned(&server.log()), (0, 0), "{}", server.log());
+    let email = "m@example.com";
+    let body = reqwest::get(server.url(&format!(
+        "create_account.php?email_addr={email}&passwd_hash={}&user_name=Mis",
+        passwd_hash("pw", email)
+    )))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert_error(&body, -242);
+    assert!(server.stop().success());
+    let log = server.log();
+    assert_eq!(warned(&log), (1, 1), "{log}");
+    let mut c = db.conn().await;
+    let users: i64 = c
+        .query_first("SELECT COUNT(*) FROM user")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(users, 0);
 }
 
 #[tokio::test]
@@ -344,7 +417,12 @@ async fn failed_consent_insert_leaves_no_user_row() {
             &[("consent_flag", "1"), ("source", "client")],
         )
         .await;
-    assert!(error_num(&body).is_some(), "{body}");
+    // The database refused the write: the caller is told so, nothing more.
+    assert_error(&body, -1);
+    assert!(
+        body.contains("<error_msg>database error, please contact site administrators</error_msg>"),
+        "{body}"
+    );
     assert_eq!(
         h.user_count().await,
         0,

@@ -105,7 +105,9 @@ async fn am_set_info_waiting_on_an_erase_is_refused() {
         .exec_first("SELECT name FROM user WHERE id = ?", (id,))
         .await
         .unwrap();
-    assert_eq!(name.as_deref(), Some("deleted_1_x"));
+    // The erase's marker, not the name the call sent.
+    let name = name.unwrap();
+    assert!(name.starts_with("deleted_"), "{name}");
 }
 
 /// The same for a consent change alone, which goes through the group
@@ -124,9 +126,12 @@ async fn consent_change_waiting_on_an_erase_is_refused() {
     assert!(h.consents(id).await.iter().all(|c| c.0 != "STATSEXPORT"));
 }
 
-/// Starts an erase of a fresh account (row locked, not committed), sends
-/// am_set_info with `params` for it, waits until the call has found the
-/// row busy and is trying again, then commits the erase. The reply.
+/// Starts the real erase (`boinc_db::erase`, as `boinc-ops account
+/// delete` runs it) of a fresh account and holds it mid-transaction, after
+/// it has locked the row and replaced the key: `user_deleted`, which it
+/// writes next, is locked by another session. Sends am_set_info with
+/// `params` for the account, waits until the call has found the row busy
+/// and is trying again, then lets the erase commit. The reply.
 async fn set_info_racing_an_erase(params: &[(&str, &str)]) -> (Harness, i64, String) {
     use boinc_db::mysql_async::prelude::*;
     let h = Harness::consent_project("").await;
@@ -134,14 +139,17 @@ async fn set_info_racing_an_erase(params: &[(&str, &str)]) -> (Harness, i64, Str
     let auth = h.new_account("race@example.com", "Racer", &[]).await;
     let id = h.user("race@example.com").await.unwrap().id;
 
-    let mut eraser = h.conn().await;
-    let mut tx = eraser
-        .start_transaction(boinc_db::mysql_async::TxOpts::default())
+    let mut holder = h.conn().await;
+    holder
+        .query_drop("LOCK TABLES user_deleted WRITE")
         .await
         .unwrap();
-    tx.exec_drop("SELECT id FROM user WHERE id = ? FOR UPDATE", (id,))
-        .await
-        .unwrap();
+    let eraser = {
+        let mut c = h.conn().await;
+        tokio::spawn(async move { erase(&mut c, id, Mode::Obfuscate, "tester").await })
+    };
+    let mut watch = h.conn().await;
+    boinc_db::testing::wait_for_statement(&mut watch, "INSERT INTO user_deleted%").await;
     let call = {
         let url = h.url("am_set_info.php");
         let client = h.client.clone();
@@ -163,19 +171,15 @@ async fn set_info_racing_an_erase(params: &[(&str, &str)]) -> (Harness, i64, Str
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while retries() == 0 {
         if std::time::Instant::now() >= deadline || call.is_finished() {
-            tx.rollback().await.unwrap();
+            holder.query_drop("UNLOCK TABLES").await.unwrap();
             panic!("am_set_info never met the lock: {}", call.await.unwrap());
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    tx.exec_drop(
-        "UPDATE user SET authenticator = 'deleted_1_x', name = 'deleted_1_x', \
-         email_addr = 'deleted_1_x' WHERE id = ?",
-        (id,),
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    assert!(!eraser.is_finished(), "the erase did not wait");
+    holder.query_drop("UNLOCK TABLES").await.unwrap();
+    let outcome = eraser.await.unwrap().expect("the erase commits");
+    assert_eq!(outcome.userid, id);
     let body = call.await.unwrap();
     (h, id, body)
 }

@@ -206,6 +206,44 @@ impl Harness {
         .unwrap()
     }
 
+    /// Every row of every table of the project's database (each row as
+    /// its values' SQL text, rows sorted), except the tables in `skip`:
+    /// to show that a refused call wrote nothing anywhere.
+    pub async fn every_row(
+        &self,
+        skip: &[&str],
+    ) -> std::collections::BTreeMap<String, Vec<String>> {
+        let mut c = self.conn().await;
+        let tables: Vec<String> = c
+            .query(
+                "SELECT table_name FROM information_schema.tables \
+                 WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'",
+            )
+            .await
+            .unwrap();
+        let mut out = std::collections::BTreeMap::new();
+        for t in tables.into_iter().filter(|t| !skip.contains(&t.as_str())) {
+            let rows: Vec<mysql_async::Row> = c
+                .query(format!("SELECT * FROM `{t}`"))
+                .await
+                .unwrap();
+            // Whole values (a row's Debug text shortens long ones).
+            let mut rows: Vec<String> = rows
+                .into_iter()
+                .map(|r| {
+                    r.unwrap()
+                        .iter()
+                        .map(|v| v.as_sql(false))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .collect();
+            rows.sort();
+            out.insert(t, rows);
+        }
+        out
+    }
+
     pub async fn consent_total(&self) -> i64 {
         let mut c = self.conn().await;
         c.query_first("SELECT COUNT(*) FROM consent")
