@@ -28,6 +28,8 @@ use sha2::Sha256;
 use tokio::net::TcpListener;
 
 mod auth;
+pub mod chart;
+pub mod numbers;
 pub mod report;
 
 use auth::AuthedUser;
