@@ -30,7 +30,7 @@ use plotters::prelude::{
 use plotters::style::Color;
 
 use super::numbers;
-use crate::consent_records::TypeSummary;
+use crate::consent_records::{ConsentReport, TypeSummary};
 use boinc_db::consent_report::Month;
 
 /// Canvas size in SVG user units (the page scales it to its width).
@@ -114,6 +114,27 @@ impl ChartData {
             })
             .collect()
     }
+}
+
+/// One consent type's chart as the page caches it.
+#[derive(Debug, Clone)]
+pub struct RenderedChart {
+    pub shortname: String,
+    /// `None`: drawing failed (logged); the page still shows the table.
+    pub svg: Option<String>,
+}
+
+/// Every type's chart of a report (the share of the report's accounts).
+pub fn render_report(r: &ConsentReport) -> Vec<RenderedChart> {
+    r.consent_types
+        .iter()
+        .map(|t| RenderedChart {
+            shortname: t.shortname.clone(),
+            svg: render(&ChartData::of(t, r.users))
+                .map_err(|e| tracing::error!(consent_type = %t.shortname, "{e}"))
+                .ok(),
+        })
+        .collect()
 }
 
 /// A rendered chart: the SVG (trusted markup: numbers, month labels and
