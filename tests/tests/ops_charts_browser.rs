@@ -291,7 +291,9 @@ async fn check_chart(
         "{texts:?}"
     );
     assert!(
-        texts.iter().any(|t| t == "accounts consenting at month end"),
+        texts
+            .iter()
+            .any(|t| t == "accounts consenting at month end"),
         "{texts:?}"
     );
     let months: Vec<&String> = texts
@@ -313,12 +315,7 @@ async fn check_chart(
         let values = ints(&attr(&groups[0], "data-values").await?);
         let want: Vec<i64> = labels
             .iter()
-            .map(|l| {
-                exp.rows
-                    .get(&(l.to_string(), kind))
-                    .copied()
-                    .unwrap_or(0)
-            })
+            .map(|l| exp.rows.get(&(l.to_string(), kind)).copied().unwrap_or(0))
             .collect();
         assert_eq!(values, want, "{ty} {kind}: chart vs rows inserted");
         let rects = groups[0].find_all(Locator::Css("rect")).await?;
@@ -328,15 +325,14 @@ async fn check_chart(
         }
         drawn.insert(kind, values);
     }
-    let (vmax, hmax) = bars
-        .iter()
-        .copied()
-        .max_by(|a, b| a.0.cmp(&b.0))
-        .unwrap();
+    let (vmax, hmax) = bars.iter().copied().max_by(|a, b| a.0.cmp(&b.0)).unwrap();
     assert!(vmax > 0 && hmax > 20.0, "{ty}: bars drawn");
     for (v, h) in &bars {
         let want = *v as f64 * hmax / vmax as f64;
-        assert!((h - want).abs() <= 1.5, "{ty}: bar {v} is {h}px, want {want}");
+        assert!(
+            (h - want).abs() <= 1.5,
+            "{ty}: bar {v} is {h}px, want {want}"
+        );
     }
 
     // The share line: one point per month, higher share drawn higher.
@@ -362,9 +358,7 @@ async fn check_chart(
     }
 
     // ENROLL marks the terms version first seen in the window, only it.
-    let marks = svg
-        .find_all(Locator::Css("g[data-kind='terms']"))
-        .await?;
+    let marks = svg.find_all(Locator::Css("g[data-kind='terms']")).await?;
     if ty == "ENROLL" {
         assert_eq!(marks.len(), 1);
         assert_eq!(

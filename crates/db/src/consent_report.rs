@@ -170,15 +170,28 @@ impl Default for TypeMonths {
 /// The monthly part of the fold.
 struct Monthly {
     starts: Vec<i64>,
-    types: HashMap<i64, TypeMonths>,
+    /// Per consent type id; a handful of types, so a list searched from
+    /// the type of the previous row beats hashing every row.
+    types: Vec<(i64, TypeMonths)>,
 }
 
 impl Monthly {
     fn new(now: i64) -> Self {
         Self {
             starts: month_starts(now),
-            types: HashMap::new(),
+            types: Vec::new(),
         }
+    }
+
+    fn of_type(&mut self, ct: i64) -> &mut TypeMonths {
+        let i = match self.types.iter().position(|(t, _)| *t == ct) {
+            Some(i) => i,
+            None => {
+                self.types.push((ct, TypeMonths::default()));
+                self.types.len() - 1
+            }
+        };
+        &mut self.types[i].1
     }
 
     /// The first month whose end is after `t` (`MONTHS - 1` for anything
@@ -198,22 +211,31 @@ impl Monthly {
             State::Withdrawn => 1,
             State::NotRequired => 2,
         };
-        self.types.entry(ct).or_default().rows[m][k] += 1;
+        self.of_type(ct).rows[m][k] += 1;
     }
 
     /// A live account consented from `from` until `until` (`None`: still).
     fn consenting(&mut self, ct: i64, from: i64, until: Option<i64>) {
+        // Ended before the first month end: never seen at one.
+        if until.is_some_and(|t| t < self.starts[1]) {
+            return;
+        }
         let a = self.end_index(from);
         let b = until.map_or(MONTHS, |t| self.end_index(t));
         if a < b {
-            let d = &mut self.types.entry(ct).or_default().diff;
+            let d = &mut self.of_type(ct).diff;
             d[a] += 1;
             d[b] -= 1;
         }
     }
 
     fn of(&self, ct: i64) -> Vec<Month> {
-        let tm = self.types.get(&ct).cloned().unwrap_or_default();
+        let tm = self
+            .types
+            .iter()
+            .find(|(t, _)| *t == ct)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default();
         let mut at_end = 0;
         self.starts
             .iter()

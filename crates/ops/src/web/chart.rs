@@ -85,7 +85,10 @@ impl ChartData {
             .filter_map(|v| Some((v.terms_version_id?, v.first_seen?)))
             .filter_map(|(id, seen)| {
                 let i = months.iter().rposition(|m| m.start <= seen)?;
-                let end = months.get(i + 1).map_or(seen + 1, |m| m.start);
+                // The report's own month: its length, near enough for a mark.
+                let end = months
+                    .get(i + 1)
+                    .map_or(months[i].start + 31 * 86400, |m| m.start);
                 let frac = (seen - months[i].start) as f64 / (end - months[i].start).max(1) as f64;
                 Some(TermsMark {
                     version: id,
@@ -360,7 +363,11 @@ pub fn timeline(h: &SubjectHistory) -> Result<Option<String>, ChartError> {
 
     let layer = |background: bool,
                  draw: &dyn Fn(
-        &mut plotters::chart::ChartContext<'_, SVGBackend<'_>, Cartesian2d<RangedCoordf64, SlotAxis>>,
+        &mut plotters::chart::ChartContext<
+            '_,
+            SVGBackend<'_>,
+            Cartesian2d<RangedCoordf64, SlotAxis>,
+        >,
     ) -> Result<(), ChartError>|
      -> Result<String, ChartError> {
         let mut buf = String::new();
@@ -422,7 +429,11 @@ pub fn timeline(h: &SubjectHistory) -> Result<Option<String>, ChartError> {
     out.push_str(&group("axes", "axes", "", &axes));
 
     for (i, ty) in types.iter().enumerate() {
-        let rows: Vec<_> = h.consents.iter().filter(|c| c.consent_type == *ty).collect();
+        let rows: Vec<_> = h
+            .consents
+            .iter()
+            .filter(|c| c.consent_type == *ty)
+            .collect();
         let y = slot(i);
         let lane = layer(false, &|c| {
             for (k, r) in rows.iter().enumerate() {
@@ -607,6 +618,39 @@ mod tests {
         // The page's CSP allows no inline styles.
         assert!(!svg.contains("style=") && !svg.contains("<style"), "{svg}");
         assert!(!svg.contains("<script"));
+    }
+
+    #[test]
+    fn terms_are_marked_only_inside_the_window() {
+        let m = months(24);
+        let version = |id, first_seen| crate::consent_records::VersionCount {
+            terms_version_id: Some(id),
+            sha256: None,
+            first_seen: Some(first_seen),
+            first_seen_utc: None,
+            users: 0,
+            current: false,
+        };
+        let mid20 = (m[20].start + m[21].start) / 2;
+        let t = TypeSummary {
+            shortname: "ENROLL".into(),
+            enabled: true,
+            consented: 0,
+            withdrawn: 0,
+            not_required: 0,
+            never_asked: 0,
+            by_terms_version: vec![
+                version(1, m[0].start - 1),
+                version(2, mid20),
+                version(3, m[23].start),
+            ],
+            monthly: m,
+        };
+        let d = ChartData::of(&t, 10);
+        assert_eq!(d.terms.len(), 2, "{:?}", d.terms);
+        assert_eq!(d.terms[0].version, 2);
+        assert!((d.terms[0].x - 20.5).abs() < 0.02, "{:?}", d.terms);
+        assert_eq!((d.terms[1].version, d.terms[1].x), (3, 23.0));
     }
 
     #[test]
