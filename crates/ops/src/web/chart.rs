@@ -56,6 +56,9 @@ fn err(e: impl std::fmt::Display) -> ChartError {
 type Primary = Cartesian2d<SlotAxis, RangedCoordf64>;
 type Secondary = Cartesian2d<RangedCoordf64, RangedCoordf64>;
 type Ctx<'a, 'b> = DualCoordChartContext<'a, SVGBackend<'b>, Primary, Secondary>;
+/// The timeline: time across, a lane per consent type.
+type LaneCtx<'a, 'b> =
+    plotters::chart::ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, SlotAxis>>;
 
 /// A terms-of-use version first seen inside the chart's months.
 #[derive(Debug, Clone, PartialEq)]
@@ -172,7 +175,7 @@ pub fn render(d: &ChartData) -> Result<String, ChartError> {
     let ymax = nice_max(top);
     // A label every third month, ending with the report's own month.
     let keys: Vec<f64> = (0..n)
-        .filter(|i| (n - 1 - i) % 3 == 0)
+        .filter(|i| (n - 1 - i).is_multiple_of(3))
         .map(|i| i as f64 + 0.5)
         .collect();
     let labels: Vec<String> = d.months.iter().map(|m| m.label.clone()).collect();
@@ -362,13 +365,7 @@ pub fn timeline(h: &SubjectHistory) -> Result<Option<String>, ChartError> {
     let names: Vec<String> = types.iter().rev().map(|t| (*t).to_owned()).collect();
 
     let layer = |background: bool,
-                 draw: &dyn Fn(
-        &mut plotters::chart::ChartContext<
-            '_,
-            SVGBackend<'_>,
-            Cartesian2d<RangedCoordf64, SlotAxis>,
-        >,
-    ) -> Result<(), ChartError>|
+                 draw: &dyn Fn(&mut LaneCtx<'_, '_>) -> Result<(), ChartError>|
      -> Result<String, ChartError> {
         let mut buf = String::new();
         {
