@@ -179,9 +179,10 @@ async fn main() -> anyhow::Result<()> {
             .map(String::len)
             .sum();
         println!(
-            "| round {round}: charts ({} types, {} KB of SVG) | {drawn:.3} | {} |",
+            "| round {round}: charts ({} types, {} KB of SVG) | {:.2} ms | {} |",
             charts.len(),
             bytes / 1024,
+            drawn * 1000.0,
             load()
         );
         println!(
