@@ -3,8 +3,9 @@
 # 2,000,000 hosts and ~1.7M consent rows with db_dump_gen into
 # scale_bench_1m, links its ENROLL consents to two terms versions (as
 # create_account does), and runs the release ops_bench: the consent report
-# beside its streaming limit in the same run, one user's history, the ops
-# page's first load and time to the report.
+# (with the ops page's monthly series) and its charts beside the streaming
+# limit in the same run, one user's history, the ops page's first load and
+# time to the report.
 #
 #   crates/ops/bench.sh               # generate if missing, then measure
 #   crates/ops/bench.sh --old         # also time the previous report query
@@ -28,12 +29,13 @@ if [ "${REGEN:-0}" = 1 ] || [ "$have" != "$users" ]; then
 fi
 if [ "$(sql -e "SELECT COUNT(*) FROM $db.consent_terms")" = 0 ]; then
   # Two terms versions; ENROLL consents before the midpoint accepted v1,
-  # later ones v2, every tenth none (PHP sign-ups): the report's join.
+  # later ones v2, every tenth none (PHP sign-ups): the report's join. v2
+  # is first seen at the midpoint (the ENROLL chart marks it).
   sql "$db" -e "
-    INSERT INTO terms_version (sha256, terms, first_seen) VALUES
-      (SHA2('Bench terms v1', 256), 'Bench terms v1', 1),
-      (SHA2('Bench terms v2', 256), 'Bench terms v2', 2);
     SET @mid = (SELECT AVG(consent_time) FROM consent);
+    INSERT INTO terms_version (sha256, terms, first_seen) VALUES
+      (SHA2('Bench terms v1', 256), 'Bench terms v1', (SELECT MIN(consent_time) FROM consent)),
+      (SHA2('Bench terms v2', 256), 'Bench terms v2', ROUND(@mid));
     INSERT INTO consent_terms (consent_id, terms_version_id)
       SELECT c.id, IF(c.consent_time < @mid,
                       (SELECT id FROM terms_version WHERE terms = 'Bench terms v1'),

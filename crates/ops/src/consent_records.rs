@@ -4,7 +4,7 @@
 //! terms texts. Read-only; the SQL lives in `boinc_db::terms`.
 
 use boinc_db::cancel::Guarded;
-use boinc_db::consent_report::{consent_report_snapshot, State};
+use boinc_db::consent_report::{consent_report_snapshot, Month, State};
 use boinc_db::mysql_async::prelude::Queryable;
 use boinc_db::mysql_async::Pool;
 use boinc_db::terms::{self, TermsVersion};
@@ -109,6 +109,9 @@ pub struct TypeSummary {
     /// ENROLL only (empty for other types): every stored terms version,
     /// oldest first, then the unversioned consents.
     pub by_terms_version: Vec<VersionCount>,
+    /// The last 24 calendar months (UTC), oldest first: rows written per
+    /// month by state, and accounts consenting at each month's end.
+    pub monthly: Vec<Month>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -300,10 +303,10 @@ pub async fn consent_report(
 ) -> Result<ConsentReport, RecordsError> {
     // Killed on the server if this future is dropped (page server stopped,
     // CLI interrupted): a report nobody waits for must not keep scanning.
-    let mut conn = Guarded::get(pool).await?;
-    let (types, versions) = consent_report_snapshot(&mut conn).await?;
-    conn.finish();
     let now = boinc_db::now();
+    let mut conn = Guarded::get(pool).await?;
+    let (types, versions) = consent_report_snapshot(&mut conn, now).await?;
+    conn.finish();
     let users = types
         .first()
         .map(|t| t.consented + t.withdrawn + t.not_required + t.never_asked)
@@ -341,6 +344,7 @@ pub async fn consent_report(
                 not_required: t.not_required,
                 never_asked: t.never_asked,
                 by_terms_version,
+                monthly: t.monthly,
             }
         })
         .collect();

@@ -721,35 +721,38 @@ async fn ops_page_shows_consent_report_also_read_only() {
         // Computed in the background: the page shows it once it is ready.
         let html = page_with_report(&s).await;
         assert!(html.contains("id=\"consent-records\""), "{html}");
-        assert!(html.contains("6 accounts"), "{html}");
+        assert!(
+            html.contains("id=\"report-accounts\">6</span> accounts"),
+            "{html}"
+        );
         let e = row(&html, "report-ENROLL");
         for cell in [
             "<td class=\"enabled\">yes</td>",
-            "<td class=\"consented\">4</td>",
-            "<td class=\"withdrawn\">0</td>",
-            "<td class=\"not-required\">1</td>",
-            "<td class=\"never-asked\">1</td>",
+            "<td class=\"consented\">4 (66.7%)</td>",
+            "<td class=\"withdrawn\">0 (0.0%)</td>",
+            "<td class=\"not-required\">1 (16.7%)</td>",
+            "<td class=\"never-asked\">1 (16.7%)</td>",
         ] {
             assert!(e.contains(cell), "{cell} not in {e}");
         }
         let st = row(&html, "report-STATSEXPORT");
         for cell in [
             "<td class=\"enabled\">no</td>",
-            "<td class=\"consented\">2</td>",
-            "<td class=\"withdrawn\">1</td>",
-            "<td class=\"not-required\">0</td>",
-            "<td class=\"never-asked\">3</td>",
+            "<td class=\"consented\">2 (33.3%)</td>",
+            "<td class=\"withdrawn\">1 (16.7%)</td>",
+            "<td class=\"not-required\">0 (0.0%)</td>",
+            "<td class=\"never-asked\">3 (50.0%)</td>",
         ] {
             assert!(st.contains(cell), "{cell} not in {st}");
         }
         let v1 = row(&html, &format!("terms-version-{}", f.v1));
         assert!(v1.contains(&terms::sha256_hex(V1)[..12]), "{v1}");
-        assert!(v1.contains("<td class=\"accounts\">2</td>"), "{v1}");
+        assert!(v1.contains("<td class=\"accounts\">2 (50.0%)</td>"), "{v1}");
         assert!(v1.contains(&day(T0)), "{v1}");
         let v2 = row(&html, &format!("terms-version-{}", f.v2));
-        assert!(v2.contains("<td class=\"accounts\">1</td>"), "{v2}");
+        assert!(v2.contains("<td class=\"accounts\">1 (25.0%)</td>"), "{v2}");
         let un = row(&html, "terms-version-unversioned");
-        assert!(un.contains("<td class=\"accounts\">1</td>"), "{un}");
+        assert!(un.contains("<td class=\"accounts\">1 (25.0%)</td>"), "{un}");
         // No account data on the page: counts only.
         assert!(!html.contains("user1@example.org"));
         assert!(!html.contains("Zoë"));

@@ -84,6 +84,9 @@ struct AccountPage<'a> {
     id: i64,
     /// `None`: no such account (wiped, or never existed).
     history: Option<SubjectHistory>,
+    /// The history as a timeline (trusted SVG; `None`: no rows, or drawing
+    /// failed, which is logged: the table below it has every row).
+    timeline: Option<String>,
     deleted: bool,
     message: Option<&'static str>,
     error: Option<String>,
@@ -234,12 +237,19 @@ async fn account_page(
     } else {
         status
     };
+    let timeline = history.as_ref().and_then(|h| {
+        super::chart::timeline(h)
+            .map_err(|e| tracing::error!(userid = id, "{e}"))
+            .ok()
+            .flatten()
+    });
     let page = AccountPage {
         user,
         csrf: &csrf,
         read_only: st.read_only,
         id,
         history,
+        timeline,
         deleted,
         message,
         error,

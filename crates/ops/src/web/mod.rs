@@ -28,6 +28,8 @@ use sha2::Sha256;
 use tokio::net::TcpListener;
 
 mod auth;
+pub mod chart;
+pub mod numbers;
 pub mod report;
 
 use auth::AuthedUser;
@@ -242,6 +244,72 @@ fn same_origin(headers: &HeaderMap) -> bool {
         .is_some_and(|o| o == host)
 }
 
+/// One consent type's chart and the table of the same numbers.
+struct ChartView {
+    shortname: String,
+    /// The type name as an id fragment.
+    id: String,
+    /// Trusted SVG drawn when the report was computed (`None`: failed).
+    svg: Option<String>,
+    months: Vec<MonthRow>,
+    /// Terms versions first seen inside the chart's months (ENROLL).
+    terms: Vec<String>,
+}
+
+struct MonthRow {
+    label: String,
+    consented: String,
+    withdrawn: String,
+    not_required: String,
+    /// "1,234 (56.7%)"
+    consenting: String,
+}
+
+fn chart_views(records: &ConsentReport, charts: &[chart::RenderedChart]) -> Vec<ChartView> {
+    use numbers::{count, count_share};
+    records
+        .consent_types
+        .iter()
+        .map(|t| {
+            let data = chart::ChartData::of(t, records.users);
+            ChartView {
+                shortname: t.shortname.clone(),
+                id: chart::css_id(&t.shortname),
+                svg: charts
+                    .iter()
+                    .find(|c| c.shortname == t.shortname)
+                    .and_then(|c| c.svg.clone()),
+                months: t
+                    .monthly
+                    .iter()
+                    .map(|m| MonthRow {
+                        label: m.label.clone(),
+                        consented: count(m.consented_rows),
+                        withdrawn: count(m.withdrawn_rows),
+                        not_required: count(m.not_required_rows),
+                        consenting: count_share(m.consenting_at_end, records.users),
+                    })
+                    .collect(),
+                terms: data
+                    .terms
+                    .iter()
+                    .filter_map(|m| {
+                        let v = t
+                            .by_terms_version
+                            .iter()
+                            .find(|v| v.terms_version_id == Some(m.version))?;
+                        Some(format!(
+                            "terms v{}: first seen {}",
+                            m.version,
+                            v.first_seen_text()
+                        ))
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
 struct TypeRow {
     shortname: String,
     description: String,
@@ -268,12 +336,28 @@ struct OpsPage<'a> {
     types: Vec<TypeRow>,
     history: Vec<HistoryRow>,
     records: Option<ConsentReport>,
+    charts: Vec<ChartView>,
     report_note: String,
     message: Option<String>,
     error: Option<String>,
     form_shortname: &'a str,
     form_description: &'a str,
     delete_explanation: &'a str,
+}
+
+impl OpsPage<'_> {
+    /// "692,458 (69.9%)" for the templates.
+    fn share(
+        &self,
+        part: impl std::borrow::Borrow<i64>,
+        whole: impl std::borrow::Borrow<i64>,
+    ) -> String {
+        numbers::count_share(*part.borrow(), *whole.borrow())
+    }
+
+    fn count(&self, n: impl std::borrow::Borrow<i64>) -> String {
+        numbers::count(*n.borrow())
+    }
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -344,6 +428,10 @@ async fn render(
         }
         records
     });
+    let charts = records
+        .as_ref()
+        .map(|r| chart_views(r, &view.charts))
+        .unwrap_or_default();
     let page = OpsPage {
         read_only: st.read_only,
         user,
@@ -370,6 +458,7 @@ async fn render(
             })
             .collect(),
         records,
+        charts,
         report_note,
         message,
         error,

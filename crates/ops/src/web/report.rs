@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
+use super::chart::{self, RenderedChart};
 use crate::consent_records::ConsentReport;
 use crate::ops::ConsentOps;
 
@@ -29,6 +30,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(10);
 pub struct ReportView {
     /// The latest finished report and when it finished.
     pub report: Option<(ConsentReport, Duration)>,
+    /// Its charts, drawn once when it was computed (empty without one).
+    pub charts: Arc<Vec<RenderedChart>>,
     /// A computation is running.
     pub computing: bool,
     /// The last computation failed (details are in the server log).
@@ -37,7 +40,7 @@ pub struct ReportView {
 
 #[derive(Default)]
 struct Inner {
-    last: Option<(Instant, ConsentReport)>,
+    last: Option<(Instant, ConsentReport, Arc<Vec<RenderedChart>>)>,
     failed_at: Option<Instant>,
     running: Option<JoinHandle<()>>,
     /// Completes when the running computation ends.
@@ -72,7 +75,7 @@ impl ReportCache {
         let fresh = g
             .last
             .as_ref()
-            .is_some_and(|(at, _)| at.elapsed() < REPORT_TTL);
+            .is_some_and(|(at, ..)| at.elapsed() < REPORT_TTL);
         let backing_off = g.failed_at.is_some_and(|at| at.elapsed() < RETRY_AFTER);
         if fresh || backing_off {
             return None;
@@ -82,13 +85,17 @@ impl ReportCache {
         let ops = self.ops.clone();
         g.running = Some(tokio::spawn(async move {
             let t = Instant::now();
-            let r = ops.consent_report().await;
+            // The charts are drawn here, once per report, not per view.
+            let r = ops
+                .consent_report()
+                .await
+                .map(|r| (chart::render_report(&r), r));
             if let Some(me) = me.upgrade() {
                 let mut g = me.lock();
                 match r {
-                    Ok(r) => {
+                    Ok((charts, r)) => {
                         tracing::info!(secs = t.elapsed().as_secs_f64(), "consent report computed");
-                        g.last = Some((Instant::now(), r));
+                        g.last = Some((Instant::now(), r, Arc::new(charts)));
                         g.failed_at = None;
                     }
                     Err(e) => {
@@ -111,7 +118,8 @@ impl ReportCache {
         }
         let g = self.lock();
         ReportView {
-            report: g.last.as_ref().map(|(at, r)| (r.clone(), at.elapsed())),
+            report: g.last.as_ref().map(|(at, r, _)| (r.clone(), at.elapsed())),
+            charts: g.last.as_ref().map(|(.., c)| c.clone()).unwrap_or_default(),
             computing: g.running.as_ref().is_some_and(|h| !h.is_finished()),
             failed: g.failed_at.is_some(),
         }
