@@ -27,7 +27,10 @@ async fn told(r: reqwest::Response) -> String {
                 .replace("&amp;", "&")
         }
         None => {
-            assert!(!body.contains("<html"), "a page without an error line: {body}");
+            assert!(
+                !body.contains("<html"),
+                "a page without an error line: {body}"
+            );
             body.trim_end().to_owned()
         }
     }

@@ -92,7 +92,11 @@ async fn answers_before_a_database_call(h: &Harness, key: &str, want: &str) -> S
         !pending.is_finished(),
         "get_project_config answered only after the database call gave up"
     );
-    assert_eq!(pool_asks(h).await, asks, "get_project_config asked the pool");
+    assert_eq!(
+        pool_asks(h).await,
+        asks,
+        "get_project_config asked the pool"
+    );
     pending.await.unwrap()
 }
 
@@ -262,7 +266,11 @@ async fn answers_from_cache_while_database_is_unreachable_and_recovers() {
     for _ in 0..3 {
         assert_eq!(h.get("get_project_config.php").await, warm);
     }
-    assert_eq!(pool_asks(&h).await, asks, "get_project_config asked the pool");
+    assert_eq!(
+        pool_asks(&h).await,
+        asks,
+        "get_project_config asked the pool"
+    );
     let t = Instant::now();
     assert_error(&h.create("n@example.com", "pw", "New", &[]).await, -138);
     assert_error(
@@ -565,7 +573,11 @@ async fn all_elements_in_upstream_order_and_file_edits_during_an_outage() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let asks = pool_asks(&h).await;
     assert_eq!(h.get("get_project_config.php").await, want);
-    assert_eq!(pool_asks(&h).await, asks, "get_project_config asked the pool");
+    assert_eq!(
+        pool_asks(&h).await,
+        asks,
+        "get_project_config asked the pool"
+    );
     std::fs::write(h.dir.path().join("local.revision"), "13").unwrap();
     std::fs::write(h.dir.path().join("keys/account_ownership_public.pem"), "kk").unwrap();
     let body = eventually(&h, Duration::from_secs(2), |b| {

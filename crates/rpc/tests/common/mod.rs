@@ -223,10 +223,8 @@ impl Harness {
             .unwrap();
         let mut out = std::collections::BTreeMap::new();
         for t in tables.into_iter().filter(|t| !skip.contains(&t.as_str())) {
-            let rows: Vec<mysql_async::Row> = c
-                .query(format!("SELECT * FROM `{t}`"))
-                .await
-                .unwrap();
+            let rows: Vec<mysql_async::Row> =
+                c.query(format!("SELECT * FROM `{t}`")).await.unwrap();
             // Whole values (a row's Debug text shortens long ones).
             let mut rows: Vec<String> = rows
                 .into_iter()
