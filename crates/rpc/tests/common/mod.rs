@@ -206,6 +206,20 @@ impl Harness {
         .unwrap()
     }
 
+    /// How many times a request asked the pool for a database connection
+    /// (`/metrics`; the refresh loops use connections of their own and are
+    /// not counted). Unchanged across calls: they never touched the
+    /// database.
+    pub async fn pool_asks(&self) -> f64 {
+        let text = self.get("metrics").await;
+        text.lines()
+            .find_map(|l| l.strip_prefix("boinc_rpc_db_pool_wait_seconds_count "))
+            .unwrap_or_else(|| panic!("no pool wait count in /metrics:\n{text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
     /// Every row of every table of the project's database (each row as
     /// its values' SQL text, rows sorted), except the tables in `skip`:
     /// to show that a refused call wrote nothing anywhere.
