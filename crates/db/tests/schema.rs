@@ -150,7 +150,10 @@ async fn upgrade_brings_an_upstream_boinc_database_up_without_touching_data() {
     {
         // Non-strict, as upstream's PHP writes: a short column takes what fits.
         let mut filler = db.conn().await;
-        filler.query_drop("SET SESSION sql_mode = ''").await.unwrap();
+        filler
+            .query_drop("SET SESSION sql_mode = ''")
+            .await
+            .unwrap();
         fill_every_table(&mut filler).await;
     }
     let found = base_tables(&mut conn).await;

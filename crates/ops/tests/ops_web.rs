@@ -10,6 +10,35 @@ use common::*;
 
 type Form<'a> = Vec<(&'a str, &'a str)>;
 
+/// What the admin is told on a refused request: the page's error line
+/// (its HTML entities undone) when the refusal is a page, else the plain
+/// text reply.
+async fn told(r: reqwest::Response) -> String {
+    let body = r.text().await.unwrap();
+    let key = "<p class=\"error\" id=\"error\" role=\"alert\">";
+    match body.find(key) {
+        Some(i) => {
+            let rest = &body[i + key.len()..];
+            rest[..rest.find("</p>").expect("error line closed")]
+                .replace("&#34;", "\"")
+                .replace("&#39;", "'")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&")
+        }
+        None => {
+            assert!(
+                !body.contains("<html"),
+                "a page without an error line: {body}"
+            );
+            body.trim_end().to_owned()
+        }
+    }
+}
+
+const STALE_FORM: &str =
+    "missing or stale form token (reload the page and try again); nothing was changed";
+
 #[tokio::test]
 async fn ops_web_refuses_to_start_without_credentials() {
     let db = TestDb::new().await;
@@ -268,6 +297,7 @@ async fn ops_web_post_without_or_with_stale_csrf_is_403_and_changes_nothing() {
     for (cookie, form) in &cases {
         let r = post(&s, *cookie, "/set", form).await;
         assert_eq!(r.status(), 403, "{cookie:?} {form:?}");
+        assert_eq!(told(r).await, STALE_FORM, "{cookie:?} {form:?}");
         let r = post(
             &s,
             *cookie,
@@ -280,6 +310,7 @@ async fn ops_web_post_without_or_with_stale_csrf_is_403_and_changes_nothing() {
         )
         .await;
         assert_eq!(r.status(), 403);
+        assert_eq!(told(r).await, STALE_FORM, "{cookie:?} /add");
     }
     assert_eq!(
         snapshot(&s.db).await,
@@ -322,6 +353,7 @@ async fn ops_web_cross_origin_post_is_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+    assert_eq!(told(r).await, "cross-origin request refused");
     let r = client()
         .post(format!("{}/set", s.base))
         .basic_auth(USER, Some(PASS))
@@ -337,6 +369,7 @@ async fn ops_web_cross_origin_post_is_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+    assert_eq!(told(r).await, "cross-origin request refused");
     assert_eq!(snapshot(&s.db).await, snap);
 }
 
@@ -390,32 +423,45 @@ async fn ops_web_refusals_are_reported() {
     let s = start(false).await;
     let sess = open_session(&s).await;
     let snap = snapshot(&s.db).await;
-    let cases: Vec<(&str, Form, u16)> = vec![
+    let long = "A".repeat(192);
+    let cases: Vec<(&str, Form, u16, String)> = vec![
         (
             "/add",
             vec![("shortname", "ENROLL"), ("description", "dup")],
             409,
+            "a consent type named ENROLL already exists".into(),
         ),
         (
             "/add",
             vec![("shortname", "lower"), ("description", "d")],
             400,
+            "invalid short name \"lower\": use only capital letters A-Z, digits and _ \
+             (for example MY_CONSENT)"
+                .into(),
         ),
         (
             "/add",
             vec![("shortname", "HAS SPACE"), ("description", "d")],
             400,
+            "invalid short name \"HAS SPACE\": it must not contain spaces".into(),
         ),
-        ("/add", vec![("shortname", ""), ("description", "d")], 400),
+        (
+            "/add",
+            vec![("shortname", ""), ("description", "d")],
+            400,
+            "invalid short name \"\": it is empty".into(),
+        ),
         (
             "/add",
             vec![("shortname", "OK_NAME"), ("description", "  ")],
             400,
+            "invalid description: it is empty".into(),
         ),
         (
             "/set",
             vec![("shortname", "NOPE"), ("field", "enabled"), ("value", "on")],
             404,
+            "no consent type named \"NOPE\"".into(),
         ),
         (
             "/set",
@@ -425,6 +471,7 @@ async fn ops_web_refusals_are_reported() {
                 ("value", "on"),
             ],
             400,
+            "field must be enabled or privacypref".into(),
         ),
         (
             "/set",
@@ -434,20 +481,21 @@ async fn ops_web_refusals_are_reported() {
                 ("value", "maybe"),
             ],
             400,
+            "value must be on or off".into(),
+        ),
+        (
+            "/add",
+            vec![("shortname", long.as_str()), ("description", "d")],
+            400,
+            format!("invalid short name \"{long}\": it is longer than 191 characters"),
         ),
     ];
-    let long = "A".repeat(192);
-    let mut cases = cases;
-    cases.push((
-        "/add",
-        vec![("shortname", long.as_str()), ("description", "d")],
-        400,
-    ));
-    for (path, fields, want) in &cases {
+    for (path, fields, want, says) in &cases {
         let mut form = vec![("csrf", sess.csrf.as_str())];
         form.extend(fields.iter().cloned());
         let r = post(&s, Some(&sess.cookie), path, &form).await;
         assert_eq!(r.status().as_u16(), *want, "{path} {fields:?}");
+        assert_eq!(&told(r).await, says, "{path} {fields:?}");
     }
     assert_eq!(snapshot(&s.db).await, snap);
 }
@@ -471,7 +519,13 @@ async fn ops_web_has_no_way_to_delete() {
             &[("csrf", &sess.csrf), ("shortname", "ENROLL"), ("id", "1")],
         )
         .await;
-        assert!(r.status().is_client_error(), "{path}: {}", r.status());
+        assert_eq!(r.status(), 404, "{path}");
+        // Told that no such operation exists, and why.
+        let text = told(r).await;
+        assert!(
+            text.starts_with("no such operation. ") && text.contains("delete"),
+            "{path}: {text}"
+        );
     }
     for method in ["DELETE", "PUT", "PATCH"] {
         let r = client()
@@ -496,6 +550,7 @@ async fn ops_web_has_no_way_to_delete() {
     )
     .await;
     assert_eq!(r.status(), 400);
+    assert_eq!(told(r).await, "value must be on or off");
     assert_eq!(snapshot(&s.db).await, snap);
 }
 
@@ -530,6 +585,11 @@ async fn ops_web_read_only_has_no_forms_and_refuses_post() {
     ] {
         let r = post(&s, Some(cookie), path, &form).await;
         assert_eq!(r.status(), 403, "{path}");
+        assert_eq!(
+            told(r).await,
+            "the ops page is in read-only mode; nothing was changed",
+            "{path}"
+        );
     }
     assert_eq!(snapshot(&s.db).await, snap);
     // Read-only still needs the login.

@@ -210,6 +210,8 @@ async fn repeated_failures_from_one_address_are_limited() {
     let options = boinc_rpc::Options {
         fail_limit: 3,
         fail_window: Duration::from_secs(60),
+        // One hashing thread, which the test can hold (below).
+        hash_threads: Some(1),
         ..test_options()
     };
     let h = Harness::with("", None, options).await;
@@ -225,18 +227,33 @@ async fn repeated_failures_from_one_address_are_limited() {
             -206,
         );
     }
-    // Now even the right password is refused from this address, at once.
+    // Now even the right password is refused from this address, before
+    // any password check: it is answered while the only hashing thread is
+    // held by the test, so no bcrypt could have run for it.
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = tokio::spawn(boinc_rpc::hashing::hash_pool().run(move || {
+        started_tx.send(()).unwrap();
+        let _ = release_rx.recv();
+    }));
+    tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+        .await
+        .unwrap();
     let right = passwd_hash("secret", "lim@example.com");
-    let t = std::time::Instant::now();
-    let body = h
-        .call(
+    let body = tokio::time::timeout(
+        Duration::from_secs(20),
+        h.call(
             "lookup_account.php",
             &[("email_addr", "lim@example.com"), ("passwd_hash", &right)],
-        )
-        .await;
+        ),
+    )
+    .await
+    .expect("refused without waiting for a password check");
     assert_error(&body, -1);
     assert!(body.contains("too many failed attempts"), "{body}");
-    assert!(t.elapsed() < Duration::from_secs(1));
+    assert!(!holder.is_finished(), "the hashing thread was let go early");
+    release_tx.send(()).unwrap();
+    holder.await.unwrap().unwrap();
     // create_account's wrong-password path is limited as well.
     assert_error(&h.create("lim@example.com", "secret", "Lim", &[]).await, -1);
 }

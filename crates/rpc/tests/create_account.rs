@@ -118,7 +118,8 @@ async fn no_consent_row_without_source() {
     ];
     for (n, (case, params)) in cases.into_iter().enumerate() {
         let email = format!("s{n}@example.com");
-        h.new_account(&email, &format!("NoSource {n}"), params).await;
+        h.new_account(&email, &format!("NoSource {n}"), params)
+            .await;
         let u = h.user(&email).await.unwrap();
         assert!(h.consents(u.id).await.is_empty(), "source {case}");
     }

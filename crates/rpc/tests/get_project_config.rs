@@ -45,19 +45,6 @@ async fn eventually(h: &Harness, within: Duration, f: impl Fn(&str) -> bool) -> 
     }
 }
 
-/// How many times a request asked the pool for a database connection
-/// (`/metrics`; the refresh loops use connections of their own and are
-/// not counted). Unchanged across calls: they never touched the database.
-async fn pool_asks(h: &Harness) -> f64 {
-    let text = h.get("metrics").await;
-    text.lines()
-        .find_map(|l| l.strip_prefix("boinc_rpc_db_pool_wait_seconds_count "))
-        .unwrap_or_else(|| panic!("no pool wait count in /metrics:\n{text}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 /// get_project_config answers `want` from its cache while a call that
 /// needs the database (`am_get_info` with `key`) is still waiting for it:
 /// it waits for nothing the database does. The pending call's reply.
@@ -84,7 +71,7 @@ async fn answers_before_a_database_call(h: &Harness, key: &str, want: &str) -> S
         "the database call did not wait: {}",
         pending.await.unwrap()
     );
-    let asks = pool_asks(h).await;
+    let asks = h.pool_asks().await;
     for _ in 0..3 {
         assert_eq!(h.get("get_project_config.php").await, want);
     }
@@ -92,7 +79,11 @@ async fn answers_before_a_database_call(h: &Harness, key: &str, want: &str) -> S
         !pending.is_finished(),
         "get_project_config answered only after the database call gave up"
     );
-    assert_eq!(pool_asks(h).await, asks, "get_project_config asked the pool");
+    assert_eq!(
+        h.pool_asks().await,
+        asks,
+        "get_project_config asked the pool"
+    );
     pending.await.unwrap()
 }
 
@@ -258,11 +249,15 @@ async fn answers_from_cache_while_database_is_unreachable_and_recovers() {
     // connection asked for.
     proxy.cut();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let asks = pool_asks(&h).await;
+    let asks = h.pool_asks().await;
     for _ in 0..3 {
         assert_eq!(h.get("get_project_config.php").await, warm);
     }
-    assert_eq!(pool_asks(&h).await, asks, "get_project_config asked the pool");
+    assert_eq!(
+        h.pool_asks().await,
+        asks,
+        "get_project_config asked the pool"
+    );
     let t = Instant::now();
     assert_error(&h.create("n@example.com", "pw", "New", &[]).await, -138);
     assert_error(
@@ -563,9 +558,13 @@ async fn all_elements_in_upstream_order_and_file_edits_during_an_outage() {
     // and file edits still show.
     proxy.cut();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let asks = pool_asks(&h).await;
+    let asks = h.pool_asks().await;
     assert_eq!(h.get("get_project_config.php").await, want);
-    assert_eq!(pool_asks(&h).await, asks, "get_project_config asked the pool");
+    assert_eq!(
+        h.pool_asks().await,
+        asks,
+        "get_project_config asked the pool"
+    );
     std::fs::write(h.dir.path().join("local.revision"), "13").unwrap();
     std::fs::write(h.dir.path().join("keys/account_ownership_public.pem"), "kk").unwrap();
     let body = eventually(&h, Duration::from_secs(2), |b| {

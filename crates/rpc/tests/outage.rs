@@ -188,7 +188,11 @@ async fn every_rpc_survives_a_database_outage_and_recovers() {
                 cfg, cfg_before,
                 "get_project_config must answer from its cache"
             );
-            assert_eq!(s.pool_asks().await, asks, "get_project_config asked the pool");
+            assert_eq!(
+                s.pool_asks().await,
+                asks,
+                "get_project_config asked the pool"
+            );
         }
         // Many concurrent callers during the outage: none hangs.
         let t = Instant::now();

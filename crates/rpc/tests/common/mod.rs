@@ -206,6 +206,20 @@ impl Harness {
         .unwrap()
     }
 
+    /// How many times a request asked the pool for a database connection
+    /// (`/metrics`; the refresh loops use connections of their own and are
+    /// not counted). Unchanged across calls: they never touched the
+    /// database.
+    pub async fn pool_asks(&self) -> f64 {
+        let text = self.get("metrics").await;
+        text.lines()
+            .find_map(|l| l.strip_prefix("boinc_rpc_db_pool_wait_seconds_count "))
+            .unwrap_or_else(|| panic!("no pool wait count in /metrics:\n{text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
     /// Every row of every table of the project's database (each row as
     /// its values' SQL text, rows sorted), except the tables in `skip`:
     /// to show that a refused call wrote nothing anywhere.
@@ -223,10 +237,8 @@ impl Harness {
             .unwrap();
         let mut out = std::collections::BTreeMap::new();
         for t in tables.into_iter().filter(|t| !skip.contains(&t.as_str())) {
-            let rows: Vec<mysql_async::Row> = c
-                .query(format!("SELECT * FROM `{t}`"))
-                .await
-                .unwrap();
+            let rows: Vec<mysql_async::Row> =
+                c.query(format!("SELECT * FROM `{t}`")).await.unwrap();
             // Whole values (a row's Debug text shortens long ones).
             let mut rows: Vec<String> = rows
                 .into_iter()
