@@ -15,6 +15,7 @@ pub mod consent_report;
 pub mod consent_types;
 pub mod countries;
 pub mod erase;
+pub mod exportable;
 pub mod forwarded;
 pub mod locking;
 pub mod models;
