@@ -21,6 +21,7 @@ pub mod locking;
 pub mod models;
 pub mod password;
 pub mod predefined;
+pub mod public_lookup;
 pub mod queries;
 pub mod rate_limit;
 pub mod retention;
