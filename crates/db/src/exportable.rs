@@ -85,7 +85,10 @@ mod tests {
         );
         let with = shown("u", Some(7));
         assert!(with.starts_with(&not_erased("u")), "{with}");
-        assert!(with.contains("c.userid = u.id AND c.consent_type_id = 7"), "{with}");
+        assert!(
+            with.contains("c.userid = u.id AND c.consent_type_id = 7"),
+            "{with}"
+        );
         assert!(with.ends_with("LIMIT 1) = 1"), "{with}");
     }
 

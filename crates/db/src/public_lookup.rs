@@ -273,10 +273,8 @@ pub async fn teams_by_ids<Q: Queryable>(
     let sql = format!("{} WHERE t.id IN ({marks})", team_select(filter));
     let params: Vec<Value> = ids.iter().map(|&i| Value::Int(i)).collect();
     let rows: Vec<TeamRow> = q.exec(sql, params).await?;
-    let found: std::collections::HashMap<i64, PublicTeam> = rows
-        .into_iter()
-        .map(|r| (r.id, r.public(filter)))
-        .collect();
+    let found: std::collections::HashMap<i64, PublicTeam> =
+        rows.into_iter().map(|r| (r.id, r.public(filter))).collect();
     Ok(ids.iter().filter_map(|i| found.get(i).cloned()).collect())
 }
 
@@ -311,9 +309,7 @@ pub async fn teams_by_name_prefix<Q: Queryable>(
     limit: u32,
 ) -> Result<Vec<PublicTeam>, DbError> {
     let pattern = format!("{}%", like_literal(prefix));
-    let rows: Vec<TeamRow> = q
-        .exec(teams_by_name_sql(filter, limit), (pattern,))
-        .await?;
+    let rows: Vec<TeamRow> = q.exec(teams_by_name_sql(filter, limit), (pattern,)).await?;
     Ok(rows.into_iter().map(|r| r.public(filter)).collect())
 }
 

@@ -484,8 +484,14 @@ mod tests {
     #[test]
     fn user_urls_as_upstream_normalizes_them() {
         assert_eq!(normalize_user_url("example.org/x"), "http://example.org/x");
-        assert_eq!(normalize_user_url("HTTPS://Example.org"), "https://Example.org");
-        assert_eq!(normalize_user_url("Http://a.b/?q=1&r#f"), "http://a.b/?q=1&r#f");
+        assert_eq!(
+            normalize_user_url("HTTPS://Example.org"),
+            "https://Example.org"
+        );
+        assert_eq!(
+            normalize_user_url("Http://a.b/?q=1&r#f"),
+            "http://a.b/?q=1&r#f"
+        );
         assert_eq!(normalize_user_url("ftp://a.b"), "");
         assert_eq!(normalize_user_url("javascript:alert(1)"), "");
         assert_eq!(normalize_user_url("http://a//b"), "");
