@@ -282,6 +282,9 @@ async fn lookups_through(base: &str, name: &str, c: &mut mysql_async::Conn, html
     .unwrap();
     let (_, body) = get(format!("{name}/show_user.php?format=xml&userid={id}")).await;
     assert!(body.contains(&format!("<id>{id}</id>")), "{body}");
+    // A path after the script name (PHP's PATH_INFO) changes nothing.
+    let (_, body) = get(format!("{name}/show_user.php/x.php?userid={id}&format=xml")).await;
+    assert!(body.contains(&format!("<id>{id}</id>")), "{body}");
     let (_, body) = get(format!("{name}/team_email_list.php?teamid=77&xml=1&creditonly=0")).await;
     assert!(body.contains(&format!("<id>{id}</id>")), "{body}");
     let (_, body) = get(format!("{name}/team_lookup.php?team_name=Proxied&format=xml")).await;

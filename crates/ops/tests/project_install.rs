@@ -187,12 +187,12 @@ async fn install_dry_run_idempotent_uninstall() {
         );
         assert!(apache.contains(&location), "{location}\n{apache}");
         assert!(
-            nginx.contains(&format!("{path}\\.php\\?(?!{html}$)")),
+            nginx.contains(&format!("{path}\\.php(/[^?]*)?\\?(?!{html}$)")),
             "{nginx}"
         );
     }
     assert!(nginx.contains(
-        "rewrite ^/myproj/(show_user|team_email_list|team_lookup)\\.php$ \
+        "rewrite ^/myproj/(show_user|team_email_list|team_lookup)\\.php(/.*)?$ \
          /myproj_boinc_rpc_lookup/$1.php last;"
     ));
     assert!(nginx.contains(
