@@ -270,7 +270,10 @@ async fn lookups_through(base: &str, name: &str, c: &mut mysql_async::Conn, html
     let (_, body) = get(format!("{name}/team_email_list.php?teamid=77&xml=1")).await;
     assert!(body.ends_with("<users>\n</users>\n"), "{body}");
     let (_, body) = get(format!("{name}/team_lookup.php?team_id=77&format=xml")).await;
-    assert!(body.contains("<name>Proxied Team</name>") && body.contains("<userid>0</userid>"), "{body}");
+    assert!(
+        body.contains("<name>Proxied Team</name>") && body.contains("<userid>0</userid>"),
+        "{body}"
+    );
     // With consent: shown.
     c.exec_drop(
         "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
@@ -285,18 +288,35 @@ async fn lookups_through(base: &str, name: &str, c: &mut mysql_async::Conn, html
     // A path after the script name (PHP's PATH_INFO) changes nothing.
     let (_, body) = get(format!("{name}/show_user.php/x.php?userid={id}&format=xml")).await;
     assert!(body.contains(&format!("<id>{id}</id>")), "{body}");
-    let (_, body) = get(format!("{name}/team_email_list.php?teamid=77&xml=1&creditonly=0")).await;
+    let (_, body) = get(format!(
+        "{name}/team_email_list.php?teamid=77&xml=1&creditonly=0"
+    ))
+    .await;
     assert!(body.contains(&format!("<id>{id}</id>")), "{body}");
-    let (_, body) = get(format!("{name}/team_lookup.php?team_name=Proxied&format=xml")).await;
+    let (_, body) = get(format!(
+        "{name}/team_lookup.php?team_name=Proxied&format=xml"
+    ))
+    .await;
     assert!(body.contains(&format!("<userid>{id}</userid>")), "{body}");
     // The HTML page's own link is the web server's.
     let (_, body) = get(format!("{name}/show_user.php?userid={id}")).await;
-    assert!(body.contains(html_marker) && !body.contains("<?xml"), "{body}");
+    assert!(
+        body.contains(html_marker) && !body.contains("<?xml"),
+        "{body}"
+    );
     // boinc-rpc's operations endpoints are not exposed.
-    for path in ["health", "metrics", &format!("{name}/health"), &format!("{name}/metrics")] {
+    for path in [
+        "health",
+        "metrics",
+        &format!("{name}/health"),
+        &format!("{name}/metrics"),
+    ] {
         let (status, body) = get(path.to_owned()).await;
         assert_ne!(status, 200, "{path}: {body}");
-        assert!(!body.contains("boinc_rpc") && body != "ok\n", "{path}: {body}");
+        assert!(
+            !body.contains("boinc_rpc") && body != "ok\n",
+            "{path}: {body}"
+        );
     }
 }
 
@@ -361,7 +381,10 @@ async fn boinc_client_attaches_through_apache() {
         "{log}"
     );
     assert!(log.contains("lookup_account"), "{log}");
-    assert!(log.contains("show_user") && log.contains("team_email_list"), "{log}");
+    assert!(
+        log.contains("show_user") && log.contains("team_email_list"),
+        "{log}"
+    );
 
     p.stop();
     for d in &mut daemons {
