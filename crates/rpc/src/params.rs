@@ -190,6 +190,26 @@ pub fn flag(name: &str, v: &str) -> Result<bool, RpcError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn whole_numbers_only() {
+        assert_eq!(parse_int("42"), Some(42));
+        assert_eq!(parse_int("-7"), Some(-7));
+        assert_eq!(parse_int("+7"), Some(7));
+        for bad in [
+            "",
+            "-",
+            "1.5",
+            "1e3",
+            " 1",
+            "1 ",
+            "0x10",
+            "abc",
+            "99999999999999999999",
+        ] {
+            assert_eq!(parse_int(bad), None, "{bad:?}");
+        }
+    }
+
     fn refusal(raw: &[u8], max: usize) -> Option<String> {
         Params::parse(raw).check(max).err().map(|e| {
             assert_eq!(e.error_num(), -1);

@@ -335,6 +335,48 @@ mod tests {
     }
 
     #[test]
+    fn lookup_budget_keys() {
+        let l = Limits::from_config(&cfg(&[])).unwrap();
+        assert_eq!(
+            (l.lookups_per_ip, l.lookup_window_secs),
+            (defaults::LOOKUPS_PER_IP, defaults::LOOKUP_WINDOW_SECS)
+        );
+        let l = Limits::from_config(&cfg(&[
+            ("rpc_lookups_per_ip", "0"),
+            ("rpc_lookup_window", "60"),
+        ]))
+        .unwrap();
+        assert_eq!((l.lookups_per_ip, l.lookup_window_secs), (0, 60));
+        let mut o = Options::default();
+        assert_eq!(o.lookup_streams, defaults::LOOKUP_STREAMS);
+        o.apply_config(&cfg(&[("rpc_lookup_streams", "9")]))
+            .unwrap();
+        assert_eq!(o.lookup_streams, 9);
+        for (key, v) in [
+            ("rpc_lookups_per_ip", "-1"),
+            ("rpc_lookups_per_ip", "many"),
+            ("rpc_lookup_window", "0"),
+            ("rpc_lookup_window", "86401"),
+        ] {
+            let e = Limits::from_config(&cfg(&[(key, v)])).unwrap_err();
+            assert!(
+                e.to_string().starts_with(&format!("config.xml <{key}>: ")),
+                "{e}"
+            );
+        }
+        for v in ["0", "65"] {
+            let e = Options::default()
+                .apply_config(&cfg(&[("rpc_lookup_streams", v)]))
+                .unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with("config.xml <rpc_lookup_streams>: "),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
     fn nonsense_is_an_error_naming_the_key() {
         for (key, v) in [
             ("rpc_db_timeout", "-1"),
