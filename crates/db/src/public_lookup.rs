@@ -239,8 +239,14 @@ pub fn members_sql(filter: Option<i64>, credit_only: bool) -> String {
     } else {
         ""
     };
+    // The team's ids first, from `user(teamid)` alone (its entries are in
+    // id order), then each member's row by primary key. Written as the
+    // plain query, the optimizer reads the whole primary key in id order
+    // instead once a team holds a tenth of the users (seen at 1M users:
+    // 1M rows read for a 100k-member team).
     format!(
-        "SELECT {USER_COLS} FROM user u WHERE u.teamid = ? AND {}{credit} ORDER BY u.id",
+        "SELECT STRAIGHT_JOIN {USER_COLS} FROM user m JOIN user u ON u.id = m.id \
+         WHERE m.teamid = ? AND {}{credit} ORDER BY m.id",
         exportable::shown("u", filter)
     )
 }

@@ -45,14 +45,18 @@ XML
 RUST_LOG=warn "$target/release/boinc-rpc" --config "$dir/config.xml" --listen "$listen" &
 rpc=$!
 until curl -sf "http://$listen/get_project_config.php" >/dev/null; do sleep 0.2; done
-run() { # name connections path max
-  echo "== $1 ($2 connections, ${secs}s); load $(cut -d' ' -f1-3 /proc/loadavg)"
-  LOOKUP_PATH="$3" LOOKUP_MAX="$4" wrk -t2 -c"$2" -d"${secs}s" --latency \
-    -s crates/rpc/bench/lookup.lua "http://$listen" | grep -E "Requests/sec|Transfer/sec|50%|99%|Non-2xx"
+run() { # name connections path max [seconds [timeout]]
+  local d="${5:-$secs}"
+  echo "== $1 ($2 connections, ${d}s); load $(cut -d' ' -f1-3 /proc/loadavg)"
+  LOOKUP_PATH="$3" LOOKUP_MAX="$4" wrk -t2 -c"$2" -d"${d}s" --timeout "${6:-2}s" --latency \
+    -s crates/rpc/bench/lookup.lua "http://$listen" |
+    grep -E "requests in|Requests/sec|Transfer/sec|50%|99%|Non-2xx|Socket errors"
 }
 run "show_user by id" 16 "/show_user.php?userid=%d&format=xml" "$users"
 run "team_lookup by id" 16 "/team_lookup.php?team_id=%d" "$maxteam"
 echo "team 1: $members members, $shown shown under STATSEXPORT"
-run "team_email_list, team of $members" 4 "/team_email_list.php?teamid=%d&xml=1" 1
+curl -s -o /dev/null -w "one team_email_list of team 1 alone: %{size_download} bytes in %{time_total} s (first byte after %{time_starttransfer} s)\n" \
+  "http://$listen/team_email_list.php?teamid=1&xml=1"
+run "team_email_list, team of $members" 2 "/team_email_list.php?teamid=%d&xml=1" 1 30 60
 kill $rpc; wait $rpc 2>/dev/null || true
 if [ "${DROP:-0}" = 1 ]; then sql -e "DROP DATABASE $db"; echo "== dropped $db"; fi
