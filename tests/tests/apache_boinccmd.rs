@@ -53,6 +53,7 @@ fn start_apache(work: &Path, port: u16, includes: &[&Path]) -> Server {
         "dir",
         "proxy",
         "proxy_http",
+        "rewrite",
     ] {
         conf.push_str(&format!("LoadModule {m}_module {MODULES}/mod_{m}.so\n"));
     }
@@ -230,6 +231,95 @@ async fn attach_through(master_url: &str, c: &mut mysql_async::Conn, tag: &str, 
     assert!(out.contains("bad password"), "{out}");
 }
 
+/// The public lookups through the web server: XML requests reach
+/// boinc-rpc (which hides a volunteer without STATSEXPORT consent), the
+/// HTML pages' own links (`?userid=N`) stay with the web server's PHP
+/// (`html_marker`: what it answers for html/user/show_user.php here), and
+/// boinc-rpc's /health and /metrics are not reachable through it.
+async fn lookups_through(base: &str, name: &str, c: &mut mysql_async::Conn, html_marker: &str) {
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let get = |path: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(format!("{base}{path}")).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let id: i64 = c
+        .query_first("SELECT MAX(id) FROM user")
+        .await
+        .unwrap()
+        .unwrap();
+    c.query_drop(format!(
+        "INSERT INTO team (id, create_time, userid, name, name_lc, url, type, name_html, \
+         description, nusers, country, total_credit, expavg_credit, expavg_time) \
+         VALUES (77, 1, {id}, 'Proxied Team', 'proxied team', '', 1, '', '', 1, '', 0, 0, 0)"
+    ))
+    .await
+    .unwrap();
+    c.exec_drop("UPDATE user SET teamid = 77 WHERE id = ?", (id,))
+        .await
+        .unwrap();
+    c.query_drop("UPDATE consent_type SET enabled = 1 WHERE shortname = 'STATSEXPORT'")
+        .await
+        .unwrap();
+    // Without consent: hidden, answered by boinc-rpc.
+    let (status, body) = get(format!("{name}/show_user.php?userid={id}&format=xml")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<error_num>-136</error_num>"), "{body}");
+    let (_, body) = get(format!("{name}/team_email_list.php?teamid=77&xml=1")).await;
+    assert!(body.ends_with("<users>\n</users>\n"), "{body}");
+    let (_, body) = get(format!("{name}/team_lookup.php?team_id=77&format=xml")).await;
+    assert!(
+        body.contains("<name>Proxied Team</name>") && body.contains("<userid>0</userid>"),
+        "{body}"
+    );
+    // With consent: shown.
+    c.exec_drop(
+        "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
+         consent_not_required, source) \
+         SELECT ?, id, 1, 1, 0, 'e2e' FROM consent_type WHERE shortname = 'STATSEXPORT'",
+        (id,),
+    )
+    .await
+    .unwrap();
+    let (_, body) = get(format!("{name}/show_user.php?format=xml&userid={id}")).await;
+    assert!(body.contains(&format!("<id>{id}</id>")), "{body}");
+    // A path after the script name (PHP's PATH_INFO) changes nothing.
+    let (_, body) = get(format!("{name}/show_user.php/x.php?userid={id}&format=xml")).await;
+    assert!(body.contains(&format!("<id>{id}</id>")), "{body}");
+    let (_, body) = get(format!(
+        "{name}/team_email_list.php?teamid=77&xml=1&creditonly=0"
+    ))
+    .await;
+    assert!(body.contains(&format!("<id>{id}</id>")), "{body}");
+    let (_, body) = get(format!(
+        "{name}/team_lookup.php?team_name=Proxied&format=xml"
+    ))
+    .await;
+    assert!(body.contains(&format!("<userid>{id}</userid>")), "{body}");
+    // The HTML page's own link is the web server's.
+    let (_, body) = get(format!("{name}/show_user.php?userid={id}")).await;
+    assert!(
+        body.contains(html_marker) && !body.contains("<?xml"),
+        "{body}"
+    );
+    // boinc-rpc's operations endpoints are not exposed.
+    for path in [
+        "health",
+        "metrics",
+        &format!("{name}/health"),
+        &format!("{name}/metrics"),
+    ] {
+        let (status, body) = get(path.to_owned()).await;
+        assert_ne!(status, 200, "{path}: {body}");
+        assert!(
+            !body.contains("boinc_rpc") && body != "ok\n",
+            "{path}: {body}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn boinc_client_attaches_through_apache() {
     let db = TestDb::new().await;
@@ -256,6 +346,9 @@ async fn boinc_client_attaches_through_apache() {
     assert_eq!(page, "served by the web server\n");
 
     attach_through(&format!("{base}proxied/"), &mut c, "apache", "proxied").await;
+    std::fs::write(p.dir.join("html/user/show_user.php"), "the PHP page\n").unwrap();
+    open_up(&p.dir.join("html/user"));
+    lookups_through(&base, "proxied", &mut c, "the PHP page").await;
     // The ops page under /proxied_ops/consent/, with its own login; its
     // relative links (stylesheet, forms) resolve below that prefix.
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -288,6 +381,10 @@ async fn boinc_client_attaches_through_apache() {
         "{log}"
     );
     assert!(log.contains("lookup_account"), "{log}");
+    assert!(
+        log.contains("show_user") && log.contains("team_email_list"),
+        "{log}"
+    );
 
     p.stop();
     for d in &mut daemons {
@@ -342,6 +439,8 @@ async fn boinc_client_attaches_through_nginx() {
     let page = wait_http(&format!("{base}viangx/static.txt")).await;
     assert_eq!(page, "served by the web server\n");
     attach_through(&format!("{base}viangx/"), &mut c, "nginx", "viangx").await;
+    // nginx's stand-in for PHP answers 403.
+    lookups_through(&base, "viangx", &mut c, "403 Forbidden").await;
     p.stop();
     for d in &mut daemons {
         let s = common::wait_exit(&mut d.child, Duration::from_secs(30));

@@ -322,6 +322,88 @@ async fn boinccmd_attach_with_min_client_version_above_the_client() {
     rpc.stop().await;
 }
 
+/// `<disable_account_creation_rpc/>`: get_project_config sends
+/// `<client_account_creation_disabled/>` (BOINC's Manager then hides
+/// "create account"), create_account refuses, and the real client still
+/// attaches to an existing account: lookup_account gives its key and
+/// `--project_attach` with it lists the project.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn boinccmd_attaches_to_an_existing_account_with_rpc_account_creation_disabled() {
+    let db = TestDb::new().await;
+    let rpc = Rpc::start(&db, "<disable_account_creation_rpc/>").await;
+    let master_url = rpc.master_url.clone();
+    let body = reqwest::get(format!("{master_url}get_project_config.php"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.contains("<client_account_creation_disabled/>"),
+        "{body}"
+    );
+    // An account made on the web site (a legacy md5 password hash).
+    let email = "existing@example.com";
+    let mut c = db.conn().await;
+    let key = "0123456789abcdef0123456789abcdef";
+    boinc_db::queries::insert_user(
+        &mut c,
+        &boinc_db::queries::NewUser {
+            create_time: 1,
+            email_addr: email,
+            name: "Existing Volunteer",
+            authenticator: key,
+            cross_project_id: "x",
+            passwd_hash: &boinc_db::password::md5_hex(&format!("web-password{email}")),
+            country: "",
+            show_hosts: 1,
+            teamid: 0,
+        },
+    )
+    .await
+    .unwrap();
+
+    let client_dir = tempfile::tempdir().unwrap();
+    let client = start_client(client_dir.path()).await;
+    let (ok, out) = boinccmd(&client, &["--get_project_config", &master_url]).await;
+    assert!(ok, "{out}");
+    let (_, out) = boinccmd(
+        &client,
+        &[
+            "--create_account",
+            &master_url,
+            "new@example.com",
+            "new-password",
+            "New",
+        ],
+    )
+    .await;
+    assert!(account_key(&out).is_none(), "{out}");
+    let (ok, out) = boinccmd(
+        &client,
+        &["--lookup_account", &master_url, email, "web-password"],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(account_key(&out).as_deref(), Some(key), "{out}");
+    let (ok, attach) = boinccmd(&client, &["--project_attach", &master_url, key]).await;
+    assert!(ok, "{attach}");
+    let (_, status) = boinccmd(&client, &["--get_project_status"]).await;
+    assert!(
+        status.contains(&format!("master URL: {master_url}")),
+        "{status}"
+    );
+    let users: i64 = c
+        .query_first("SELECT COUNT(*) FROM user")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(users, 1, "create_account must have been refused");
+
+    drop(client);
+    rpc.stop().await;
+}
+
 /// boinc-rpc on a port of its own for `db`, master_url pointing at it.
 struct Rpc {
     master_url: String,

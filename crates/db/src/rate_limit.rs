@@ -22,6 +22,8 @@ pub enum Kind {
     FailedLogin = 1,
     /// Accounts created.
     AccountCreation = 2,
+    /// Public XML lookups (show_user, team_email_list, team_lookup).
+    PublicLookup = 3,
 }
 
 /// One counter: a kind and a client. IPv4 addresses count one by one

@@ -468,18 +468,13 @@ fn write_synced(path: &Path, data: &[u8]) -> Result<(), DumpError> {
     f.sync_all().map_err(io)
 }
 
-/// STATSEXPORT's id if the type exists and is enabled. A database without
-/// a consent_type table (older BOINC) has no consent filter, as upstream.
+/// STATSEXPORT's id if the type exists and is enabled: the shared rule's
+/// consent filter (`boinc_db::exportable`).
 async fn statsexport(conn: &mut Conn) -> Result<Option<i64>, DumpError> {
-    // Byte for byte: the column's collation would also match look-alikes
-    // ('statsexport', 'STATSEXPORT ', accented letters).
-    let r: Result<Option<(i64, i64)>, _> = conn
-        .query_first("SELECT id, enabled FROM consent_type WHERE shortname = BINARY 'STATSEXPORT'")
-        .await;
-    match r {
-        Ok(Some((id, enabled))) => Ok((enabled != 0).then_some(id)),
-        Ok(None) => Ok(None),
-        Err(mysql_async::Error::Server(e)) if e.code == 1146 => Ok(None),
-        Err(e) => Err(db("look up STATSEXPORT")(e)),
-    }
+    boinc_db::exportable::consent_filter(conn)
+        .await
+        .map_err(|e| match e {
+            boinc_db::DbError::Mysql(e) => db("look up STATSEXPORT")(e),
+            other => DumpError::Internal(other.to_string()),
+        })
 }

@@ -10,11 +10,13 @@ use mysql_async::{Row, Value};
 use crate::record::{Host, Team, User};
 use crate::spec::Sort;
 
-/// Exportable user: credit, not deleted. BOINC marks a deleted account by
-/// an authenticator starting with "deleted" (LIKE: case-insensitive under
-/// the default collation). NULL is not "deleted".
+use boinc_db::exportable;
+
+/// Exportable user: credit, and shown by the shared rule
+/// (`boinc_db::exportable`: not erased; the consent side of the rule is
+/// the owner map's, see `owners`).
 pub fn user_exportable(u: &str) -> String {
-    format!("{u}.total_credit > 0 AND ({u}.authenticator IS NULL OR {u}.authenticator NOT LIKE 'deleted%')")
+    format!("{u}.total_credit > 0 AND {}", exportable::not_erased(u))
 }
 
 /// Exportable host: credit, an owner, not marked deleted. `<=>` compares
@@ -22,15 +24,6 @@ pub fn user_exportable(u: &str) -> String {
 /// NULL domain name as not deleted.
 pub fn host_exportable(h: &str) -> String {
     format!("{h}.total_credit > 0 AND {h}.userid <> 0 AND NOT ({h}.domain_name <=> 'deleted')")
-}
-
-/// The owner's latest consent of type `type_id` is 1.
-pub fn consented(user_id_expr: &str, type_id: i64) -> String {
-    format!(
-        "(SELECT c.consent_flag FROM consent c \
-           WHERE c.userid = {user_id_expr} AND c.consent_type_id = {type_id} \
-           ORDER BY c.consent_time DESC, c.id DESC LIMIT 1) = 1"
-    )
 }
 
 fn order(sort: Sort, alias: &str) -> String {
@@ -47,7 +40,7 @@ const USER_NCOLS: usize = 12;
 
 pub fn users(sort: Sort, consent: Option<i64>) -> String {
     let filter = consent
-        .map(|t| format!(" AND {}", consented("u.id", t)))
+        .map(|t| format!(" AND {}", exportable::consented("u.id", t)))
         .unwrap_or_default();
     format!(
         "SELECT {USER_COLS} FROM user u WHERE {}{filter} ORDER BY {}",
@@ -91,13 +84,13 @@ pub fn hosts(sort: Sort) -> String {
 }
 
 /// Every user by id with show_hosts, whether they may own exported hosts
-/// (with the consent filter: latest consent is 1), whether the user is
+/// and be named as a team's founder (the shared rule
+/// `boinc_db::exportable::shown`: not erased and, with the consent
+/// filter, latest consent is 1), whether the user is
 /// counted in tables.xml, and their credit. User-id order keeps the
 /// consent index lookups sequential; the same pass gives the user totals.
 pub fn owners(consent: Option<i64>) -> String {
-    let ok = consent
-        .map(|t| consented("u.id", t))
-        .unwrap_or_else(|| "1".to_owned());
+    let ok = exportable::shown("u", consent);
     format!(
         "SELECT u.id, u.show_hosts, {ok}, {}, u.total_credit FROM user u ORDER BY u.id",
         user_exportable("u")
@@ -160,7 +153,7 @@ pub fn teams(sort: Sort, members: bool, consent: Option<i64>) -> String {
         return format!("{team_part} ORDER BY {key}tid");
     }
     let filter = consent
-        .map(|t| format!(" AND {}", consented("u.id", t)))
+        .map(|t| format!(" AND {}", exportable::consented("u.id", t)))
         .unwrap_or_default();
     format!(
         "{team_part} UNION ALL \

@@ -85,10 +85,13 @@ pub(crate) fn write_output(
                         fs.begin()?;
                         let mut t = query::team(r);
                         // A founder who would not be exported stays
-                        // unnamed, as in the member listings.
+                        // unnamed, as in the member listings and the
+                        // public lookups (one rule: boinc_db::exportable;
+                        // the owner map is read only under the filter).
                         if people.filter {
                             let o = people.owners()?;
-                            if !t.userid.is_some_and(|u| o.ok(u)) {
+                            let shown = t.userid.is_some_and(|u| o.ok(u));
+                            if !boinc_db::exportable::founder_shown(true, shown) {
                                 t.userid = None;
                                 t.founder_name = None;
                             }

@@ -248,7 +248,7 @@ fn docker_recipe_steps_on_a_makeproject_tree() {
     image.build(APACHE, &context, 0, &[]);
     assert_eq!(
         std::fs::read_to_string(image.path("/etc/apache2/a2enmod.log")).unwrap(),
-        "proxy proxy_http\n"
+        "proxy proxy_http rewrite\n"
     );
     let include = image.path("/etc/boinc-consent-server/boincserver.boinc-rpc.httpd.conf");
     let m = std::fs::metadata(&include).unwrap();

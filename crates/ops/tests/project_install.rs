@@ -174,6 +174,40 @@ async fn install_dry_run_idempotent_uninstall() {
         "{nginx}"
     );
     assert!(!apache.contains('@') && !nginx.contains("@NAME@"));
+    // The public lookups go to boinc-rpc except the HTML pages' own links.
+    for (path, html) in [
+        ("show_user", "userid=[0-9]+"),
+        ("team_email_list", "teamid=[0-9]+(&plain=[0-9]+)?"),
+        ("team_lookup", "team_name=[^&]*"),
+    ] {
+        let location = format!(
+            "<Location \"/myproj/{path}.php\">\n    RewriteEngine On\n    \
+             RewriteCond %{{QUERY_STRING}} !^{html}$\n    \
+             RewriteRule .* \"http://127.0.0.1:8080/{path}.php\" [P]\n</Location>"
+        );
+        assert!(apache.contains(&location), "{location}\n{apache}");
+        assert!(
+            nginx.contains(&format!("{path}\\.php(/[^?]*)?\\?(?!{html}$)")),
+            "{nginx}"
+        );
+    }
+    assert!(nginx.contains(
+        "rewrite ^/myproj/(show_user|team_email_list|team_lookup)\\.php(/.*)?$ \
+         /myproj_boinc_rpc_lookup/$1.php last;"
+    ));
+    assert!(nginx.contains(
+        "location ^~ /myproj_boinc_rpc_lookup/ {\n    internal;\n    proxy_pass http://127.0.0.1:8080/;"
+    ));
+    // boinc-rpc's /health and /metrics stay on its own address (issue 21):
+    // no directive of either include names them.
+    for text in [&apache, &nginx] {
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            assert!(
+                !line.contains("health") && !line.contains("metrics"),
+                "{line}"
+            );
+        }
+    }
     assert!(
         has_view(&mut c, &db.settings.name).await,
         "db upgrade did not run"

@@ -59,6 +59,8 @@ pub enum RpcError {
     RateLimited(u64),
     #[error("too many accounts created from your address; try again later (in {0} seconds)")]
     TooManyAccounts(u64),
+    #[error("too many lookups from your address; try again in {0} seconds")]
+    TooManyLookups(u64),
     /// The connection broke during COMMIT and the database could not say
     /// in time whether it happened: neither a success nor an error reply
     /// would be true, so the reply is HTTP 503 (`reply`), which clients
@@ -78,7 +80,8 @@ impl RpcError {
             | RpcError::MissingParam(_)
             | RpcError::DbFailed
             | RpcError::RateLimited(_)
-            | RpcError::TooManyAccounts(_) => GENERIC,
+            | RpcError::TooManyAccounts(_)
+            | RpcError::TooManyLookups(_) => GENERIC,
             RpcError::InvalidXml(_) => XML_PARSE,
             RpcError::NotFound => DB_NOT_FOUND,
             RpcError::NotUnique(_) => DB_NOT_UNIQUE,

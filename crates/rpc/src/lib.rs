@@ -1,5 +1,6 @@
 //! BOINC's web RPCs (create_account, am_set_info, am_get_info,
-//! lookup_account, get_project_config) on a BOINC database.
+//! lookup_account, get_project_config) and public XML lookups (show_user,
+//! team_email_list, team_lookup) on a BOINC database.
 //!
 //! `serve` runs the server on a listener until a shutdown future resolves;
 //! `spawn` starts one in the background (tests, other crates' e2e tests).
@@ -37,7 +38,7 @@ pub use params::Params;
 pub use settings::Options;
 pub use state::AppState;
 
-/// The five RPCs.
+/// The five RPCs and the three public lookups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rpc {
     CreateAccount,
@@ -45,6 +46,9 @@ pub enum Rpc {
     AmGetInfo,
     LookupAccount,
     GetProjectConfig,
+    ShowUser,
+    TeamEmailList,
+    TeamLookup,
 }
 
 impl Rpc {
@@ -56,6 +60,9 @@ impl Rpc {
             "am_get_info" => Rpc::AmGetInfo,
             "lookup_account" => Rpc::LookupAccount,
             "get_project_config" => Rpc::GetProjectConfig,
+            "show_user" => Rpc::ShowUser,
+            "team_email_list" => Rpc::TeamEmailList,
+            "team_lookup" => Rpc::TeamLookup,
             _ => return None,
         })
     }
@@ -67,6 +74,9 @@ impl Rpc {
             Rpc::AmGetInfo => "am_get_info",
             Rpc::LookupAccount => "lookup_account",
             Rpc::GetProjectConfig => "get_project_config",
+            Rpc::ShowUser => "show_user",
+            Rpc::TeamEmailList => "team_email_list",
+            Rpc::TeamLookup => "team_lookup",
         }
     }
 
@@ -223,7 +233,7 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Reques
         let state = state.clone();
         async move { run(rpc, &state, &request).await }
     });
-    let joined = |r: Result<Result<reply::Xml, RpcError>, tokio::task::JoinError>| {
+    let joined = |r: Result<Result<reply::Reply, RpcError>, tokio::task::JoinError>| {
         r.unwrap_or_else(|e| {
             tracing::error!(rpc = rpc.name(), error = %e, "request handler failed");
             Err(RpcError::DbFailed)
@@ -261,6 +271,7 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Reques
         let limit = match e {
             RpcError::RateLimited(_) => Some("failed_logins"),
             RpcError::TooManyAccounts(_) => Some("account_creations"),
+            RpcError::TooManyLookups(_) => Some("lookups"),
             _ => None,
         };
         if let Some(kind) = limit {
@@ -283,14 +294,19 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: axum::extract::Reques
     }
 }
 
-async fn run(rpc: Rpc, state: &AppState, request: &RpcRequest) -> Result<reply::Xml, RpcError> {
-    match rpc {
+async fn run(rpc: Rpc, state: &AppState, request: &RpcRequest) -> Result<reply::Reply, RpcError> {
+    let xml = match rpc {
         Rpc::CreateAccount => rpc::create_account::handle(state, request).await,
         Rpc::AmSetInfo => rpc::am_set_info::handle(state, request).await,
         Rpc::AmGetInfo => rpc::am_get_info::handle(state, request).await,
         Rpc::LookupAccount => rpc::lookup_account::handle(state, request).await,
         Rpc::GetProjectConfig => rpc::get_project_config::handle(state, request).await,
-    }
+        Rpc::ShowUser => rpc::show_user::handle(state, request).await,
+        // Streamed: a team may have 100,000 members.
+        Rpc::TeamEmailList => return rpc::team_email_list::handle(state, request).await,
+        Rpc::TeamLookup => rpc::team_lookup::handle(state, request).await,
+    };
+    xml.map(Into::into)
 }
 
 /// Serve on `listener` until `shutdown` resolves (see `connections` for

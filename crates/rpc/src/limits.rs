@@ -89,6 +89,20 @@ pub fn account_creations(state: &AppState, ip: Option<IpAddr>) -> Budget<'_> {
     }
 }
 
+/// Public lookups (show_user, team_email_list, team_lookup): every
+/// request counts, found or not.
+pub fn lookups(state: &AppState, ip: Option<IpAddr>) -> Budget<'_> {
+    let l = &state.limits;
+    Budget {
+        state,
+        counter: ip.filter(|_| l.lookups_per_ip > 0).map(|ip| Counter {
+            key: Key::new(Kind::PublicLookup, ip),
+            limit: l.lookups_per_ip,
+            window_secs: l.lookup_window_secs.max(1),
+        }),
+    }
+}
+
 fn window_secs(d: Duration) -> u32 {
     u32::try_from(d.as_secs() + u64::from(d.subsec_nanos() > 0))
         .unwrap_or(u32::MAX)
@@ -101,6 +115,7 @@ impl Budget<'_> {
         match c.key.kind() {
             Kind::FailedLogin => RpcError::RateLimited(secs),
             Kind::AccountCreation => RpcError::TooManyAccounts(secs),
+            Kind::PublicLookup => RpcError::TooManyLookups(secs),
         }
     }
 
@@ -172,6 +187,12 @@ impl Budget<'_> {
     /// instead. For work cheap enough to do before counting (one indexed
     /// lookup): at most `limit` failures are ever reported per window.
     pub async fn count_failure(&self, conn: &mut Conn) -> Result<(), RpcError> {
+        self.reserve(conn).await.map(Slot::keep)
+    }
+
+    /// Count this request (budgets where every request counts, found or
+    /// not): Ok while it fits, else the refusal to answer with.
+    pub async fn count(&self, conn: &mut Conn) -> Result<(), RpcError> {
         self.reserve(conn).await.map(Slot::keep)
     }
 

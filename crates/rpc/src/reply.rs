@@ -5,7 +5,8 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use boinc_db::models::{Platform, User};
-use boinc_db::xml::escape;
+use boinc_db::public_lookup::{OwnerHost, PublicTeam, PublicUser};
+use boinc_db::xml::{escape, escape_into};
 
 use crate::error::RpcError;
 
@@ -20,6 +21,33 @@ pub struct Xml(pub String);
 impl IntoResponse for Xml {
     fn into_response(self) -> Response {
         xml_response(StatusCode::OK, self.0)
+    }
+}
+
+/// What a handler answers: a finished body, or one sent as it is made
+/// (team_email_list of a big team; it starts with the XML header).
+pub enum Reply {
+    Xml(Xml),
+    Stream(axum::body::Body),
+}
+
+impl From<Xml> for Reply {
+    fn from(x: Xml) -> Self {
+        Reply::Xml(x)
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        match self {
+            Reply::Xml(x) => x.into_response(),
+            Reply::Stream(body) => {
+                let mut r = (StatusCode::OK, body).into_response();
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+                r
+            }
+        }
     }
 }
 
@@ -155,6 +183,187 @@ pub fn am_get_info(i: &AmGetInfo<'_>) -> Xml {
     ))
 }
 
+/// Upstream's normalize_user_url(): a URL of letters, digits and
+/// `-_./#?&=`, optionally after `http://` or `https://` (any case; the
+/// scheme is then written in lower case), else nothing; `http://` is
+/// added when no scheme was given.
+pub fn normalize_user_url(url: &str) -> String {
+    let parts: Vec<&str> = url.split("//").collect();
+    let rest = match parts.as_slice() {
+        [only] => *only,
+        [scheme, rest]
+            if scheme.eq_ignore_ascii_case("http:") || scheme.eq_ignore_ascii_case("https:") =>
+        {
+            *rest
+        }
+        _ => return String::new(),
+    };
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-_./#?&=".contains(&b);
+    if url.is_empty() || !rest.bytes().all(allowed) {
+        return String::new();
+    }
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("http://") {
+        format!("http://{}", &url[7..])
+    } else if lower.starts_with("https://") {
+        format!("https://{}", &url[8..])
+    } else {
+        format!("http://{url}")
+    }
+}
+
+/// PHP's truthiness of a string: "" and "0" are false.
+fn php_true(s: &str) -> bool {
+    !s.is_empty() && s != "0"
+}
+
+/// Which optional user elements the project shows (upstream's
+/// USER_COUNTRY and USER_URL, from config.xml's user_country / user_url).
+#[derive(Debug, Clone, Copy)]
+pub struct UserFields {
+    pub country: bool,
+    pub url: bool,
+}
+
+/// The country and url lines every user record of the lookups ends with.
+fn user_tail(out: &mut String, u: &PublicUser, f: UserFields) {
+    if f.country {
+        out.push_str("     <country>");
+        escape_into(out, u.country.as_deref().unwrap_or(""));
+        out.push_str("</country>\n");
+    }
+    if let Some(url) = u.url.as_deref().filter(|u| f.url && php_true(u)) {
+        out.push_str("    <url>");
+        escape_into(out, &normalize_user_url(url));
+        out.push_str("</url>\n");
+    }
+}
+
+fn element(out: &mut String, indent: &str, name: &str, value: &str) {
+    out.push_str(indent);
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+    escape_into(out, value);
+    out.push_str("</");
+    out.push_str(name);
+    out.push_str(">\n");
+}
+
+/// show_user (upstream's show_user_xml); `owner`: the account's own
+/// `auth=`, which adds its venue and hosts.
+pub fn show_user(u: &PublicUser, owner: Option<&[OwnerHost]>, f: UserFields) -> Xml {
+    let mut s = String::with_capacity(512);
+    s.push_str("<user>\n");
+    element(&mut s, "    ", "id", &u.id.to_string());
+    element(&mut s, "    ", "cpid", &u.cpid());
+    element(&mut s, "    ", "create_time", &u.create_time.to_string());
+    element(&mut s, "    ", "name", u.name.as_deref().unwrap_or(""));
+    element(&mut s, "    ", "total_credit", &u.total_credit);
+    element(&mut s, "    ", "expavg_credit", &u.expavg_credit);
+    element(&mut s, "    ", "expavg_time", &u.expavg_time);
+    element(&mut s, "    ", "teamid", &u.teamid.to_string());
+    element(&mut s, "    ", "has_profile", &u.has_profile.to_string());
+    if let Some(hosts) = owner {
+        element(&mut s, "   ", "venue", &u.venue);
+        for h in hosts {
+            owner_host(&mut s, h);
+        }
+    }
+    user_tail(&mut s, u, f);
+    s.push_str("</user>\n");
+    Xml(s)
+}
+
+/// One of the owner's hosts (upstream's show_host_xml).
+fn owner_host(s: &mut String, h: &OwnerHost) {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    s.push_str("    <host>\n");
+    let i = "        ";
+    element(s, i, "id", &h.id.to_string());
+    element(s, i, "create_time", &h.create_time.to_string());
+    element(s, i, "rpc_seqno", &h.rpc_seqno.to_string());
+    element(s, i, "rpc_time", &h.rpc_time.to_string());
+    element(s, i, "host_cpid", &opt(&h.host_cpid));
+    element(s, i, "total_credit", &h.total_credit);
+    element(s, i, "expavg_credit", &h.expavg_credit);
+    element(s, i, "expavg_time", &h.expavg_time);
+    element(s, i, "domain_name", &opt(&h.domain_name));
+    element(s, i, "p_ncpus", &h.p_ncpus.to_string());
+    element(s, i, "p_vendor", &opt(&h.p_vendor));
+    element(s, i, "p_model", &opt(&h.p_model));
+    element(s, i, "p_fpops", &h.p_fpops);
+    element(s, i, "p_iops", &h.p_iops);
+    element(s, i, "os_name", &opt(&h.os_name));
+    element(s, i, "os_version", &opt(&h.os_version));
+    element(s, i, "m_nbytes", &h.m_nbytes);
+    element(s, i, "d_free", &h.d_free);
+    element(s, i, "d_total", &h.d_total);
+    element(s, i, "venue", &h.venue);
+    s.push_str("    </host>\n");
+}
+
+/// team_email_list's list, around the members.
+pub const MEMBERS_OPEN: &str = "<users>\n";
+pub const MEMBERS_CLOSE: &str = "</users>\n";
+
+/// One team member (upstream's show_team_member, whose whitespace is
+/// odd: `</total_credit>` is followed by `</user>` or the next element on
+/// the same line).
+pub fn team_member_into(s: &mut String, u: &PublicUser, credit_only: bool, f: UserFields) {
+    s.push_str("<user>\n");
+    element(s, "    ", "id", &u.id.to_string());
+    element(s, "    ", "cpid", &u.cpid());
+    s.push_str("    <total_credit>");
+    escape_into(s, &u.total_credit);
+    s.push_str("</total_credit>");
+    if !credit_only {
+        s.push_str("    <create_time>");
+        s.push_str(&u.create_time.to_string());
+        s.push_str("</create_time>\n");
+        element(s, "    ", "name", u.name.as_deref().unwrap_or(""));
+        element(s, "    ", "expavg_credit", &u.expavg_credit);
+        element(s, "    ", "expavg_time", &u.expavg_time);
+        element(s, "    ", "has_profile", &u.has_profile.to_string());
+        user_tail(s, u, f);
+    }
+    s.push_str("</user>\n");
+}
+
+/// One team (upstream's show_team_xml).
+pub fn team_into(s: &mut String, t: &PublicTeam) {
+    s.push_str("<team>\n");
+    let i = "    ";
+    element(s, i, "id", &t.id.to_string());
+    element(s, i, "create_time", &t.create_time.to_string());
+    element(s, i, "userid", &t.userid.to_string());
+    element(s, i, "name", &t.name);
+    element(s, i, "url", t.url.as_deref().unwrap_or(""));
+    element(s, i, "type", &t.team_type.to_string());
+    element(s, i, "country", t.country.as_deref().unwrap_or(""));
+    element(s, i, "total_credit", &t.total_credit);
+    element(s, i, "expavg_credit", &t.expavg_credit);
+    element(s, i, "expavg_time", &t.expavg_time);
+    s.push_str("</team>\n");
+}
+
+pub fn team(t: &PublicTeam) -> Xml {
+    let mut s = String::with_capacity(512);
+    team_into(&mut s, t);
+    Xml(s)
+}
+
+/// team_lookup by several ids or by name.
+pub fn teams(ts: &[PublicTeam]) -> Xml {
+    let mut s = String::with_capacity(64 + 512 * ts.len());
+    s.push_str("<teams>\n");
+    for t in ts {
+        team_into(&mut s, t);
+    }
+    s.push_str("</teams>\n");
+    Xml(s)
+}
+
 pub struct ProjectConfigReply<'a> {
     pub long_name: &'a str,
     pub master_url: &'a str,
@@ -164,6 +373,9 @@ pub struct ProjectConfigReply<'a> {
     pub local_revision: Option<&'a str>,
     pub web_stopped: bool,
     pub account_creation_disabled: bool,
+    /// `disable_account_creation_rpc`: BOINC's Manager hides "create
+    /// account" (upstream's server never sends it; its clients read it).
+    pub client_account_creation_disabled: bool,
     pub invite_code_required: bool,
     pub min_passwd_length: i64,
     pub sched_stopped: bool,
@@ -205,6 +417,9 @@ pub fn project_config(p: &ProjectConfigReply<'_>) -> Xml {
     }
     if p.account_creation_disabled {
         s.push_str("    <account_creation_disabled/>\n");
+    }
+    if p.client_account_creation_disabled {
+        s.push_str("    <client_account_creation_disabled/>\n");
     }
     if p.invite_code_required {
         s.push_str("    <invite_code_required/>\n");
@@ -265,6 +480,24 @@ pub fn project_config(p: &ProjectConfigReply<'_>) -> Xml {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_urls_as_upstream_normalizes_them() {
+        assert_eq!(normalize_user_url("example.org/x"), "http://example.org/x");
+        assert_eq!(
+            normalize_user_url("HTTPS://Example.org"),
+            "https://Example.org"
+        );
+        assert_eq!(
+            normalize_user_url("Http://a.b/?q=1&r#f"),
+            "http://a.b/?q=1&r#f"
+        );
+        assert_eq!(normalize_user_url("ftp://a.b"), "");
+        assert_eq!(normalize_user_url("javascript:alert(1)"), "");
+        assert_eq!(normalize_user_url("http://a//b"), "");
+        assert_eq!(normalize_user_url("a b"), "");
+        assert_eq!(normalize_user_url(""), "");
+    }
 
     #[test]
     fn urlencode_matches_php() {

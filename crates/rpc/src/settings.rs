@@ -23,6 +23,15 @@ pub mod defaults {
     pub const MAX_PARAM_BYTES: usize = 64 * 1024;
     /// Rows the shared per-client counter table may hold.
     pub const LIMIT_MAX_ROWS: u64 = 200_000;
+    /// Public lookups (show_user, team_email_list, team_lookup) one
+    /// address may make per `LOOKUP_WINDOW_SECS`: about 5.5 a second all
+    /// hour, far more than a stats site's or a pool's nightly job asks of
+    /// one project, while walking a million user ids takes 50 hours.
+    pub const LOOKUPS_PER_IP: u32 = 20_000;
+    pub const LOOKUP_WINDOW_SECS: u32 = 3600;
+    /// team_email_list bodies sent at once (each holds a database
+    /// connection while it streams).
+    pub const LOOKUP_STREAMS: usize = 4;
 }
 
 /// Tunables; the defaults suit production, tests shorten some.
@@ -55,6 +64,9 @@ pub struct Options {
     /// Whether requests are counted and `/metrics` is served
     /// (`rpc_metrics` 0 turns both off; the bench measures the difference).
     pub metrics: bool,
+    /// team_email_list bodies streamed at once; more wait up to
+    /// `db_timeout` for one to end, then are refused.
+    pub lookup_streams: usize,
 }
 
 impl Default for Options {
@@ -72,6 +84,7 @@ impl Default for Options {
             hash_threads: None,
             consent_group_workers: crate::flip_group::WORKERS,
             metrics: true,
+            lookup_streams: defaults::LOOKUP_STREAMS,
         }
     }
 }
@@ -128,6 +141,9 @@ impl Options {
         if let Some(n) = count(cfg, "rpc_metrics", 0..=1)? {
             self.metrics = n == 1;
         }
+        if let Some(n) = count(cfg, "rpc_lookup_streams", 1..=64)? {
+            self.lookup_streams = n;
+        }
         Ok(())
     }
 }
@@ -150,6 +166,10 @@ pub struct Limits {
     /// Rows `rpc_limit` may hold (`crate::limits`: beyond it the windows
     /// that end soonest are dropped).
     pub max_limit_rows: u64,
+    /// Public lookups one address may make per `lookup_window_secs`
+    /// (0: no limit).
+    pub lookups_per_ip: u32,
+    pub lookup_window_secs: u32,
 }
 
 fn list(s: &str) -> impl Iterator<Item = &str> {
@@ -170,6 +190,13 @@ impl Limits {
         .unwrap_or(defaults::CREATE_ACCOUNT_PER_IP_PER_HOUR);
         let max_param_bytes =
             count(cfg, "rpc_max_param_bytes", BYTES)?.unwrap_or(defaults::MAX_PARAM_BYTES);
+        let lookups_per_ip = count(cfg, "rpc_lookups_per_ip", 0..=i64::from(u32::MAX))?
+            .map_or(defaults::LOOKUPS_PER_IP, |n| {
+                u32::try_from(n).unwrap_or(u32::MAX)
+            });
+        let lookup_window_secs = cfg
+            .int_in("rpc_lookup_window", 1..=86_400)?
+            .map_or(defaults::LOOKUP_WINDOW_SECS, |n| n as u32);
         let max_limit_rows = cfg
             .int_in("rpc_limit_max_rows", 16..=1_000_000_000)?
             .map_or(defaults::LIMIT_MAX_ROWS, |n| n as u64);
@@ -212,6 +239,8 @@ impl Limits {
             trusted_proxies: forwarded::trusted_proxies(cfg),
             exempt: forwarded::ip_list(cfg, "rpc_rate_limit_exempt"),
             max_limit_rows,
+            lookups_per_ip,
+            lookup_window_secs,
         })
     }
 
@@ -313,6 +342,48 @@ mod tests {
         assert!(Options::default().metrics);
         // Unset keys keep the default.
         assert_eq!(o.db_timeout, Options::default().db_timeout);
+    }
+
+    #[test]
+    fn lookup_budget_keys() {
+        let l = Limits::from_config(&cfg(&[])).unwrap();
+        assert_eq!(
+            (l.lookups_per_ip, l.lookup_window_secs),
+            (defaults::LOOKUPS_PER_IP, defaults::LOOKUP_WINDOW_SECS)
+        );
+        let l = Limits::from_config(&cfg(&[
+            ("rpc_lookups_per_ip", "0"),
+            ("rpc_lookup_window", "60"),
+        ]))
+        .unwrap();
+        assert_eq!((l.lookups_per_ip, l.lookup_window_secs), (0, 60));
+        let mut o = Options::default();
+        assert_eq!(o.lookup_streams, defaults::LOOKUP_STREAMS);
+        o.apply_config(&cfg(&[("rpc_lookup_streams", "9")]))
+            .unwrap();
+        assert_eq!(o.lookup_streams, 9);
+        for (key, v) in [
+            ("rpc_lookups_per_ip", "-1"),
+            ("rpc_lookups_per_ip", "many"),
+            ("rpc_lookup_window", "0"),
+            ("rpc_lookup_window", "86401"),
+        ] {
+            let e = Limits::from_config(&cfg(&[(key, v)])).unwrap_err();
+            assert!(
+                e.to_string().starts_with(&format!("config.xml <{key}>: ")),
+                "{e}"
+            );
+        }
+        for v in ["0", "65"] {
+            let e = Options::default()
+                .apply_config(&cfg(&[("rpc_lookup_streams", v)]))
+                .unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with("config.xml <rpc_lookup_streams>: "),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct AppState {
     pub limit_rows: LimitRows,
     /// Abuse rules from config.xml.
     pub limits: Limits,
+    /// Slots for team_email_list bodies being streamed (`Options::lookup_streams`).
+    pub lookup_streams: Arc<tokio::sync::Semaphore>,
     /// Path of master_url (e.g. "/myproject/"): RPCs are served below it
     /// as well as at the root.
     pub url_prefix: String,
@@ -67,6 +69,7 @@ impl AppState {
         let mut options = options;
         options.apply_config(&config)?;
         let limits = Limits::from_config(&config)?;
+        let lookup_streams = Arc::new(tokio::sync::Semaphore::new(options.lookup_streams.max(1)));
         Ok(Arc::new(Self {
             full_counters: Arc::default(),
             metrics: crate::metrics::Metrics::new(options.metrics),
@@ -78,6 +81,7 @@ impl AppState {
             project: ProjectCache::default(),
             url_prefix,
             limits,
+            lookup_streams,
             charset: OnceLock::new(),
             locks: OnceLock::new(),
             flip_groups: OnceLock::new(),

@@ -21,6 +21,9 @@ const RPCS: &[&str] = &[
     "am_get_info",
     "lookup_account",
     "get_project_config",
+    "show_user",
+    "team_email_list",
+    "team_lookup",
 ];
 
 const NAMES: &[&str] = &[
@@ -46,6 +49,13 @@ const NAMES: &[&str] = &[
     "consent_not_required",
     "consent_source",
     "invite_code",
+    "userid",
+    "auth",
+    "format",
+    "xml",
+    "creditonly",
+    "team_id",
+    "team_ids",
 ];
 
 const NASTY: &[&str] = &[
@@ -154,6 +164,16 @@ fn template(key: String, hash: String) -> impl Strategy<Value = Case> {
                         (b("email_addr"), b("fuzz@example.com")),
                         (b("passwd_hash"), hash.clone().into_bytes()),
                     ],
+                    "show_user" => vec![
+                        (b("auth"), key.clone().into_bytes()),
+                        (b("format"), b("xml")),
+                    ],
+                    "team_email_list" => vec![
+                        (b("teamid"), b("1")),
+                        (b("xml"), b("1")),
+                        (b("creditonly"), b(flag)),
+                    ],
+                    "team_lookup" => vec![(b("team_ids"), b("1,2,x")), (b("format"), b("xml"))],
                     _ => vec![],
                 };
                 if !p.is_empty() {
@@ -295,7 +315,12 @@ async fn check(
     }
     let read_only = matches!(
         c.rpc,
-        "am_get_info" | "lookup_account" | "get_project_config"
+        "am_get_info"
+            | "lookup_account"
+            | "get_project_config"
+            | "show_user"
+            | "team_email_list"
+            | "team_lookup"
     );
     if failed || read_only {
         let after = robust::fingerprint(&mut conn).await;
@@ -335,7 +360,8 @@ fn fuzz_every_rpc(latin1: bool, default_cases: u32) {
         .expect("runtime");
     let (h, key) = rt.block_on(async {
         let extra = "<rpc_failed_logins_per_ip>1000000</rpc_failed_logins_per_ip>\
-             <rpc_create_account_per_ip_per_hour>0</rpc_create_account_per_ip_per_hour>";
+             <rpc_create_account_per_ip_per_hour>0</rpc_create_account_per_ip_per_hour>\
+             <rpc_lookups_per_ip>0</rpc_lookups_per_ip>";
         let h = if latin1 {
             let h = Harness::latin1(extra, Some(common::TERMS)).await;
             h.set_type_enabled("ENROLL", true).await;
@@ -351,6 +377,17 @@ fn fuzz_every_rpc(latin1: bool, default_cases: u32) {
                 &[("consent_flag", "1"), ("source", "fuzz")],
             )
             .await;
+        // A team for the member list and team lookups.
+        let mut c = h.conn().await;
+        mysql_async::prelude::Queryable::query_drop(
+            &mut c,
+            "INSERT INTO team (id, create_time, userid, name, name_lc, url, type, name_html, \
+             description, nusers, country, total_credit, expavg_credit, expavg_time) \
+             VALUES (1, 1, 1, 'Fuzz Team', 'fuzz team', '', 1, '', '', 1, '', 0, 0, 0)",
+        )
+        .await
+        .unwrap();
+        drop(c);
         (h, key)
     });
     let hash = common::passwd_hash("secret", "fuzz@example.com");

@@ -65,6 +65,23 @@ const RPCS: &[(&str, &[(&str, &str)])] = &[
             ("passwd_hash", "PWHASH"),
         ],
     ),
+    (
+        "show_user.php",
+        &[("auth", "KEY"), ("userid", "1"), ("format", "xml")],
+    ),
+    (
+        "team_email_list.php",
+        &[("teamid", "1"), ("xml", "1"), ("creditonly", "1")],
+    ),
+    (
+        "team_lookup.php",
+        &[
+            ("team_id", "1"),
+            ("team_ids", "1,2"),
+            ("team_name", "x"),
+            ("format", "xml"),
+        ],
+    ),
 ];
 
 /// (what, percent-encoded value, the message after "NAME ").
@@ -215,7 +232,7 @@ async fn every_parameter_of_every_rpc_refuses_bytes_that_are_not_text() {
             }
         }
     }
-    assert_eq!(sent, (7 + 17 + 1 + 2) * probes().len());
+    assert_eq!(sent, (7 + 17 + 1 + 2 + 3 + 3 + 4) * probes().len());
     // Nothing of any of them was written (and no failed login counted).
     assert_eq!(fingerprint(&mut c).await, before);
     // The same valid calls still work (the probes were the only problem).

@@ -341,7 +341,7 @@ pub fn run(a: &WebConfigArgs) -> anyhow::Result<()> {
 pub fn enable_hint(site: &Site, dir: &Path) -> String {
     format!(
         "Web server (as root):\n  \
-         a2enmod proxy proxy_http && ln -s {dir}/{apache} /etc/apache2/sites-enabled/ && apache2ctl graceful\n  \
+         a2enmod proxy proxy_http rewrite && ln -s {dir}/{apache} /etc/apache2/sites-enabled/ && apache2ctl graceful\n  \
          (nginx: include {dir}/{nginx}; in the project's server block, then nginx -s reload)",
         dir = dir.display(),
         apache = apache_file(&site.name),

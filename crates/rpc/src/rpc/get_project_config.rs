@@ -134,6 +134,7 @@ pub fn render(state: &AppState) -> Xml {
         // As upstream: invite-only projects say both.
         account_creation_disabled: cfg.bool("disable_account_creation")
             || state.limits.invite_code.is_some(),
+        client_account_creation_disabled: cfg.bool("disable_account_creation_rpc"),
         invite_code_required: state.limits.invite_code.is_some(),
         min_passwd_length: cfg.min_passwd_length(),
         sched_stopped: cfg.sched_stopped(),

@@ -6,6 +6,9 @@ pub mod am_set_info;
 pub mod create_account;
 pub mod get_project_config;
 pub mod lookup_account;
+pub mod show_user;
+pub mod team_email_list;
+pub mod team_lookup;
 
 use boinc_db::password::HashError;
 

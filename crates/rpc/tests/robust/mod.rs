@@ -73,11 +73,36 @@ pub async fn raw(addr: SocketAddr, request: &[u8]) -> std::io::Result<(u16, Stri
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    // A streamed reply (team_email_list) comes in chunks.
+    let chunked = head
+        .lines()
+        .any(|l| l.eq_ignore_ascii_case("transfer-encoding: chunked"));
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_owned()
+    };
     Ok((status, body))
+}
+
+/// An HTTP/1.1 chunked body, decoded; an error if it is cut short.
+fn dechunk(mut rest: &str) -> std::io::Result<String> {
+    let bad = |why: &str| std::io::Error::other(format!("bad chunked body: {why}"));
+    let mut out = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n").ok_or_else(|| bad("no size line"))?;
+        let n = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| bad("size"))?;
+        if n == 0 {
+            return Ok(out);
+        }
+        let chunk = after.get(..n).ok_or_else(|| bad("cut short"))?;
+        out.push_str(chunk);
+        rest = after[n..]
+            .strip_prefix("\r\n")
+            .ok_or_else(|| bad("no chunk end"))?;
+    }
 }
 
 /// Table checksums and row counts of the tables RPCs write.
