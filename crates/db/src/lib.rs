@@ -24,6 +24,7 @@ pub mod queries;
 pub mod rate_limit;
 pub mod retention;
 pub mod schema;
+pub mod shape;
 pub mod subject;
 pub mod terms;
 pub mod testing;
