@@ -35,6 +35,7 @@ const SERIALNUMS: [&str; 3] = [
     "[BOINC|7.6.22][CAL|ATI Radeon HD 5800/5900 series (Cypress/Hemlock)|2|1024MB|1.4.1848|102][vbox|5.1.26]",
     "[BOINC|8.0.2|Charity Engine][CUDA|NVIDIA GeForce RTX 3080|1|10240MB|53741|300][INTEL|Intel(R) UHD Graphics 770|1|6383MB||300]",
 ];
+const OPS_PASS: &str = "ops-admin-password";
 const MISC: &str = r#"{"gpus":[{"type":"NVIDIA","count":1}],"docker":"24.0.5"}"#;
 
 fn passwd_hash(pw: &str, email: &str) -> String {
@@ -312,9 +313,17 @@ async fn release_through_every_binary(release: Release, cs: Charset) {
     let config = write_made_project(&dir, &db.settings, "proj", &host);
     std::fs::write(dir.join("terms_of_use.txt"), TERMS).unwrap();
     // config.xml as the project has it, plus what stats sites see.
+    let ops_port = free_port();
+    let ops_hash = bcrypt::hash_with_result(OPS_PASS, 4)
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoY);
     let xml = std::fs::read_to_string(&config).unwrap().replace(
         "    </config>",
-        "        <user_country/>\n    </config>",
+        &format!(
+            "        <user_country/>\n        <ops_user>admin</ops_user>\n        \
+             <ops_password_hash>{ops_hash}</ops_password_hash>\n        \
+             <ops_listen>127.0.0.1:{ops_port}</ops_listen>\n    </config>"
+        ),
     );
     std::fs::write(&config, xml).unwrap();
     // The release's db_dump_spec.xml as make_project installs it.
@@ -602,6 +611,48 @@ async fn release_through_every_binary(release: Release, cs: Charset) {
         &["consent", "history", "--user", &new_id.to_string(), "--json"],
     );
     assert!(history.contains(TERMS), "{what}: {history}");
+
+    // The ops page: consent types, and the release's account with its
+    // hosts and team.
+    let mut cmd = Command::new(env.bins.join("boinc-ops"));
+    cmd.arg("--config")
+        .arg(&env.config)
+        .arg("serve")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(root.path().join("ops.log")).unwrap());
+    no_proxy_env(&mut cmd);
+    let _ops = Rpc(cmd.spawn().unwrap());
+    let ops = format!("http://127.0.0.1:{ops_port}");
+    let mut page = String::new();
+    for _ in 0..100 {
+        if let Ok(r) = client
+            .get(format!("{ops}/"))
+            .basic_auth("admin", Some(OPS_PASS))
+            .send()
+            .await
+        {
+            assert_eq!(r.status(), 200, "{what}");
+            page = r.text().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(page.contains("STATSEXPORT"), "{what}: ops page {page}");
+    let r = client
+        .get(format!("{ops}/account?id=1"))
+        .basic_auth("admin", Some(OPS_PASS))
+        .header("sec-fetch-site", "same-origin")
+        .header("sec-fetch-mode", "navigate")
+        .header("sec-fetch-dest", "document")
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{what}");
+    let page = r.text().await.unwrap();
+    assert!(page.contains(LEGACY_NAME), "{what}: {page}");
 
     // Account export and delete of the release's own account (forum post,
     // team founder, hosts).
