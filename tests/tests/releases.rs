@@ -190,7 +190,11 @@ async fn legacy_rows(db: &TestDb, release: Release, cs: Charset) {
     } else {
         ""
     };
-    for (id, serialnum, credit) in [(1, SERIALNUMS[0], 50.0), (2, SERIALNUMS[1], 5.0), (3, SERIALNUMS[2], 1.0)] {
+    for (id, serialnum, credit) in [
+        (1, SERIALNUMS[0], 50.0),
+        (2, SERIALNUMS[1], 5.0),
+        (3, SERIALNUMS[2], 1.0),
+    ] {
         c.exec_drop(
             format!(
                 "INSERT INTO host (id, create_time, userid, rpc_seqno, rpc_time, total_credit, \
@@ -450,7 +454,10 @@ async fn release_through_every_binary(release: Release, cs: Charset) {
         "lookup_account.php",
         &[
             ("email_addr", "legacy@example.com"),
-            ("passwd_hash", &passwd_hash("legacy-pw", "legacy@example.com")),
+            (
+                "passwd_hash",
+                &passwd_hash("legacy-pw", "legacy@example.com"),
+            ),
         ],
     )
     .await;
@@ -559,7 +566,10 @@ async fn release_through_every_binary(release: Release, cs: Charset) {
     .unwrap();
 
     // db_dump as the release's task runs it.
-    let out = env.ok("db_dump", &["-d", "2", "--dump_spec", "../db_dump_spec.xml"]);
+    let out = env.ok(
+        "db_dump",
+        &["-d", "2", "--dump_spec", "../db_dump_spec.xml"],
+    );
     let hosts = env.gz("host.gz");
     let host_records = records(&hosts, "host");
     assert_eq!(host_records.len(), 3, "{what}: {hosts}");
@@ -591,7 +601,10 @@ async fn release_through_every_binary(release: Release, cs: Charset) {
         users.contains(&format!(" <name>{LEGACY_NAME}</name>\n")),
         "{what}: {users}"
     );
-    assert!(users.contains(&format!(" <name>{renamed}</name>\n")), "{what}");
+    assert!(
+        users.contains(&format!(" <name>{renamed}</name>\n")),
+        "{what}"
+    );
     assert!(users.contains(" <country>Germany</country>\n"), "{what}");
     let teams = env.gz("team.gz");
     assert!(
@@ -599,16 +612,29 @@ async fn release_through_every_binary(release: Release, cs: Charset) {
         "{what}: {teams}"
     );
     let tables = std::fs::read_to_string(dir.join("html/stats/tables.xml")).unwrap();
-    assert!(tables.contains("<nusers_total>2</nusers_total>"), "{what}: {tables}\n{out}");
+    assert!(
+        tables.contains("<nusers_total>2</nusers_total>"),
+        "{what}: {tables}\n{out}"
+    );
 
     // Consent report and one history.
     let report = env.ok("boinc-ops", &["consent", "report", "--json"]);
-    let json: serde_json::Value = serde_json::from_str(&report).unwrap_or_else(|e| panic!("{e}: {report}"));
+    let json: serde_json::Value =
+        serde_json::from_str(&report).unwrap_or_else(|e| panic!("{e}: {report}"));
     let text = json.to_string();
-    assert!(text.contains("STATSEXPORT") && text.contains("ENROLL"), "{what}: {text}");
+    assert!(
+        text.contains("STATSEXPORT") && text.contains("ENROLL"),
+        "{what}: {text}"
+    );
     let history = env.ok(
         "boinc-ops",
-        &["consent", "history", "--user", &new_id.to_string(), "--json"],
+        &[
+            "consent",
+            "history",
+            "--user",
+            &new_id.to_string(),
+            "--json",
+        ],
     );
     assert!(history.contains(TERMS), "{what}: {history}");
 
@@ -659,7 +685,14 @@ async fn release_through_every_binary(release: Release, cs: Charset) {
     let export_path = root.path().join("export.json");
     env.ok(
         "boinc-ops",
-        &["account", "export", "--id", "1", "--out", export_path.to_str().unwrap()],
+        &[
+            "account",
+            "export",
+            "--id",
+            "1",
+            "--out",
+            export_path.to_str().unwrap(),
+        ],
     );
     let export = std::fs::read_to_string(&export_path).unwrap();
     for expect in [LEGACY_NAME, SERIALNUMS[0], "Grüße from", TEAM_NAME] {
@@ -681,7 +714,15 @@ async fn release_through_every_binary(release: Release, cs: Charset) {
     assert_eq!(left, (0, 0, 0), "{what}");
     env.ok(
         "boinc-ops",
-        &["account", "delete", "--id", &new_id.to_string(), "--mode", "obfuscate", "--yes"],
+        &[
+            "account",
+            "delete",
+            "--id",
+            &new_id.to_string(),
+            "--mode",
+            "obfuscate",
+            "--yes",
+        ],
     );
     let r = get(&client, &base, "am_get_info.php", &[("account_key", &key)]).await;
     assert!(r.contains("<error_num>-136</error_num>"), "{what}: {r}");
@@ -701,7 +742,10 @@ async fn release_through_every_binary(release: Release, cs: Charset) {
     c.disconnect().await.ok();
 
     // The next night's dump: nobody left to export.
-    env.ok("db_dump", &["-d", "2", "--dump_spec", "../db_dump_spec.xml"]);
+    env.ok(
+        "db_dump",
+        &["-d", "2", "--dump_spec", "../db_dump_spec.xml"],
+    );
     let users = env.gz("user.gz");
     assert!(records(&users, "user").is_empty(), "{what}: {users}");
     assert!(records(&env.gz("host.gz"), "host").is_empty(), "{what}");

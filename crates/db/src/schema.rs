@@ -301,11 +301,13 @@ impl Constraint {
                     return Ok(Presence::Present);
                 }
                 let plain = indexes.iter().any(|(_, _, c)| c == cols);
-                Ok(if unique_required && shape.keeps_release_index(&self.table, cols, plain) {
-                    Presence::KeptAsRelease
-                } else {
-                    Presence::Missing
-                })
+                Ok(
+                    if unique_required && shape.keeps_release_index(&self.table, cols, plain) {
+                        Presence::KeptAsRelease
+                    } else {
+                        Presence::Missing
+                    },
+                )
             }
             Kind::ForeignKey { column, ref_table } => {
                 let n: Option<i64> = conn

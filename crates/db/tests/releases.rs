@@ -55,7 +55,9 @@ async fn check(release: Release, cs: Charset) {
         "{what}"
     );
 
-    let report = schema::upgrade(&mut c).await.unwrap_or_else(|e| panic!("{what}: {e}"));
+    let report = schema::upgrade(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
     assert_eq!(report.release, shape.release());
     assert!(!report.needs_attention(), "{what}: {:?}", report.warnings());
     // Our objects are there.
@@ -64,7 +66,10 @@ async fn check(release: Release, cs: Charset) {
         "consent_type consent_name_unique",
         "consent_type consent_type_no_delete",
     ] {
-        assert!(report.applied.iter().any(|a| a == ours), "{what}: {applied}");
+        assert!(
+            report.applied.iter().any(|a| a == ours),
+            "{what}: {applied}"
+        );
     }
     // user.name: unique from 1.6 on (present already); before, the
     // release's plain index stays and the duplicates with it.

@@ -413,7 +413,10 @@ async fn prelude(opts: &Options, snap: &Snapshot) -> Result<Prelude, DumpError> 
     let shape = Shape::probe(&mut *conn)
         .await
         .map_err(|e| DumpError::Internal(format!("read the schema's shape: {e}")))?;
-    tracing::info!("tables as upstream server release {} makes them", shape.release());
+    tracing::info!(
+        "tables as upstream server release {} makes them",
+        shape.release()
+    );
     let consent = statsexport(&mut conn).await?;
     let apps: Vec<Vec<u8>> = conn
         .query_map(query::APPS, |name: Option<Vec<u8>>| {
@@ -440,7 +443,14 @@ async fn prelude(opts: &Options, snap: &Snapshot) -> Result<Prelude, DumpError> 
         }
         None => None,
     };
-    Ok((consent, apps, badges, subprojects, lag, shape.host_details()))
+    Ok((
+        consent,
+        apps,
+        badges,
+        subprojects,
+        lag,
+        shape.host_details(),
+    ))
 }
 
 fn weight(t: Table) -> u8 {

@@ -8,8 +8,8 @@
 use mysql_async::{Row, Value};
 
 use crate::record::{Host, HostExtra, Team, User};
-use boinc_db::shape::HostDetails;
 use crate::spec::Sort;
+use boinc_db::shape::HostDetails;
 
 /// Exportable user: credit, not deleted. BOINC marks a deleted account by
 /// an authenticator starting with "deleted" (LIKE: case-insensitive under

@@ -1,8 +1,8 @@
 //! tables.xml's inputs that no enumeration counts: table totals, the
 //! application list and the badges.
 
-use mysql_async::prelude::*;
 use boinc_db::shape::Shape;
+use mysql_async::prelude::*;
 use mysql_async::Conn;
 
 use crate::dump::Ctx;

@@ -37,7 +37,10 @@ pub async fn run(config: Option<&Path>, cmd: DbCmd) -> anyhow::Result<ExitCode> 
     if report.created_database {
         println!("created database {}", clean(&settings.name));
     }
-    println!("tables as upstream server release {} makes them", report.release);
+    println!(
+        "tables as upstream server release {} makes them",
+        report.release
+    );
     for k in &report.kept_release_indexes {
         println!(
             "kept as the release made it (not unique, may hold duplicates): {}",
