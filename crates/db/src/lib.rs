@@ -28,6 +28,7 @@ pub mod shape;
 pub mod subject;
 pub mod terms;
 pub mod testing;
+pub mod utf8mb4;
 pub mod xml;
 
 pub use config::{DbSettings, ProjectConfig};
