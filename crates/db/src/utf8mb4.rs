@@ -66,9 +66,13 @@ pub const SHRUNK: &[(&str, &str, &str, u32)] = &[
 
 /// Valid UTF-8 (no overlongs, no surrogates), as a byte-mode regular
 /// expression over the stored bytes.
-const UTF8_RE: &str = "^([\\x00-\\x7F]|[\\xC2-\\xDF][\\x80-\\xBF]|\\xE0[\\xA0-\\xBF][\\x80-\\xBF]|\
-[\\xE1-\\xEC\\xEE\\xEF][\\x80-\\xBF]{2}|\\xED[\\x80-\\x9F][\\x80-\\xBF]|\\xF0[\\x90-\\xBF][\\x80-\\xBF]{2}|\
-[\\xF1-\\xF3][\\x80-\\xBF]{3}|\\xF4[\\x80-\\x8F][\\x80-\\xBF]{2})*$";
+const UTF8_RE: &str = concat!(
+    // Backslashes doubled: this goes into a SQL string literal.
+    r"^([\\x00-\\x7F]|[\\xC2-\\xDF][\\x80-\\xBF]|\\xE0[\\xA0-\\xBF][\\x80-\\xBF]|",
+    r"[\\xE1-\\xEC\\xEE\\xEF][\\x80-\\xBF]{2}|\\xED[\\x80-\\x9F][\\x80-\\xBF]|",
+    r"\\xF0[\\x90-\\xBF][\\x80-\\xBF]{2}|[\\xF1-\\xF3][\\x80-\\xBF]{3}|",
+    r"\\xF4[\\x80-\\x8F][\\x80-\\xBF]{2})*$"
+);
 
 const SHADOW: &str = "_utf8mb4_new_";
 const OLD: &str = "_utf8mb4_old_";
@@ -100,7 +104,9 @@ struct Table {
 }
 
 impl Table {
-    fn shrunk(&self) -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str, u32)> + '_ {
+    fn shrunk(
+        &self,
+    ) -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str, u32)> + '_ {
         SHRUNK.iter().filter(move |(t, c, _, _)| {
             *t == self.name && self.text.iter().any(|x| x.name.eq_ignore_ascii_case(c))
         })
@@ -324,7 +330,11 @@ async fn check(c: &mut Conn, tables: &[Table], report: &mut Report) -> Result<()
             let Some(tc) = t.text.iter().find(|x| x.name.eq_ignore_ascii_case(col)) else {
                 continue;
             };
-            let key = t.int_pk.as_deref().map(quote_ident).unwrap_or_else(|| "NULL".into());
+            let key = t
+                .int_pk
+                .as_deref()
+                .map(quote_ident)
+                .unwrap_or_else(|| "NULL".into());
             // More bytes than characters allowed is necessary for too
             // many characters; the exact count is the decoded one.
             let rows: Vec<(Value, Value)> = c
@@ -365,18 +375,21 @@ async fn check(c: &mut Conn, tables: &[Table], report: &mut Report) -> Result<()
             .await?;
         for (index, cols) in idx {
             let cols: Vec<&str> = cols.split(',').collect();
-            if !cols
-                .iter()
-                .any(|c| t.text.iter().any(|x| x.name.eq_ignore_ascii_case(c) && x.collation != COLLATION))
-            {
+            if !cols.iter().any(|c| {
+                t.text
+                    .iter()
+                    .any(|x| x.name.eq_ignore_ascii_case(c) && x.collation != COLLATION)
+            }) {
                 continue;
             }
             let exprs: Vec<String> = cols
                 .iter()
-                .map(|c| match t.text.iter().find(|x| x.name.eq_ignore_ascii_case(c)) {
-                    Some(tc) => format!("{} COLLATE {COLLATION}", meant(tc, &quote_ident(c))),
-                    None => quote_ident(c),
-                })
+                .map(
+                    |c| match t.text.iter().find(|x| x.name.eq_ignore_ascii_case(c)) {
+                        Some(tc) => format!("{} COLLATE {COLLATION}", meant(tc, &quote_ident(c))),
+                        None => quote_ident(c),
+                    },
+                )
                 .collect();
             let shown = cols
                 .iter()
@@ -407,7 +420,12 @@ async fn check(c: &mut Conn, tables: &[Table], report: &mut Report) -> Result<()
 }
 
 /// Step 2: values that are not UTF-8 become the UTF-8 of what they mean.
-async fn repair(c: &mut Conn, t: &Table, dry_run: bool, report: &mut Report) -> Result<(), DbError> {
+async fn repair(
+    c: &mut Conn,
+    t: &Table,
+    dry_run: bool,
+    report: &mut Report,
+) -> Result<(), DbError> {
     let tq = quote_ident(&t.name);
     for col in t.latin1() {
         let cq = quote_ident(&col.name);
@@ -561,6 +579,23 @@ async fn convert_online(c: &mut Conn, t: &Table) -> Result<(), DbError> {
     // Batches in key order; the source rows are share-locked while each
     // batch copies them, so a delete or update waits for it (and its
     // trigger then sees the copied row).
+    // Rows beyond the key at the start are the triggers' alone; the
+    // batches never lock the open end where writers insert.
+    let max: Option<Option<i64>> = c
+        .query_first(format!("SELECT MAX({pkq}) FROM {tq}"))
+        .await?;
+    let Some(max) = max.flatten() else {
+        return swap(c, t, &shadow).await;
+    };
+    // Record locks only (no gap locks): a batch then waits for, or
+    // holds up, writers of its own rows only.
+    let row_binlog: Option<String> = c
+        .query_first("SELECT IF(@@log_bin = 0 OR @@binlog_format <> 'STATEMENT', 'yes', NULL)")
+        .await?;
+    if row_binlog.is_some() {
+        c.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            .await?;
+    }
     let mut lo: Option<i64> = None;
     loop {
         let hi: Option<i64> = match lo {
@@ -582,11 +617,11 @@ async fn convert_online(c: &mut Conn, t: &Table) -> Result<(), DbError> {
                 .await?
             }
         };
-        let range = match (lo, hi) {
-            (None, Some(h)) => format!("{pkq} <= {h}"),
-            (Some(l), Some(h)) => format!("{pkq} > {l} AND {pkq} <= {h}"),
-            (None, None) => "1".to_owned(),
-            (Some(l), None) => format!("{pkq} > {l}"),
+        let hi = hi.filter(|h| *h < max);
+        let top = hi.unwrap_or(max);
+        let range = match lo {
+            None => format!("{pkq} <= {top}"),
+            Some(l) => format!("{pkq} > {l} AND {pkq} <= {top}"),
         };
         let mut tries = 0;
         loop {
@@ -599,7 +634,9 @@ async fn convert_online(c: &mut Conn, t: &Table) -> Result<(), DbError> {
             match r {
                 Ok(()) => break,
                 // A deadlock with a writer's trigger: go again.
-                Err(mysql_async::Error::Server(e)) if (e.code == 1213 || e.code == 1205) && tries < 20 => {
+                Err(mysql_async::Error::Server(e))
+                    if (e.code == 1213 || e.code == 1205) && tries < 20 =>
+                {
                     tries += 1;
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
@@ -611,9 +648,20 @@ async fn convert_online(c: &mut Conn, t: &Table) -> Result<(), DbError> {
             None => break,
         }
     }
+    c.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .await?;
+    swap(c, t, &shadow).await
+}
+
+/// Check the copy, swap it in, drop the old table, put the foreign keys
+/// back.
+async fn swap(c: &mut Conn, t: &Table, shadow: &str) -> Result<(), DbError> {
+    let tq = quote_ident(&t.name);
+    let sq = quote_ident(shadow);
     // Both tables hold the same rows (one snapshot of both): INSERT
     // IGNORE skipped nothing but rows the triggers had copied.
-    c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await?;
+    c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        .await?;
     let a: Option<i64> = c.query_first(format!("SELECT COUNT(*) FROM {tq}")).await?;
     let b: Option<i64> = c.query_first(format!("SELECT COUNT(*) FROM {sq}")).await?;
     c.query_drop("COMMIT").await?;
@@ -646,7 +694,8 @@ async fn convert_online(c: &mut Conn, t: &Table) -> Result<(), DbError> {
             Err(e) => return Err(e.into()),
         }
     }
-    c.query_drop("SET SESSION lock_wait_timeout = DEFAULT").await?;
+    c.query_drop("SET SESSION lock_wait_timeout = DEFAULT")
+        .await?;
     // Dropping the old table drops its triggers and frees its foreign
     // keys' names for the converted table.
     c.query_drop("SET SESSION foreign_key_checks = 0").await?;
@@ -715,7 +764,7 @@ async fn finish_pending(c: &mut Conn, table: &str) -> Result<(), DbError> {
         let bytes = format!("CAST(CONVERT({q} USING latin1) AS BINARY)");
         c.query_drop(format!(
             "UPDATE {tq} SET {q} = CONVERT({bytes} USING utf8mb4) \
-             WHERE CAST({q} AS BINARY) REGEXP '[^\\x00-\\x7F]' \
+             WHERE CAST({q} AS BINARY) REGEXP '[^\\\\x00-\\\\x7F]' \
                AND CAST(CONVERT(CONVERT({q} USING latin1) USING utf8mb4) AS BINARY) = CAST({q} AS BINARY) \
                AND {bytes} REGEXP '{UTF8_RE}'"
         ))
@@ -779,7 +828,9 @@ pub async fn convert(
             Method::Online => convert_online(c, t).await?,
             Method::Alter => convert_alter(c, t).await?,
         }
-        report.converted.push((t.name.clone(), method, start.elapsed()));
+        report
+            .converted
+            .push((t.name.clone(), method, start.elapsed()));
     }
     if !dry_run {
         // Whatever an interrupted run took away (a foreign key between

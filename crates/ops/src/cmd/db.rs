@@ -112,7 +112,11 @@ async fn convert(settings: &boinc_db::DbSettings, dry_run: bool) -> anyhow::Resu
             clean(&c.table),
             clean(&c.index),
             utf8mb4::COLLATION,
-            c.values.iter().map(|v| clean(v)).collect::<Vec<_>>().join(" | ")
+            c.values
+                .iter()
+                .map(|v| clean(v))
+                .collect::<Vec<_>>()
+                .join(" | ")
         );
     }
     if report.blocked() {
@@ -138,7 +142,12 @@ async fn convert(settings: &boinc_db::DbSettings, dry_run: bool) -> anyhow::Resu
         println!("would convert {}: {}", clean(t), how(m));
     }
     for (t, m, d) in &report.converted {
-        println!("converted {} {} in {:.1}s", clean(t), how(m), d.as_secs_f64());
+        println!(
+            "converted {} {} in {:.1}s",
+            clean(t),
+            how(m),
+            d.as_secs_f64()
+        );
     }
     for t in &report.cleaned {
         println!("removed {} (left by an interrupted run)", clean(t));
