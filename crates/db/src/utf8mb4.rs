@@ -76,7 +76,12 @@ const UTF8_RE: &str = concat!(
 
 const SHADOW: &str = "_utf8mb4_new_";
 const OLD: &str = "_utf8mb4_old_";
-const BATCH: u64 = 2000;
+/// Rows per copy batch: adapted so that a batch (and so the longest wait
+/// of a writer of one of its rows) takes about `BATCH_TIME`.
+const BATCH_START: u64 = 500;
+const BATCH_MIN: u64 = 20;
+const BATCH_MAX: u64 = 20_000;
+const BATCH_TIME: Duration = Duration::from_millis(25);
 /// Tables converted by ALTER whose bytes are not put back yet.
 const PENDING: &str = "_utf8mb4_pending";
 
@@ -382,6 +387,25 @@ async fn check(c: &mut Conn, tables: &[Table], report: &mut Report) -> Result<()
             }) {
                 continue;
             }
+            // Only a value that is not ASCII can compare differently
+            // afterwards: an index over ASCII text needs no sort.
+            let non_ascii = cols
+                .iter()
+                .filter(|c| t.text.iter().any(|x| x.name.eq_ignore_ascii_case(c)))
+                .map(|c| {
+                    format!(
+                        "CAST({} AS BINARY) REGEXP '[^\\\\x00-\\\\x7F]'",
+                        quote_ident(c)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let any: Option<i64> = c
+                .query_first(format!("SELECT 1 FROM {tq} WHERE {non_ascii} LIMIT 1"))
+                .await?;
+            if any.is_none() {
+                continue;
+            }
             let exprs: Vec<String> = cols
                 .iter()
                 .map(
@@ -427,17 +451,38 @@ async fn repair(
     report: &mut Report,
 ) -> Result<(), DbError> {
     let tq = quote_ident(&t.name);
-    for col in t.latin1() {
+    let cols: Vec<&TextColumn> = t.latin1().collect();
+    if cols.is_empty() {
+        return Ok(());
+    }
+    // One pass over the table: the rows holding a value that is not
+    // UTF-8 (few), with only those values.
+    let bin = |c: &TextColumn| format!("CAST({} AS BINARY)", quote_ident(&c.name));
+    let sel = cols
+        .iter()
+        .map(|c| format!("IF({b} REGEXP '{UTF8_RE}', NULL, {b})", b = bin(c)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let cond = cols
+        .iter()
+        .map(|c| format!("NOT ({} REGEXP '{UTF8_RE}')", bin(c)))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let rows: Vec<mysql_async::Row> = c
+        .query(format!("SELECT {sel} FROM {tq} WHERE {cond}"))
+        .await?;
+    let mut bad: Vec<std::collections::BTreeSet<Vec<u8>>> = vec![Default::default(); cols.len()];
+    for r in rows {
+        for (i, set) in bad.iter_mut().enumerate() {
+            if let Some(Value::Bytes(b)) = r.as_ref(i) {
+                set.insert(b.clone());
+            }
+        }
+    }
+    for (col, values) in cols.iter().zip(bad) {
         let cq = quote_ident(&col.name);
-        let bad: Vec<Value> = c
-            .query(format!(
-                "SELECT DISTINCT CAST({cq} AS BINARY) FROM {tq} \
-                 WHERE {cq} IS NOT NULL AND NOT (CAST({cq} AS BINARY) REGEXP '{UTF8_RE}')"
-            ))
-            .await?;
         let mut n = 0u64;
-        for v in bad {
-            let Some(b) = bytes_of(&v) else { continue };
+        for b in values {
             let fixed = crate::charset::decode(&b).into_owned().into_bytes();
             if dry_run {
                 n += 1;
@@ -597,12 +642,13 @@ async fn convert_online(c: &mut Conn, t: &Table) -> Result<(), DbError> {
             .await?;
     }
     let mut lo: Option<i64> = None;
+    let mut batch = BATCH_START;
     loop {
         let hi: Option<i64> = match lo {
             None => {
                 c.query_first(format!(
                     "SELECT {pkq} FROM {tq} ORDER BY {pkq} LIMIT 1 OFFSET {}",
-                    BATCH - 1
+                    batch - 1
                 ))
                 .await?
             }
@@ -610,7 +656,7 @@ async fn convert_online(c: &mut Conn, t: &Table) -> Result<(), DbError> {
                 c.exec_first(
                     format!(
                         "SELECT {pkq} FROM {tq} WHERE {pkq} > ? ORDER BY {pkq} LIMIT 1 OFFSET {}",
-                        BATCH - 1
+                        batch - 1
                     ),
                     (l,),
                 )
@@ -624,6 +670,7 @@ async fn convert_online(c: &mut Conn, t: &Table) -> Result<(), DbError> {
             Some(l) => format!("{pkq} > {l} AND {pkq} <= {top}"),
         };
         let mut tries = 0;
+        let started = Instant::now();
         loop {
             let r = c
                 .query_drop(format!(
@@ -642,6 +689,12 @@ async fn convert_online(c: &mut Conn, t: &Table) -> Result<(), DbError> {
                 }
                 Err(e) => return Err(e.into()),
             }
+        }
+        let took = started.elapsed();
+        if took < BATCH_TIME / 2 {
+            batch = (batch * 2).min(BATCH_MAX);
+        } else if took > BATCH_TIME {
+            batch = (batch / 2).max(BATCH_MIN);
         }
         match hi {
             Some(h) => lo = Some(h),
