@@ -520,3 +520,38 @@ async fn a_concurrent_writer_loses_nothing() {
     );
     assert_eq!(got.len(), want.len());
 }
+
+/// Every latin1 release shape converts, MyISAM tables of releases before
+/// 1.3 included (by ALTER), and reads the same afterwards.
+#[tokio::test]
+async fn every_release_shape_converts() {
+    for release in Release::ALL {
+        let db = TestDb::release(release, Charset::Latin1).await;
+        let mut c = db.conn().await;
+        boinc_db::schema::upgrade(&mut c).await.unwrap();
+        c.disconnect().await.ok();
+        fill(&db, 0).await;
+        let mut c = raw(&db).await;
+        let before = texts(&mut c).await;
+        let r = run(&db, false).await;
+        assert!(!r.blocked(), "{}: {r:?}", release.name());
+        if release.myisam() {
+            assert!(
+                r.converted
+                    .iter()
+                    .any(|(t, m, _)| t == "team" && *m == Method::Alter),
+                "{}: {r:?}",
+                release.name()
+            );
+        }
+        let mut u = db.conn().await;
+        u.query_drop("SET NAMES utf8mb4").await.unwrap();
+        assert_eq!(texts(&mut u).await, before, "{}", release.name());
+        for (col, coll) in collations(&mut u).await {
+            assert_eq!(coll, "utf8mb4_unicode_ci", "{}: {col}", release.name());
+        }
+        let converted = definitions(&mut u).await;
+        upstream_update(&mut u).await;
+        assert_eq!(definitions(&mut u).await, converted, "{}", release.name());
+    }
+}
