@@ -134,15 +134,6 @@ impl Shape {
             .is_none_or(|e| !e.eq_ignore_ascii_case("MyISAM"))
     }
 
-    /// Tables a rollback does not undo, for warnings.
-    pub fn non_transactional_tables(&self) -> Vec<&str> {
-        self.tables
-            .iter()
-            .filter(|(n, _)| !self.transactional(n))
-            .map(|(n, _)| n.as_str())
-            .collect()
-    }
-
     /// Which upstream release line made this schema, as far as the
     /// tables these components read tell (for logs and reports).
     pub fn release(&self) -> &'static str {
