@@ -50,6 +50,16 @@ pub enum Charset {
     Latin1,
 }
 
+/// The character set a new session would choose now (`SESSION_INIT`'s
+/// rule), e.g. to notice that the tables were converted meanwhile.
+pub async fn wanted<Q: Queryable>(q: &mut Q) -> Result<Charset, DbError> {
+    let cs: Option<String> = q.query_first(concat!("SELECT ", wanted!())).await?;
+    Ok(match cs.as_deref() {
+        Some("latin1") => Charset::Latin1,
+        _ => Charset::Utf8mb4,
+    })
+}
+
 /// The session's character set, as `SESSION_INIT` chose it.
 pub async fn session_charset<Q: Queryable>(q: &mut Q) -> Result<Charset, DbError> {
     let cs: Option<String> = q.query_first("SELECT @@character_set_client").await?;

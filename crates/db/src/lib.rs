@@ -26,9 +26,11 @@ pub mod queries;
 pub mod rate_limit;
 pub mod retention;
 pub mod schema;
+pub mod shape;
 pub mod subject;
 pub mod terms;
 pub mod testing;
+pub mod utf8mb4;
 pub mod xml;
 
 pub use config::{DbSettings, ProjectConfig};

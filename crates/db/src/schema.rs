@@ -8,6 +8,7 @@ use mysql_async::Conn;
 
 use crate::config::DbSettings;
 use crate::predefined::{self, Dangling, Restored};
+use crate::shape::Shape;
 use crate::DbError;
 
 pub const SCHEMA_SQL: &str = include_str!("../../../sql/schema.sql");
@@ -28,6 +29,11 @@ pub struct Report {
     pub added_types: Vec<&'static str>,
     /// Consent rows that point at no consent type, per missing id.
     pub dangling_consents: Vec<Dangling>,
+    /// Indexes left as the database's release made them (non-unique where
+    /// master's schema is unique, see `shape`): "table index".
+    pub kept_release_indexes: Vec<String>,
+    /// Which upstream release line the tables look like (`Shape::release`).
+    pub release: &'static str,
 }
 
 impl Report {
@@ -118,12 +124,23 @@ pub async fn upgrade(conn: &mut Conn) -> Result<Report, DbError> {
     for stmt in statements(SCHEMA_SQL) {
         conn.query_drop(stmt).await?;
     }
+    let shape = Shape::probe(conn).await?;
+    report.release = shape.release();
     for stmt in statements(CONSTRAINTS_SQL) {
         let c = Constraint::parse(&stmt)
             .ok_or_else(|| DbError::Schema(format!("unrecognised constraint: {stmt}")))?;
-        if c.exists(conn).await? {
-            report.already_present += 1;
-            continue;
+        match c.exists(conn, &shape).await? {
+            Presence::Present => {
+                report.already_present += 1;
+                continue;
+            }
+            Presence::KeptAsRelease => {
+                report
+                    .kept_release_indexes
+                    .push(format!("{} {}", c.table, c.name));
+                continue;
+            }
+            Presence::Missing => {}
         }
         conn.query_drop(&stmt).await.map_err(|e| {
             DbError::Schema(format!(
@@ -188,6 +205,17 @@ enum Kind {
     Trigger { timing: String, event: String },
 }
 
+/// Whether a constraint of `constraints.sql` is in the database.
+#[derive(Debug, PartialEq)]
+enum Presence {
+    /// Under any name.
+    Present,
+    /// Not, but the release's own non-unique index on those columns is,
+    /// and stays (the data may hold duplicates; see `Shape`).
+    KeptAsRelease,
+    Missing,
+}
+
 #[derive(Debug)]
 struct Constraint {
     table: String,
@@ -246,7 +274,7 @@ impl Constraint {
     }
 
     /// Does an equivalent constraint exist, under any name?
-    async fn exists(&self, conn: &mut Conn) -> Result<bool, DbError> {
+    async fn exists(&self, conn: &mut Conn, shape: &Shape) -> Result<Presence, DbError> {
         match &self.kind {
             Kind::Unique(cols) | Kind::Index(cols) => {
                 let unique_required = matches!(self.kind, Kind::Unique(_));
@@ -266,10 +294,20 @@ impl Constraint {
                         _ => indexes.push((name, non_unique == 0, vec![col])),
                     }
                 }
-                Ok(indexes.iter().any(|(_, unique, c)| {
+                if indexes.iter().any(|(_, unique, c)| {
                     // A unique index or the primary key also serves a plain index.
                     c == cols && (*unique || !unique_required)
-                }))
+                }) {
+                    return Ok(Presence::Present);
+                }
+                let plain = indexes.iter().any(|(_, _, c)| c == cols);
+                Ok(
+                    if unique_required && shape.keeps_release_index(&self.table, cols, plain) {
+                        Presence::KeptAsRelease
+                    } else {
+                        Presence::Missing
+                    },
+                )
             }
             Kind::ForeignKey { column, ref_table } => {
                 let n: Option<i64> = conn
@@ -280,7 +318,7 @@ impl Constraint {
                         (&self.table, column, ref_table),
                     )
                     .await?;
-                Ok(n.unwrap_or(0) > 0)
+                Ok(presence(n))
             }
             Kind::Trigger { timing, event } => {
                 let n: Option<i64> = conn
@@ -297,9 +335,17 @@ impl Constraint {
                         ),
                     )
                     .await?;
-                Ok(n.unwrap_or(0) > 0)
+                Ok(presence(n))
             }
         }
+    }
+}
+
+fn presence(count: Option<i64>) -> Presence {
+    if count.unwrap_or(0) > 0 {
+        Presence::Present
+    } else {
+        Presence::Missing
     }
 }
 

@@ -11,6 +11,8 @@ use mysql_async::prelude::*;
 use crate::config::DbSettings;
 use crate::schema;
 
+pub mod releases;
+
 /// Server the tests use (no database part): defaults to the local MariaDB.
 pub const TEST_SERVER_ENV: &str = "BOINC_TEST_MYSQL_URL";
 const DEFAULT_SERVER: &str = "mysql://root@127.0.0.1:3306";

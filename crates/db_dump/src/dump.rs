@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use boinc_db::shape::{HostDetails, Shape};
 use boinc_db::ProjectConfig;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use mysql_async::prelude::*;
@@ -84,6 +85,9 @@ pub(crate) struct Ctx {
     /// STATSEXPORT's id when that type exists and is enabled.
     pub(crate) consent: Option<i64>,
     pub(crate) fields: UserFields,
+    /// What describes a host's GPUs, client and VirtualBox in this
+    /// database's release (`boinc_db::shape`).
+    pub(crate) host_details: HostDetails,
     /// Computed by the first optout enumeration.
     pub(crate) optout: tokio::sync::OnceCell<Optout>,
     pub(crate) optout_since: i64,
@@ -218,7 +222,7 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
     }
     // Every connection ends with the run, on errors too (a dropped one
     // would keep its transaction open until its runtime gets to it).
-    let (consent, apps, badges, subprojects, lag) = match prelude(opts, &snap).await {
+    let (consent, apps, badges, subprojects, lag, host_details) = match prelude(opts, &snap).await {
         Ok(x) => x,
         Err(e) => {
             snap.close().await;
@@ -252,6 +256,7 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
             country: opts.config.bool("user_country"),
             url: opts.config.bool("user_url"),
         },
+        host_details,
         optout: tokio::sync::OnceCell::new(),
         optout_since,
         output_dir: spec.output_dir.clone(),
@@ -396,12 +401,22 @@ type Prelude = (
     Vec<Badge>,
     Vec<SubProject>,
     Option<String>,
+    HostDetails,
 );
 
 /// What decides the run's files, read first on the snapshot: the consent
 /// filter, apps and badges (tables.xml), credit_by_app's sub-projects.
 async fn prelude(opts: &Options, snap: &Snapshot) -> Result<Prelude, DumpError> {
     let mut conn = snap.lease().await?;
+    // The release's tables: which host columns to read, which optional
+    // tables are there.
+    let shape = Shape::probe(&mut *conn)
+        .await
+        .map_err(|e| DumpError::Internal(format!("read the schema's shape: {e}")))?;
+    tracing::info!(
+        "tables as upstream server release {} makes them",
+        shape.release()
+    );
     let consent = statsexport(&mut conn).await?;
     let apps: Vec<Vec<u8>> = conn
         .query_map(query::APPS, |name: Option<Vec<u8>>| {
@@ -409,7 +424,7 @@ async fn prelude(opts: &Options, snap: &Snapshot) -> Result<Prelude, DumpError> 
         })
         .await
         .map_err(db("list apps"))?;
-    let badges = badges(&mut conn).await?;
+    let badges = badges(&mut conn, &shape).await?;
     let subprojects = match opts.config.str(SUBPROJECTS_KEY) {
         _ if !opts.config.bool("credit_by_app") => Vec::new(),
         Some(text) => parse_subprojects(text).map_err(|e| {
@@ -428,7 +443,14 @@ async fn prelude(opts: &Options, snap: &Snapshot) -> Result<Prelude, DumpError> 
         }
         None => None,
     };
-    Ok((consent, apps, badges, subprojects, lag))
+    Ok((
+        consent,
+        apps,
+        badges,
+        subprojects,
+        lag,
+        shape.host_details(),
+    ))
 }
 
 fn weight(t: Table) -> u8 {

@@ -60,6 +60,7 @@ pub(crate) async fn enumerate(
     let waited = t.elapsed();
     let people = People {
         fields: ctx.fields,
+        host_details: ctx.host_details,
         owners: owners.clone(),
         filter: ctx.consent.is_some(),
         subprojects: ctx.subprojects.clone(),
@@ -178,7 +179,7 @@ async fn read_enumeration(
         // The consent filter for users, hosts and team members is the owner
         // map: one pass over the consent index for the whole run.
         Table::User => query::users(e.sort, None),
-        Table::Host => query::hosts(e.sort),
+        Table::Host => query::hosts(e.sort, ctx.host_details),
         Table::Team => query::teams(e.sort, e.outputs.iter().any(|o| o.detail), None),
         Table::UserDeleted => query::USERS_DELETED.to_owned(),
         Table::HostDeleted => query::HOSTS_DELETED.to_owned(),

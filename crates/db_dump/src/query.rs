@@ -7,8 +7,9 @@
 
 use mysql_async::{Row, Value};
 
-use crate::record::{Host, Team, User};
+use crate::record::{Host, HostExtra, Team, User};
 use crate::spec::Sort;
+use boinc_db::shape::HostDetails;
 
 use boinc_db::exportable;
 
@@ -70,14 +71,16 @@ pub fn user_at(r: &Row, base: usize) -> User<'_> {
 /// show_hosts come from the [`owners`] bitmap, because per-row lookups
 /// into user/consent are random reads that crawl once those tables
 /// outgrow the buffer pool (upstream's per-host owner lookup, 286 s at 1M).
-pub fn hosts(sort: Sort) -> String {
+/// Column 13 is `misc` or, in releases before 1.6, `serialnum`.
+pub fn hosts(sort: Sort, details: HostDetails) -> String {
     format!(
         "SELECT h.id, h.userid, NULL, h.create_time, h.rpc_time, h.timezone, \
          h.total_credit, h.expavg_credit, h.expavg_time, h.p_vendor, h.p_model, h.os_name, \
-         h.os_version, h.misc, h.p_ncpus, h.p_fpops, h.p_iops, h.p_membw, h.m_nbytes, \
+         h.os_version, h.{}, h.p_ncpus, h.p_fpops, h.p_iops, h.p_membw, h.m_nbytes, \
          h.m_cache, h.m_swap, h.d_total, h.d_free, h.n_bwup, h.n_bwdown, h.avg_turnaround, \
          h.credit_per_cpu_sec, h.host_cpid \
          FROM host h WHERE {} ORDER BY {}",
+        details.column(),
         host_exportable("h"),
         order(sort, "h")
     )
@@ -97,7 +100,7 @@ pub fn owners(consent: Option<i64>) -> String {
     )
 }
 
-pub fn host(r: &Row) -> Host<'_> {
+pub fn host(r: &Row, details: HostDetails) -> Host<'_> {
     Host {
         id: int(r, 0),
         userid: int(r, 1),
@@ -112,7 +115,10 @@ pub fn host(r: &Row) -> Host<'_> {
         p_model: bytes(r, 10),
         os_name: bytes(r, 11),
         os_version: bytes(r, 12),
-        misc: bytes(r, 13),
+        details: match details {
+            HostDetails::Misc => HostExtra::Misc(bytes(r, 13)),
+            HostDetails::Serialnum => HostExtra::Serialnum(bytes(r, 13)),
+        },
         p_ncpus: int(r, 14),
         p_fpops: dbl(r, 15),
         p_iops: dbl(r, 16),

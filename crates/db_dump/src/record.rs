@@ -47,7 +47,7 @@ pub struct Host<'a> {
     pub p_model: &'a [u8],
     pub os_name: &'a [u8],
     pub os_version: &'a [u8],
-    pub misc: &'a [u8],
+    pub details: HostExtra<'a>,
     pub p_ncpus: i64,
     pub p_fpops: f64,
     pub p_iops: f64,
@@ -62,6 +62,18 @@ pub struct Host<'a> {
     pub avg_turnaround: f64,
     pub credit_per_cpu_sec: f64,
     pub host_cpid: &'a [u8],
+}
+
+/// A host's GPUs, client and VirtualBox, as the database's release
+/// stores them (`boinc_db::shape::HostDetails`).
+#[derive(Debug, Clone, Copy)]
+pub enum HostExtra<'a> {
+    /// `host.misc`: written as `<misc>` CDATA (master).
+    Misc(&'a [u8]),
+    /// `host.serialnum`: written as `<boinc_version>`, `<vbox_version>`
+    /// and `<coprocs>`, each only when non-empty, as releases before 1.6
+    /// write them.
+    Serialnum(&'a [u8]),
 }
 
 pub struct Team<'a> {
@@ -148,9 +160,25 @@ pub fn host(out: &mut Vec<u8>, h: &Host, detail: bool) {
     text_el(out, I, b"p_model", h.p_model);
     text_el(out, I, b"os_name", h.os_name);
     text_el(out, I, b"os_version", h.os_version);
-    out.extend_from_slice(b"    <misc>");
-    cdata(out, h.misc);
-    out.extend_from_slice(b"</misc>\n");
+    match h.details {
+        HostExtra::Misc(misc) => {
+            out.extend_from_slice(b"    <misc>");
+            cdata(out, misc);
+            out.extend_from_slice(b"</misc>\n");
+        }
+        HostExtra::Serialnum(s) => {
+            let p = boinc_db::shape::parse_serialnum(s);
+            if !p.boinc.is_empty() {
+                text_el(out, I, b"boinc_version", p.boinc);
+            }
+            if !p.vbox.is_empty() {
+                text_el(out, I, b"vbox_version", p.vbox);
+            }
+            if !p.coprocs.is_empty() {
+                text_el(out, I, b"coprocs", &p.coprocs.concat());
+            }
+        }
+    }
     if detail {
         int_el(out, D, b"create_time", h.create_time);
         int_el(out, D, b"rpc_time", h.rpc_time);
@@ -706,6 +734,85 @@ mod tests {
         for v in [0.1, 2.675, 1e-7, 5e-7, 123.0000005, 1.0 / 3.0] {
             assert_eq!(f(v), format!("{v:.6}"));
         }
+    }
+
+    fn sample_host(details: HostExtra<'_>) -> Host<'_> {
+        Host {
+            id: 42,
+            userid: 7,
+            owner_show_hosts: Some(true),
+            create_time: 1500000000,
+            rpc_time: 1600000000,
+            timezone: 3600,
+            total_credit: 1234.5,
+            expavg_credit: 12.25,
+            expavg_time: 1600000000.5,
+            p_vendor: b"GenuineIntel",
+            p_model: b"Intel(R) Core(TM) i5-8400 CPU @ 2.80GHz [Family 6 Model 158 Stepping 10]",
+            os_name: b"Microsoft Windows 10",
+            os_version: b"Core x64 Edition, (10.00.19045.00)",
+            details,
+            p_ncpus: 6,
+            p_fpops: 4.5e9,
+            p_iops: 1.5e10,
+            p_membw: 1e9,
+            m_nbytes: 17095000064.0,
+            m_cache: 9437184.0,
+            m_swap: 19595000064.0,
+            d_total: 499000000000.0,
+            d_free: 123000000000.0,
+            n_bwup: 0.0,
+            n_bwdown: 0.0,
+            avg_turnaround: 86400.0,
+            credit_per_cpu_sec: 0.0,
+            host_cpid: b"0123456789abcdef0123456789abcdef",
+        }
+    }
+
+    /// The host record of a release before 1.6 (no host.misc): the
+    /// elements that release's db_dump writes after `<os_version>`, byte
+    /// for byte, for real clients' serialnum strings; an empty part is
+    /// left out. With host.misc, `<misc>` as master writes it.
+    #[test]
+    fn host_records_follow_the_release() {
+        let body = |details| {
+            let mut o = Vec::new();
+            host(&mut o, &sample_host(details), false);
+            let t = s(o);
+            let from = t.find("</os_version>\n").unwrap() + "</os_version>\n".len();
+            t[from..].to_owned()
+        };
+        let sn = |v: &'static str| body(HostExtra::Serialnum(v.as_bytes()));
+        assert_eq!(
+            sn("[BOINC|7.16.21][CUDA|NVIDIA GeForce GTX 1060 6GB|1|6144MB|46027|102][vbox|6.1.26|1|1]"),
+            "    <boinc_version>[BOINC|7.16.21]</boinc_version>\n\
+             \x20   <vbox_version>[vbox|6.1.26|1|1]</vbox_version>\n\
+             \x20   <coprocs>[CUDA|NVIDIA GeForce GTX 1060 6GB|1|6144MB|46027|102]</coprocs>\n\
+             </host>\n"
+        );
+        assert_eq!(
+            sn("[BOINC|8.0.2][CUDA|NVIDIA GeForce RTX 3080|1|10240MB|53741|300][INTEL|Intel(R) UHD Graphics 770|1|6383MB||300]"),
+            "    <boinc_version>[BOINC|8.0.2]</boinc_version>\n\
+             \x20   <coprocs>[CUDA|NVIDIA GeForce RTX 3080|1|10240MB|53741|300][INTEL|Intel(R) UHD Graphics 770|1|6383MB||300]</coprocs>\n\
+             </host>\n"
+        );
+        assert_eq!(
+            sn("[BOINC|7.14.2|Charity Engine]"),
+            "    <boinc_version>[BOINC|7.14.2|Charity Engine]</boinc_version>\n</host>\n"
+        );
+        // upstream's xml_escape: & and < as entities.
+        assert_eq!(
+            sn("[BOINC|7.6.22][CAL|AMD Radeon R9 200 & HD 7900 <x>|2|3072MB|1.4.1848|120]"),
+            "    <boinc_version>[BOINC|7.6.22]</boinc_version>\n\
+             \x20   <coprocs>[CAL|AMD Radeon R9 200 &amp; HD 7900 &lt;x&gt;|2|3072MB|1.4.1848|120]</coprocs>\n\
+             </host>\n"
+        );
+        assert_eq!(sn(""), "</host>\n");
+        assert_eq!(sn("not bracketed"), "</host>\n");
+        assert_eq!(
+            body(HostExtra::Misc(br#"{"gpus":[]}"#)),
+            "    <misc><![CDATA[{\"gpus\":[]}]]></misc>\n</host>\n"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! tables.xml's inputs that no enumeration counts: table totals, the
 //! application list and the badges.
 
+use boinc_db::shape::Shape;
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 
@@ -51,15 +52,8 @@ pub(crate) async fn totals(ctx: &Ctx, tables: &[Table]) -> Result<Totals, DumpEr
 
 type BadgeRow = (i64, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
 
-pub(crate) async fn badges(conn: &mut Conn) -> Result<Vec<Badge>, DumpError> {
-    let exists: Option<i64> = conn
-        .query_first(
-            "SELECT COUNT(*) FROM information_schema.tables \
-             WHERE table_schema = DATABASE() AND table_name = 'badge'",
-        )
-        .await
-        .map_err(db("look for badge table"))?;
-    if exists.unwrap_or(0) == 0 {
+pub(crate) async fn badges(conn: &mut Conn, shape: &Shape) -> Result<Vec<Badge>, DumpError> {
+    if !shape.has_table("badge") {
         return Ok(Vec::new());
     }
     conn.query_map(query::BADGES, |(id, name, title, image_url): BadgeRow| {

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use boinc_db::shape::HostDetails;
 use tokio::sync::mpsc;
 
 use crate::credit_by_app::SubProject;
@@ -20,6 +21,7 @@ use crate::spec::Table;
 #[derive(Clone)]
 pub(crate) struct People {
     pub fields: UserFields,
+    pub host_details: HostDetails,
     /// The owner map, when the table needs it.
     pub owners: Option<Arc<Owners>>,
     /// The consent filter is on.
@@ -65,7 +67,7 @@ pub(crate) fn write_output(
                 let owners = people.owners()?;
                 for r in rows {
                     fs.begin()?;
-                    let mut h = query::host(r);
+                    let mut h = query::host(r, people.host_details);
                     h.owner_show_hosts = owners.show_hosts(h.userid);
                     record::host(fs.buf(), &h, detail);
                     fs.maybe_flush()?;

@@ -95,6 +95,7 @@ pub async fn refresh_db(state: &AppState) {
         if let Err(e) = state.charset(&mut conn).await {
             tracing::debug!(error = %e, "session character set not read");
         }
+        warn_if_converted(state, &mut conn).await;
         let enroll = queries::consent_type_by_name(&mut conn, CONSENT_ENROLL).await?;
         let platforms = queries::platforms(&mut conn).await?;
         Ok::<_, boinc_db::DbError>((enroll.is_some_and(|t| t.is_enabled()), platforms))
@@ -146,4 +147,25 @@ pub fn render(state: &AppState) -> Xml {
         keywords: files.keywords.as_deref(),
         account_ownership_public_key: files.ownership_key.as_deref(),
     })
+}
+
+/// A latin1 database converted to utf8mb4 while we run (`boinc-ops db
+/// convert-utf8mb4`): pooled sessions still talk latin1, so text they
+/// write would be converted twice. Said loudly, once: a restart is needed.
+async fn warn_if_converted(state: &AppState, conn: &mut mysql_async::Conn) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if state.known_charset() != Some(boinc_db::charset::Charset::Latin1)
+        || WARNED.load(Ordering::Relaxed)
+    {
+        return;
+    }
+    if let Ok(boinc_db::charset::Charset::Utf8mb4) = boinc_db::charset::wanted(conn).await {
+        WARNED.store(true, Ordering::Relaxed);
+        tracing::error!(
+            "the database's tables are utf8mb4 now (converted while boinc-rpc runs), but this \
+             process's connections talk latin1: RESTART boinc-rpc (bin/stop, bin/start) before \
+             accounts are created or renamed"
+        );
+    }
 }
