@@ -17,6 +17,7 @@ pub mod countries;
 pub mod erase;
 pub mod exportable;
 pub mod forwarded;
+pub mod ident;
 pub mod locking;
 pub mod models;
 pub mod password;

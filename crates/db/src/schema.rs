@@ -96,7 +96,7 @@ pub async fn init(settings: &DbSettings) -> Result<Report, DbError> {
         server
             .query_drop(format!(
                 "CREATE DATABASE {} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
-                quote_ident(&settings.name)
+                crate::ident::quote_ident(&settings.name)
             ))
             .await?;
     }
@@ -347,11 +347,6 @@ fn presence(count: Option<i64>) -> Presence {
     } else {
         Presence::Missing
     }
-}
-
-/// Backtick-quote an identifier (database names come from config).
-pub fn quote_ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
 }
 
 #[cfg(test)]

@@ -203,11 +203,11 @@ async fn read_part<Q: Queryable>(
     userid: i64,
 ) -> Result<Vec<Row>, DbError> {
     let cols = columns(q, spec.table, spec.omit).await?;
-    let list: Vec<String> = cols.iter().map(|c| crate::schema::quote_ident(c)).collect();
+    let list: Vec<String> = cols.iter().map(|c| crate::ident::quote_ident(c)).collect();
     let sql = format!(
         "SELECT {} FROM {} WHERE {} ORDER BY {}",
         list.join(", "),
-        crate::schema::quote_ident(spec.table),
+        crate::ident::quote_ident(spec.table),
         spec.rows,
         spec.order
     );

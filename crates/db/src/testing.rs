@@ -95,7 +95,7 @@ impl TestDb {
             });
         conn.query_drop(format!(
             "CREATE DATABASE {} {charset}",
-            schema::quote_ident(&name)
+            crate::ident::quote_ident(&name)
         ))
         .await
         .expect("create test database");
@@ -310,7 +310,7 @@ impl Drop for TestDb {
                         if let Err(e) = c
                             .query_drop(format!(
                                 "DROP DATABASE IF EXISTS {}",
-                                schema::quote_ident(&settings.name)
+                                crate::ident::quote_ident(&settings.name)
                             ))
                             .await
                         {

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Value};
 
-use crate::schema::quote_ident;
+use crate::ident::quote_ident;
 use crate::DbError;
 
 /// The collation upstream converts to.

@@ -158,9 +158,7 @@ async fn consent_type(ops: &ConsentOps, cmd: CtCmd) -> anyhow::Result<ExitCode> 
                     .iter()
                     .map(|h| {
                         vec![
-                            chrono::DateTime::from_timestamp(h.change_time, 0)
-                                .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-                                .unwrap_or_else(|| h.change_time.to_string()),
+                            boinc_ops::consent_records::utc(h.change_time),
                             h.actor.clone(),
                             h.shortname.clone(),
                             h.action.clone(),

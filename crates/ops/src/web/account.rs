@@ -16,9 +16,10 @@ use boinc_db::erase::Mode;
 use boinc_db::subject::Found;
 
 use super::fetch::{self, Fetch};
-use super::{csrf_token, fmt_time, refuse, session_from, AuthedUser, Posted, Shared};
+use super::{csrf_token, refuse, session_from, AuthedUser, Posted, Shared};
 use super::{AppState, SESSION_COOKIE};
 use crate::account::{self, AccountError, Query};
+use crate::consent_records::utc;
 use crate::consent_records::{self, SubjectHistory, UserRef};
 
 const RECENT_AUDIT: u64 = 100;
@@ -34,7 +35,7 @@ struct AuditLine {
 fn lines(rows: Vec<AuditRow>) -> Vec<AuditLine> {
     rows.into_iter()
         .map(|r| AuditLine {
-            when: fmt_time(r.action_time),
+            when: utc(r.action_time),
             actor: r.actor,
             userid: r.userid,
             action: r.action,
@@ -69,7 +70,7 @@ impl From<Found> for FoundRow {
             id: f.id,
             name: f.name.unwrap_or_default(),
             email_addr: f.email_addr,
-            created: fmt_time(f.create_time),
+            created: utc(f.create_time),
             deleted: f.deleted,
         }
     }

@@ -367,12 +367,6 @@ struct Done {
     type_name: Option<String>,
 }
 
-fn fmt_time(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| t.to_string())
-}
-
 /// Render the page; issues a session cookie when the request has none.
 async fn render(
     st: &AppState,
@@ -449,7 +443,7 @@ async fn render(
         history: history
             .into_iter()
             .map(|h| HistoryRow {
-                when: fmt_time(h.change_time),
+                when: crate::consent_records::utc(h.change_time),
                 actor: h.actor,
                 shortname: h.shortname,
                 action: h.action,
