@@ -740,7 +740,11 @@ async fn swap(c: &mut Conn, t: &Table, shadow: &str) -> Result<(), DbError> {
             .await
         {
             Ok(()) => break,
-            Err(mysql_async::Error::Server(e)) if e.code == 1205 && tries < 30 => {
+            // 1205: a long transaction holds the table; 1213: the rename
+            // lost a metadata-lock deadlock. Either way nothing changed.
+            Err(mysql_async::Error::Server(e))
+                if (e.code == 1205 || e.code == 1213) && tries < 30 =>
+            {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }

@@ -3,6 +3,8 @@
 //! restore: database outages without touching the shared server.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -20,6 +22,9 @@ pub struct DbProxy {
     pub port: u16,
     /// Mode plus a generation: every change breaks existing connections.
     mode: watch::Sender<(Mode, u64)>,
+    /// Connections accepted so far (this proxy's clients only, unlike the
+    /// server's global counter that every parallel test moves).
+    accepted: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -28,11 +33,14 @@ impl DbProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = watch::channel((Mode::Up, 0u64));
+        let accepted = Arc::new(AtomicU64::new(0));
+        let counter = accepted.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     continue;
                 };
+                counter.fetch_add(1, Ordering::SeqCst);
                 let mut rx = rx.clone();
                 let (mode, generation) = *rx.borrow_and_update();
                 tokio::spawn(async move {
@@ -66,8 +74,14 @@ impl DbProxy {
         Self {
             port,
             mode: tx,
+            accepted,
             task,
         }
+    }
+
+    /// How many connections the proxy has accepted.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
     }
 
     fn set(&self, mode: Mode) {
