@@ -349,11 +349,15 @@ async fn run_enumerations(
             }
         };
         tracing::info!(
-            "{}: {} records in {:.1}s ({} file(s))",
+            "{}: {} records in {:.1}s ({} file(s); waiting for the database {:.1}s, \
+             formatting {:.1}s, compressing {:.1}s)",
             s.filename,
             s.records,
             s.wall.as_secs_f64(),
-            s.outputs.iter().map(|o| o.files.len()).sum::<usize>()
+            s.outputs.iter().map(|o| o.files.len()).sum::<usize>(),
+            s.db_time.as_secs_f64(),
+            s.format_time.as_secs_f64(),
+            s.compress_time.as_secs_f64()
         );
         done[i] = Some(s);
     }

@@ -259,13 +259,22 @@ pub async fn generate(
         team_badges,
     };
     g.teams(&mut conn).await?;
-    let _ = conn.disconnect().await;
+    // Into empty tables, secondary indexes are built after the load (one
+    // sort per index) instead of row by row: random inserts into unique
+    // indexes on hashes crawl once they outgrow the buffer pool.
+    let deferred = if base == 0 && hbase == 0 {
+        defer_indexes(&mut conn, BULK_TABLES).await?
+    } else {
+        Vec::new()
+    };
     let (u, h, c, extras) = tokio::try_join!(
         g.users(settings, progress),
         g.hosts(settings),
         g.consent(settings),
         g.extras(settings)
     )?;
+    restore_indexes(&mut conn, &deferred).await?;
+    let _ = conn.disconnect().await;
     Ok(GenStats {
         users: o.users,
         hosts: 2 * o.users,
@@ -278,6 +287,90 @@ pub async fn generate(
         credit_users: extras.credit_users,
         credit_teams: extras.credit_teams,
     })
+}
+
+/// The tables the parallel streams fill.
+const BULK_TABLES: &[&str] = &[
+    "user",
+    "user_deleted",
+    "host",
+    "host_deleted",
+    "consent",
+    "badge_user",
+    "badge_team",
+    "credit_user",
+    "credit_team",
+];
+
+/// A secondary index dropped for the load: table and the `ADD ...` clause
+/// that puts it back as it was.
+type Deferred = (String, String);
+
+/// Drops the secondary indexes of `tables` (those a foreign key needs
+/// stay) and returns how to put them back.
+async fn defer_indexes(
+    conn: &mut Conn,
+    tables: &[&str],
+) -> Result<Vec<Deferred>, mysql_async::Error> {
+    let mut out = Vec::new();
+    for &t in tables {
+        // (index, unique, type, column, prefix length), in column order.
+        let rows: Vec<(String, i64, String, String, Option<i64>)> = conn
+            .exec(
+                "SELECT INDEX_NAME, NON_UNIQUE, INDEX_TYPE, COLUMN_NAME, SUB_PART                  FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()                  AND TABLE_NAME = ? AND INDEX_NAME <> 'PRIMARY' ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+                (t,),
+            )
+            .await?;
+        let mut indexes: Vec<(String, String, Vec<String>)> = Vec::new();
+        for (name, non_unique, kind, col, sub) in rows {
+            let col = match sub {
+                Some(n) => format!("`{col}`({n})"),
+                None => format!("`{col}`"),
+            };
+            match indexes.last_mut() {
+                Some((n, _, cols)) if *n == name => cols.push(col),
+                _ => {
+                    let kind = match (kind.as_str(), non_unique) {
+                        ("FULLTEXT", _) => "FULLTEXT INDEX",
+                        (_, 0) => "UNIQUE INDEX",
+                        _ => "INDEX",
+                    };
+                    indexes.push((name, kind.to_owned(), vec![col]));
+                }
+            }
+        }
+        for (name, kind, cols) in indexes {
+            match conn
+                .query_drop(format!("ALTER TABLE `{t}` DROP INDEX `{name}`"))
+                .await
+            {
+                Ok(()) => out.push((
+                    t.to_owned(),
+                    format!("ADD {kind} `{name}` ({})", cols.join(", ")),
+                )),
+                // 1553: a foreign key needs it; it stays.
+                Err(mysql_async::Error::Server(e)) if e.code == 1553 => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Puts the deferred indexes back, one ALTER per table.
+async fn restore_indexes(conn: &mut Conn, deferred: &[Deferred]) -> Result<(), mysql_async::Error> {
+    let mut tables: Vec<&str> = deferred.iter().map(|(t, _)| t.as_str()).collect();
+    tables.dedup();
+    for t in tables {
+        let adds: Vec<&str> = deferred
+            .iter()
+            .filter(|(x, _)| x == t)
+            .map(|(_, a)| a.as_str())
+            .collect();
+        conn.query_drop(format!("ALTER TABLE `{t}` {}", adds.join(", ")))
+            .await?;
+    }
+    Ok(())
 }
 
 struct Gen {

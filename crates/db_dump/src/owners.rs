@@ -77,6 +77,7 @@ impl Owners {
 
 /// The owner map, on a connection of the dump's snapshot.
 pub(crate) async fn owner_map(ctx: &Ctx) -> Result<Owners, DumpError> {
+    let started = std::time::Instant::now();
     let mut conn = ctx.snap.lease().await?;
     let mut owners = Owners::default();
     let mut result = conn
@@ -99,6 +100,12 @@ pub(crate) async fn owner_map(ctx: &Ctx) -> Result<Owners, DumpError> {
             }
         }
     }
+    tracing::info!(
+        "owner map: {} exportable users in {:.1}s, {} KiB",
+        owners.nusers,
+        started.elapsed().as_secs_f64(),
+        owners.size_bytes() / 1024
+    );
     Ok(owners)
 }
 
