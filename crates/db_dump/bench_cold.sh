@@ -87,7 +87,10 @@ sed "s#html/#$PWD/$dir/html/#" config/db_dump_spec.xml > "$dir/spec.xml"
 # The exported columns of each table, read once.
 limit_sql="SELECT id, name, create_time, total_credit, expavg_credit, expavg_time, \
 cross_project_id, email_addr, country, url, teamid, has_profile, show_hosts, authenticator FROM user; \
-SELECT * FROM host; \
+SELECT id, userid, create_time, rpc_time, timezone, total_credit, expavg_credit, \
+expavg_time, p_vendor, p_model, os_name, os_version, misc, p_ncpus, p_fpops, p_iops, p_membw, \
+m_nbytes, m_cache, m_swap, d_total, d_free, n_bwup, n_bwdown, avg_turnaround, \
+credit_per_cpu_sec, host_cpid, domain_name FROM host; \
 SELECT id, type, name, userid, total_credit, expavg_credit, expavg_time, create_time, url, \
 name_html, description, country FROM team; \
 SELECT userid, consent_type_id, consent_time, consent_flag FROM consent;"

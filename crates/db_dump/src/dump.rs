@@ -98,6 +98,15 @@ pub(crate) struct Ctx {
     pub(crate) cancel: Arc<AtomicBool>,
     /// Built once by the first enumeration that needs it.
     pub(crate) owners: tokio::sync::OnceCell<Arc<Owners>>,
+    /// The owner pass keeps team founders' names (a team file is written).
+    pub(crate) team_founders: bool,
+    /// host_optout's hosts come from a host enumeration's scan (the spec
+    /// has both and the filter is on): the host table, the largest, is
+    /// read once. The first host enumeration to start claims the job and
+    /// publishes the list when its scan ends.
+    pub(crate) optout_hosts_from_host_scan: bool,
+    pub(crate) optout_hosts_claimed: AtomicBool,
+    pub(crate) optout_hosts: tokio::sync::watch::Sender<Option<Arc<Vec<(i64, Vec<u8>)>>>>,
     /// Exportable hosts before the consent filter (= nhosts_total), seen
     /// by a host enumeration's scan.
     pub(crate) hosts_seen: std::sync::OnceLock<u64>,
@@ -129,6 +138,19 @@ impl Ctx {
                 }
             })
             .await
+    }
+
+    /// host_optout's hosts, once the host scan that gathers them is done
+    /// (an error anywhere cancels the wait).
+    pub(crate) async fn optout_hosts(&self) -> Result<Arc<Vec<(i64, Vec<u8>)>>, DumpError> {
+        let mut rx = self.optout_hosts.subscribe();
+        loop {
+            if let Some(list) = rx.borrow_and_update().clone() {
+                return Ok(list);
+            }
+            self.check()?;
+            let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
+        }
     }
 
     pub(crate) fn check(&self) -> Result<(), DumpError> {
@@ -263,6 +285,12 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
         level: opts.level,
         cancel: Arc::new(AtomicBool::new(false)),
         owners: tokio::sync::OnceCell::new(),
+        team_founders: spec.has_table(Table::Team),
+        optout_hosts_from_host_scan: consent.is_some()
+            && spec.has_table(Table::Host)
+            && spec.has_table(Table::HostOptout),
+        optout_hosts_claimed: AtomicBool::new(false),
+        optout_hosts: tokio::sync::watch::Sender::new(None),
         hosts_seen: std::sync::OnceLock::new(),
         subprojects: Arc::new(subprojects),
     });

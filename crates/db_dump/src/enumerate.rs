@@ -2,6 +2,7 @@
 //! writer thread per `<output>`.
 
 use std::io;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,8 +54,13 @@ pub(crate) async fn enumerate(
     } else {
         None
     };
+    // The first host enumeration gathers host_optout's hosts on its way.
+    let gathers = e.table == Table::Host
+        && ctx.optout_hosts_from_host_scan
+        && !ctx.optout_hosts_claimed.swap(true, Ordering::SeqCst);
     let optout = match (e.table, ctx.consent) {
         (Table::UserOptout | Table::HostOptout, Some(_)) => Some(ctx.optout().await?),
+        (Table::Host, Some(_)) if gathers => Some(ctx.optout().await?),
         _ => None,
     };
     let waited = t.elapsed();
@@ -142,10 +148,13 @@ pub(crate) async fn send(txs: &[mpsc::Sender<Arc<Batch>>], b: Batch) -> Result<(
 }
 
 /// The owner map decides users, hosts and team members/founders under
-/// the consent filter, and every host's userid (show_hosts).
+/// the consent filter, and every host's userid (show_hosts); it holds
+/// team founders' names.
 fn needs_owners(ctx: &Ctx, e: &Enumeration) -> bool {
-    matches!(e.table, Table::Host | Table::BadgeUser | Table::UserWork)
-        || (ctx.consent.is_some() && matches!(e.table, Table::User | Table::Team))
+    matches!(
+        e.table,
+        Table::Host | Table::BadgeUser | Table::UserWork | Table::Team
+    ) || (ctx.consent.is_some() && e.table == Table::User)
 }
 
 /// Streams the enumeration's rows to the writers. Returns (records, time
@@ -175,6 +184,17 @@ async fn read_enumeration(
         Table::HostOptout if optout.is_none_or(|o| o.host_owners.is_empty()) => {
             return Ok((0, Duration::ZERO))
         }
+        // Gathered by the host file's scan.
+        Table::HostOptout if ctx.optout_hosts_from_host_scan => {
+            let t = Instant::now();
+            let list = ctx.optout_hosts().await?;
+            let waited = t.elapsed();
+            for chunk in list.chunks(BATCH) {
+                send(txs, Batch::Ids(chunk.to_vec())).await?;
+                pb.inc(chunk.len() as u64);
+            }
+            return Ok((list.len() as u64, waited));
+        }
         Table::HostOptout => query::optout_hosts(),
         // The consent filter for users, hosts and team members is the owner
         // map: one pass over the consent index for the whole run.
@@ -200,6 +220,9 @@ async fn read_enumeration(
         Table::UserDeleted | Table::HostDeleted | Table::HostOptout
     );
     let filter = owners.filter(|_| ctx.consent.is_some());
+    // host_optout's hosts, when this scan gathers them (see Ctx).
+    let mut gathered: Option<Vec<(i64, Vec<u8>)>> =
+        (e.table == Table::Host && optout.is_some()).then(Vec::new);
     let mut records = 0u64;
     let mut seen = 0u64;
     let t = Instant::now();
@@ -231,6 +254,12 @@ async fn read_enumeration(
         } else {
             if e.table == Table::Host {
                 seen += 1;
+                // Before the consent filter: these owners no longer consent.
+                if let (Some(list), Some(o)) = (gathered.as_mut(), optout) {
+                    if o.host_owners.contains(&query::int(&row, 1)) {
+                        list.push((query::int(&row, 0), query::bytes(&row, 27).to_vec()));
+                    }
+                }
             }
             if e.table == Table::BadgeUser
                 && !owners.is_some_and(|o| o.exported(query::int(&row, 0)))
@@ -275,6 +304,11 @@ async fn read_enumeration(
     }
     if e.table == Table::Host {
         let _ = ctx.hosts_seen.set(seen);
+    }
+    if let Some(mut list) = gathered {
+        // host_optout is by id whatever this file's order.
+        list.sort_unstable_by_key(|h| h.0);
+        ctx.optout_hosts.send_replace(Some(Arc::new(list)));
     }
     Ok((records, db_time))
 }

@@ -90,12 +90,13 @@ pub fn hosts(sort: Sort, details: HostDetails) -> String {
 /// and be named as a team's founder (the shared rule
 /// `boinc_db::exportable::shown`: not erased and, with the consent
 /// filter, latest consent is 1), whether the user is
-/// counted in tables.xml, and their credit. User-id order keeps the
+/// counted in tables.xml, their credit and name (kept for team founders).
+/// User-id order keeps the
 /// consent index lookups sequential; the same pass gives the user totals.
 pub fn owners(consent: Option<i64>) -> String {
     let ok = exportable::shown("u", consent);
     format!(
-        "SELECT u.id, u.show_hosts, {ok}, {}, u.total_credit FROM user u ORDER BY u.id",
+        "SELECT u.id, u.show_hosts, {ok}, {}, u.total_credit, u.name FROM user u ORDER BY u.id",
         user_exportable("u")
     )
 }
@@ -153,7 +154,7 @@ pub fn teams(sort: Sort, members: bool, consent: Option<i64>) -> String {
     let nulls_team = ["NULL"; TEAM_NCOLS].join(", ");
     let team_part = format!(
         "SELECT 0 AS k, t.id AS tid, {key_col} AS tk, {TEAM_COLS}, NULL AS uid, {nulls_user} \
-         FROM team t LEFT JOIN user f ON f.id = t.userid WHERE t.total_credit > 0"
+         FROM team t WHERE t.total_credit > 0"
     );
     if !members {
         return format!("{team_part} ORDER BY {key}tid");
@@ -171,8 +172,11 @@ pub fn teams(sort: Sort, members: bool, consent: Option<i64>) -> String {
     )
 }
 
+/// The founder's name is not joined here (a random read per team): it
+/// comes from the owner pass (`Owners::founder_name`); two NULLs keep the
+/// columns' places.
 const TEAM_COLS: &str = "t.id, t.type, t.name, t.userid, t.total_credit, t.expavg_credit, \
-    t.expavg_time, f.id, f.name, t.create_time, t.url, t.name_html, t.description, t.country";
+    t.expavg_time, NULL, NULL, t.create_time, t.url, t.name_html, t.description, t.country";
 const TEAM_NCOLS: usize = 14;
 /// Where the member's user columns start in a team-query row.
 pub const TEAM_MEMBER_BASE: usize = 3 + TEAM_NCOLS + 1;
@@ -191,7 +195,8 @@ pub fn team(r: &Row) -> Team<'_> {
         total_credit: dbl(r, b + 4),
         expavg_credit: dbl(r, b + 5),
         expavg_time: dbl(r, b + 6),
-        founder_name: opt_int(r, b + 7).map(|_| bytes(r, b + 8)),
+        // Filled in by the writer from the owner map.
+        founder_name: None,
         create_time: int(r, b + 9),
         url: bytes(r, b + 10),
         name_html: bytes(r, b + 11),
@@ -238,6 +243,8 @@ pub fn count_users() -> String {
     )
 }
 
+/// The users whose names the team file may print (see `TEAM_COLS`).
+pub const TEAM_FOUNDERS: &str = "SELECT DISTINCT userid FROM team WHERE total_credit > 0";
 pub const COUNT_TEAMS: &str = "SELECT COUNT(*) FROM team WHERE total_credit > 0";
 pub const COUNT_USERS_DELETED: &str = "SELECT COUNT(*) FROM user_deleted";
 pub const COUNT_HOSTS_DELETED: &str = "SELECT COUNT(*) FROM host_deleted";

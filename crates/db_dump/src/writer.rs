@@ -86,12 +86,12 @@ pub(crate) fn write_output(
                         }
                         fs.begin()?;
                         let mut t = query::team(r);
+                        let o = people.owners()?;
+                        t.founder_name = t.userid.and_then(|u| o.founder_name(u));
                         // A founder who would not be exported stays
                         // unnamed, as in the member listings and the
-                        // public lookups (one rule: boinc_db::exportable;
-                        // the owner map is read only under the filter).
+                        // public lookups (one rule: boinc_db::exportable).
                         if people.filter {
-                            let o = people.owners()?;
                             let shown = t.userid.is_some_and(|u| o.ok(u));
                             if !boinc_db::exportable::founder_shown(true, shown) {
                                 t.userid = None;
