@@ -9,6 +9,7 @@
 #   crates/db_dump/bench_cold.sh 1m             # 1M users, 256 MB pool
 #   POOL=128M crates/db_dump/bench_cold.sh 10m  # 10M users, default pool
 #   ROUNDS=2 ...                                # limit/ours pairs
+#   DB_DUMP=/path/to/db_dump ...                # another build (before/after)
 #
 # The server (port PORT, default 3399; datadir target/db_dump_cold/data, or
 # DATADIR) is this script's own: started with O_DIRECT so the page cache
@@ -106,10 +107,10 @@ for r in $(seq 1 "$rounds"); do
   echo "== round $r: db_dump (cold; load $(cut -d' ' -f1-3 /proc/loadavg))"
   rm -rf "$dir/html"; mkdir -p "$dir/html"
   s=$(date +%s.%N)
-  BOINC_DATABASE_URL= /usr/bin/time -v "$bin/db_dump" --no-progress \
+  BOINC_DATABASE_URL= /usr/bin/time -v "${DB_DUMP:-$bin/db_dump}" --no-progress \
     --config "$dir/config.xml" --dump-spec "$dir/spec.xml" 2> "$dir/time.log"
   ours=$(echo "$(date +%s.%N) - $s" | bc)
-  grep -E "enumeration|summary|wall" "$dir/time.log" | tail -12 || true
+  grep -E "owner map|records in|dump done" "$dir/time.log" | cut -c 29- || true
   echo "   db_dump: ${ours} s, max RSS $(grep 'Maximum resident' "$dir/time.log" | awk '{print $NF}') KB"
   echo "   ratio: $(echo "scale=2; $ours / $limit" | bc)x the limit"
 done

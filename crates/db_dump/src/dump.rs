@@ -34,7 +34,7 @@ use crate::record::{self, Badge, Totals, UserFields};
 use crate::replica;
 use crate::retain;
 use crate::snapshot::Snapshot;
-use crate::spec::{DumpSpec, Enumeration, Table};
+use crate::spec::{DumpSpec, Enumeration, Sort, Table};
 use crate::totals::{badges, totals};
 
 pub struct Options {
@@ -100,6 +100,12 @@ pub(crate) struct Ctx {
     pub(crate) owners: tokio::sync::OnceCell<Arc<Owners>>,
     /// The owner pass keeps team founders' names (a team file is written).
     pub(crate) team_founders: bool,
+    /// A user file by id builds the owner map from its own scan (the user
+    /// table is read once); the first to start claims the job, everyone
+    /// else waits for `owners_ready`.
+    pub(crate) owners_from_user_file: bool,
+    pub(crate) owners_claimed: AtomicBool,
+    pub(crate) owners_ready: tokio::sync::watch::Sender<Option<Arc<Owners>>>,
     /// host_optout's hosts come from a host enumeration's scan (the spec
     /// has both and the filter is on): the host table, the largest, is
     /// read once. The first host enumeration to start claims the job and
@@ -119,6 +125,9 @@ impl Ctx {
     /// own: never call this while holding one, or a one-connection
     /// snapshot would wait for itself).
     pub(crate) async fn owners(&self) -> Result<Arc<Owners>, DumpError> {
+        if self.owners_from_user_file {
+            return self.wait_for(&self.owners_ready).await;
+        }
         self.owners
             .get_or_try_init(|| async { owner_map(self).await.map(Arc::new) })
             .await
@@ -143,7 +152,24 @@ impl Ctx {
     /// host_optout's hosts, once the host scan that gathers them is done
     /// (an error anywhere cancels the wait).
     pub(crate) async fn optout_hosts(&self) -> Result<Arc<Vec<(i64, Vec<u8>)>>, DumpError> {
-        let mut rx = self.optout_hosts.subscribe();
+        self.wait_for(&self.optout_hosts).await
+    }
+
+    /// The owner map built by the user file's scan: kept for the totals
+    /// and handed to everyone waiting.
+    pub(crate) fn publish_owners(&self, owners: Owners) {
+        let owners = Arc::new(owners);
+        let _ = self.owners.set(owners.clone());
+        self.owners_ready.send_replace(Some(owners));
+    }
+
+    /// Waits for another enumeration to publish a value; an error anywhere
+    /// in the run ends the wait.
+    async fn wait_for<T: Clone>(
+        &self,
+        tx: &tokio::sync::watch::Sender<Option<T>>,
+    ) -> Result<T, DumpError> {
+        let mut rx = tx.subscribe();
         loop {
             if let Some(list) = rx.borrow_and_update().clone() {
                 return Ok(list);
@@ -286,6 +312,11 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
         cancel: Arc::new(AtomicBool::new(false)),
         owners: tokio::sync::OnceCell::new(),
         team_founders: spec.has_table(Table::Team),
+        owners_from_user_file: enums
+            .iter()
+            .any(|e| e.table == Table::User && matches!(e.sort, Sort::None | Sort::Id)),
+        owners_claimed: AtomicBool::new(false),
+        owners_ready: tokio::sync::watch::Sender::new(None),
         optout_hosts_from_host_scan: consent.is_some()
             && spec.has_table(Table::Host)
             && spec.has_table(Table::HostOptout),

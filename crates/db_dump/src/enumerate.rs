@@ -16,9 +16,9 @@ use crate::dump::{Ctx, EnumSummary};
 use crate::error::{db, DumpError};
 use crate::optout::Optout;
 use crate::output::{FileSet, OutputStats};
-use crate::owners::Owners;
+use crate::owners::{OwnerPass, OwnerRow, Owners};
 use crate::query;
-use crate::spec::{Enumeration, Table};
+use crate::spec::{Enumeration, Sort, Table};
 use crate::writer::{write_output, People};
 
 /// Rows per hand-over from the DB reader to the writers.
@@ -49,7 +49,12 @@ pub(crate) async fn enumerate(
     // What the records depend on comes first, holding no connection: the
     // shared owner map and optout lists each take one of their own.
     let t = Instant::now();
-    let owners = if needs_owners(ctx, e) {
+    // The first user file by id builds the owner map from its own scan.
+    let builds_owners = e.table == Table::User
+        && matches!(e.sort, Sort::None | Sort::Id)
+        && ctx.owners_from_user_file
+        && !ctx.owners_claimed.swap(true, Ordering::SeqCst);
+    let owners = if needs_owners(ctx, e) && !builds_owners {
         Some(ctx.owners().await?)
     } else {
         None
@@ -86,7 +91,7 @@ pub(crate) async fn enumerate(
         writers.push(Writer { handle, tx });
     }
     let txs: Vec<_> = writers.iter().map(|w| w.tx.clone()).collect();
-    let read = read_enumeration(ctx, e, owners.as_deref(), optout, &txs, pb).await;
+    let read = read_enumeration(ctx, e, owners.as_deref(), optout, builds_owners, &txs, pb).await;
     drop(txs);
     let handles: Vec<_> = writers.into_iter().map(|w| w.handle).collect();
     // Writers finish their files once the channels close.
@@ -164,6 +169,7 @@ async fn read_enumeration(
     e: &Enumeration,
     owners: Option<&Owners>,
     optout: Option<&Optout>,
+    builds_owners: bool,
     txs: &[mpsc::Sender<Arc<Batch>>],
     pb: &ProgressBar,
 ) -> Result<(u64, Duration), DumpError> {
@@ -198,6 +204,7 @@ async fn read_enumeration(
         Table::HostOptout => query::optout_hosts(),
         // The consent filter for users, hosts and team members is the owner
         // map: one pass over the consent index for the whole run.
+        Table::User if builds_owners => query::users_with_owners(ctx.consent),
         Table::User => query::users(e.sort, None),
         Table::Host => query::hosts(e.sort, ctx.host_details),
         Table::Team => query::teams(e.sort, e.outputs.iter().any(|o| o.detail), None),
@@ -220,6 +227,10 @@ async fn read_enumeration(
         Table::UserDeleted | Table::HostDeleted | Table::HostOptout
     );
     let filter = owners.filter(|_| ctx.consent.is_some());
+    let mut pass = match builds_owners {
+        true => Some(OwnerPass::start(ctx, &mut conn).await?),
+        false => None,
+    };
     // host_optout's hosts, when this scan gathers them (see Ctx).
     let mut gathered: Option<Vec<(i64, Vec<u8>)>> =
         (e.table == Table::Host && optout.is_some()).then(Vec::new);
@@ -259,6 +270,24 @@ async fn read_enumeration(
                     if o.host_owners.contains(&query::int(&row, 1)) {
                         list.push((query::int(&row, 0), query::bytes(&row, 27).to_vec()));
                     }
+                }
+            }
+            if let Some(pass) = pass.as_mut() {
+                // Every user feeds the owner map; the file gets those the
+                // user query's WHERE and the consent filter would let by.
+                let b = query::USER_OWNER_BASE;
+                let ok = query::int(&row, b + 1) == 1;
+                let exportable = query::int(&row, b + 2) == 1;
+                pass.add(OwnerRow {
+                    id: query::int(&row, 0),
+                    show_hosts: query::int(&row, b) != 0,
+                    ok,
+                    exportable,
+                    total_credit: query::dbl(&row, 3),
+                    name: query::bytes(&row, 1),
+                });
+                if !exportable || (ctx.consent.is_some() && !ok) {
+                    continue;
                 }
             }
             if e.table == Table::BadgeUser
@@ -304,6 +333,9 @@ async fn read_enumeration(
     }
     if e.table == Table::Host {
         let _ = ctx.hosts_seen.set(seen);
+    }
+    if let Some(pass) = pass {
+        ctx.publish_owners(pass.finish());
     }
     if let Some(mut list) = gathered {
         // host_optout is by id whatever this file's order.

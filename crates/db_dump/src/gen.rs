@@ -273,8 +273,8 @@ pub async fn generate(
         g.consent(settings),
         g.extras(settings)
     )?;
-    restore_indexes(&mut conn, &deferred).await?;
     let _ = conn.disconnect().await;
+    restore_indexes(settings, &deferred).await?;
     Ok(GenStats {
         users: o.users,
         hosts: 2 * o.users,
@@ -357,19 +357,33 @@ async fn defer_indexes(
     Ok(out)
 }
 
-/// Puts the deferred indexes back, one ALTER per table.
-async fn restore_indexes(conn: &mut Conn, deferred: &[Deferred]) -> Result<(), mysql_async::Error> {
+/// Puts the deferred indexes back: one ALTER per table, two tables at a
+/// time (each build is mostly one thread sorting).
+async fn restore_indexes(
+    settings: &DbSettings,
+    deferred: &[Deferred],
+) -> Result<(), mysql_async::Error> {
     let mut tables: Vec<&str> = deferred.iter().map(|(t, _)| t.as_str()).collect();
     tables.dedup();
-    for t in tables {
-        let adds: Vec<&str> = deferred
-            .iter()
-            .filter(|(x, _)| x == t)
-            .map(|(_, a)| a.as_str())
-            .collect();
-        conn.query_drop(format!("ALTER TABLE `{t}` {}", adds.join(", ")))
-            .await?;
-    }
+    let next = std::sync::Mutex::new(tables.into_iter());
+    let worker = || async {
+        let mut conn = Conn::new(settings.opts()).await?;
+        loop {
+            let Some(t) = next.lock().unwrap_or_else(|p| p.into_inner()).next() else {
+                break;
+            };
+            let adds: Vec<&str> = deferred
+                .iter()
+                .filter(|(x, _)| x == t)
+                .map(|(_, a)| a.as_str())
+                .collect();
+            conn.query_drop(format!("ALTER TABLE `{t}` {}", adds.join(", ")))
+                .await?;
+        }
+        let _ = conn.disconnect().await;
+        Ok::<(), mysql_async::Error>(())
+    };
+    tokio::try_join!(worker(), worker())?;
     Ok(())
 }
 

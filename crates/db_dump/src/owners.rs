@@ -6,7 +6,8 @@
 //!
 //! The same pass keeps the names of team founders (read from the team
 //! table first), so the team file names them without a lookup into user
-//! per team: at 10M users those random reads were most of its time.
+//! per team (at 10M users, with the data beyond memory, those random reads
+//! took minutes).
 //!
 //! Compressed bitmaps (roaring): dense ids cost about a bit each, sparse
 //! ones a few bytes each, so memory follows the number of users, not the
@@ -15,6 +16,7 @@
 use std::collections::HashMap;
 
 use mysql_async::prelude::*;
+use mysql_async::Conn;
 use roaring::RoaringTreemap;
 
 use crate::dump::Ctx;
@@ -89,49 +91,92 @@ impl Owners {
     }
 }
 
-/// The owner map, on a connection of the dump's snapshot.
-pub(crate) async fn owner_map(ctx: &Ctx) -> Result<Owners, DumpError> {
-    let started = std::time::Instant::now();
-    let mut conn = ctx.snap.lease().await?;
-    let mut owners = Owners::default();
-    let mut founders = RoaringTreemap::new();
-    if ctx.team_founders {
-        let ids: Vec<i64> = conn
-            .query(query::TEAM_FOUNDERS)
-            .await
-            .map_err(db("team founders"))?;
-        founders.extend(ids.into_iter().filter_map(key));
+/// Builds the owner map from one pass over the users in id order: the
+/// owner query's, or the user file's own scan (see `enumerate`).
+pub(crate) struct OwnerPass {
+    owners: Owners,
+    founders: RoaringTreemap,
+    started: std::time::Instant,
+}
+
+/// One user as the pass sees it.
+pub(crate) struct OwnerRow<'a> {
+    pub id: i64,
+    pub show_hosts: bool,
+    /// May be shown (`boinc_db::exportable::shown`).
+    pub ok: bool,
+    /// Would be in the user file without the consent filter.
+    pub exportable: bool,
+    pub total_credit: f64,
+    pub name: &'a [u8],
+}
+
+impl OwnerPass {
+    /// Reads the team founders first when the team file needs their names.
+    pub(crate) async fn start(ctx: &Ctx, conn: &mut Conn) -> Result<Self, DumpError> {
+        let mut founders = RoaringTreemap::new();
+        if ctx.team_founders {
+            let ids: Vec<i64> = conn
+                .query(query::TEAM_FOUNDERS)
+                .await
+                .map_err(db("team founders"))?;
+            founders.extend(ids.into_iter().filter_map(key));
+        }
+        Ok(Self {
+            owners: Owners::default(),
+            founders,
+            started: std::time::Instant::now(),
+        })
     }
+
+    pub(crate) fn add(&mut self, r: OwnerRow<'_>) {
+        let owners = &mut self.owners;
+        if let Some(k) = key(r.id).filter(|k| self.founders.contains(*k)) {
+            owners.founder_names.insert(k, r.name.into());
+        }
+        if r.ok {
+            owners.insert(r.id, r.show_hosts);
+        }
+        if r.exportable {
+            owners.nusers += 1;
+            owners.total_credit += r.total_credit;
+            if r.ok {
+                owners.insert_exported(r.id);
+            }
+        }
+    }
+
+    pub(crate) fn finish(self) -> Owners {
+        tracing::info!(
+            "owner map: {} exportable users in {:.1}s, {} KiB",
+            self.owners.nusers,
+            self.started.elapsed().as_secs_f64(),
+            self.owners.size_bytes() / 1024
+        );
+        self.owners
+    }
+}
+
+/// The owner map by its own pass, on a connection of the dump's snapshot.
+pub(crate) async fn owner_map(ctx: &Ctx) -> Result<Owners, DumpError> {
+    let mut conn = ctx.snap.lease().await?;
+    let mut pass = OwnerPass::start(ctx, &mut conn).await?;
     let mut result = conn
         .exec_iter(query::owners(ctx.consent), ())
         .await
         .map_err(db("host owners"))?;
     while let Some(row) = result.next().await.map_err(db("host owners"))? {
         ctx.check()?;
-        let id = query::int(&row, 0);
-        if let Some(k) = key(id).filter(|k| founders.contains(*k)) {
-            owners.founder_names.insert(k, query::bytes(&row, 5).into());
-        }
-        let ok = query::int(&row, 2) == 1;
-        let exportable = query::int(&row, 3) == 1;
-        if ok {
-            owners.insert(id, query::int(&row, 1) != 0);
-        }
-        if exportable {
-            owners.nusers += 1;
-            owners.total_credit += query::dbl(&row, 4);
-            if ok {
-                owners.insert_exported(id);
-            }
-        }
+        pass.add(OwnerRow {
+            id: query::int(&row, 0),
+            show_hosts: query::int(&row, 1) != 0,
+            ok: query::int(&row, 2) == 1,
+            exportable: query::int(&row, 3) == 1,
+            total_credit: query::dbl(&row, 4),
+            name: query::bytes(&row, 5),
+        });
     }
-    tracing::info!(
-        "owner map: {} exportable users in {:.1}s, {} KiB",
-        owners.nusers,
-        started.elapsed().as_secs_f64(),
-        owners.size_bytes() / 1024
-    );
-    Ok(owners)
+    Ok(pass.finish())
 }
 
 #[cfg(test)]

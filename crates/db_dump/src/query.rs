@@ -50,6 +50,20 @@ pub fn users(sort: Sort, consent: Option<i64>) -> String {
     )
 }
 
+/// Every user by id, with the owner map's columns after the user file's
+/// (`USER_NCOLS`..: show_hosts, shown, exportable): the user file's scan
+/// builds the owner map on its way, so the user table is read once.
+pub fn users_with_owners(consent: Option<i64>) -> String {
+    format!(
+        "SELECT {USER_COLS}, u.show_hosts, {}, {} FROM user u ORDER BY u.id",
+        exportable::shown("u", consent),
+        user_exportable("u")
+    )
+}
+
+/// Where the owner map's columns start in a `users_with_owners` row.
+pub const USER_OWNER_BASE: usize = USER_NCOLS;
+
 pub fn user_at(r: &Row, base: usize) -> User<'_> {
     User {
         id: int(r, base),
