@@ -79,6 +79,9 @@ pub struct Summary {
     pub pruned: Vec<PathBuf>,
 }
 
+/// (id, cpid) records, by id: host_optout's hosts.
+pub(crate) type IdRecords = Vec<(i64, Vec<u8>)>;
+
 pub(crate) struct Ctx {
     /// Every read of the run goes through this one snapshot.
     pub(crate) snap: Snapshot,
@@ -112,7 +115,7 @@ pub(crate) struct Ctx {
     /// publishes the list when its scan ends.
     pub(crate) optout_hosts_from_host_scan: bool,
     pub(crate) optout_hosts_claimed: AtomicBool,
-    pub(crate) optout_hosts: tokio::sync::watch::Sender<Option<Arc<Vec<(i64, Vec<u8>)>>>>,
+    pub(crate) optout_hosts: tokio::sync::watch::Sender<Option<Arc<IdRecords>>>,
     /// Exportable hosts before the consent filter (= nhosts_total), seen
     /// by a host enumeration's scan.
     pub(crate) hosts_seen: std::sync::OnceLock<u64>,
@@ -151,7 +154,7 @@ impl Ctx {
 
     /// host_optout's hosts, once the host scan that gathers them is done
     /// (an error anywhere cancels the wait).
-    pub(crate) async fn optout_hosts(&self) -> Result<Arc<Vec<(i64, Vec<u8>)>>, DumpError> {
+    pub(crate) async fn optout_hosts(&self) -> Result<Arc<IdRecords>, DumpError> {
         self.wait_for(&self.optout_hosts).await
     }
 
