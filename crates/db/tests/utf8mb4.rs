@@ -429,7 +429,7 @@ async fn a_concurrent_writer_loses_nothing() {
                 // prepared statement executing at the instant of the swap
                 // can fail with 1146 naming the copy (MariaDB 10.11, seen
                 // only with prepared statements; it writes nothing): see
-                // README, "restart boinc-rpc".
+                // docs/configuration.md, "Restart boinc-rpc".
                 let mut text = String::new();
                 let mut values = p.iter();
                 for ch in sql.chars() {

@@ -80,7 +80,7 @@ pub async fn run(config: Option<&Path>, cmd: DbCmd) -> anyhow::Result<ExitCode> 
         }
         eprintln!(
             "WARNING: the schema is complete, but the consent data needs attention \
-             (see \"Consent types lost to TRUNCATE\" in README.md); exit status {EXIT_ATTENTION}"
+             (see \"Consent types lost to TRUNCATE\" in docs/admin-guide.md); exit status {EXIT_ATTENTION}"
         );
         return Ok(ExitCode::from(EXIT_ATTENTION));
     }

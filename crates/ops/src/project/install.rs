@@ -273,7 +273,7 @@ pub async fn run(a: &InstallArgs) -> anyhow::Result<()> {
         "\nNext (as the project's user, in {}):\n  \
          bin/stop && bin/start        # or wait for `bin/start --cron`\n  \
          bin/status                   # boinc-rpc runs; its log: log_HOST/boinc-rpc.log\n  \
-         boinc-ops project check --project-dir .   # exit 0: intact (see README: a daily <task>)\n",
+         boinc-ops project check --project-dir .   # exit 0: intact (see docs/deploy.md: a daily <task>)\n",
         dir.display()
     );
     if let (Some(site), true) = (&site, root) {
