@@ -33,32 +33,11 @@ use crate::subject::existing_tables;
 use crate::DbError;
 
 pub mod forum;
+mod mode;
 mod results;
 mod rows;
 
-/// How to erase (upstream's DELETE_ACCOUNT_METHOD_OBFUSCATE / _WIPE).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Obfuscate,
-    Wipe,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Obfuscate => "obfuscate",
-            Mode::Wipe => "wipe",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Mode> {
-        match s {
-            "obfuscate" => Some(Mode::Obfuscate),
-            "wipe" => Some(Mode::Wipe),
-            _ => None,
-        }
-    }
-}
+pub use mode::Mode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EraseError {
@@ -100,16 +79,7 @@ pub fn deleted_marker(now: i64) -> String {
     format!("deleted_{now}_{}", crate::random_hex32())
 }
 
-/// Is this account deleted (obfuscated)? The same rule db_dump and the
-/// consent reports use.
-pub fn is_deleted(u: &User) -> bool {
-    is_deleted_key(u.authenticator())
-}
-
-/// The same rule on the authenticator alone (BOINC's marker).
-pub fn is_deleted_key(authenticator: &str) -> bool {
-    authenticator.starts_with("deleted")
-}
+pub use crate::models::{is_deleted, is_deleted_key};
 
 /// READ COMMITTED where the server's binary log allows writes in it (no
 /// binary log, or not in STATEMENT format), else REPEATABLE READ. Rows no

@@ -30,6 +30,7 @@ pub mod schema;
 pub mod shape;
 pub mod subject;
 pub mod terms;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod utf8mb4;
 pub mod xml;

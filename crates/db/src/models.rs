@@ -105,3 +105,15 @@ pub struct Platform {
 /// Names of the predefined consent types.
 pub const CONSENT_ENROLL: &str = "ENROLL";
 pub const CONSENT_STATSEXPORT: &str = "STATSEXPORT";
+
+/// Is this account deleted (obfuscated)? The same rule db_dump and the
+/// consent reports use. (Here, beside `User`, so that lookups and the
+/// erasure both use it without importing each other.)
+pub fn is_deleted(u: &User) -> bool {
+    is_deleted_key(u.authenticator())
+}
+
+/// The same rule on the authenticator alone (BOINC's marker).
+pub fn is_deleted_key(authenticator: &str) -> bool {
+    authenticator.starts_with("deleted")
+}

@@ -52,7 +52,7 @@ pub async fn user_by_email<Q: Queryable>(q: &mut Q, email: &str) -> Result<Optio
         .await?;
     Ok(rows
         .into_iter()
-        .find(|u| same_email(&u.email_addr, &email) && !crate::erase::is_deleted(u)))
+        .find(|u| same_email(&u.email_addr, &email) && !crate::models::is_deleted(u)))
 }
 
 /// An account that used `email` before an email change (see `same_email`).
@@ -75,7 +75,7 @@ pub async fn user_by_previous_email<Q: Queryable>(
         .await?;
     Ok(rows
         .into_iter()
-        .find(|u| same_email(&u.previous_email_addr, &email) && !crate::erase::is_deleted(u)))
+        .find(|u| same_email(&u.previous_email_addr, &email) && !crate::models::is_deleted(u)))
 }
 
 pub async fn user_by_authenticator<Q: Queryable>(
@@ -98,7 +98,7 @@ pub async fn user_by_authenticator<Q: Queryable>(
         .await?;
     Ok(rows
         .into_iter()
-        .find(|u| u.authenticator.as_deref() == Some(auth) && !crate::erase::is_deleted(u)))
+        .find(|u| u.authenticator.as_deref() == Some(auth) && !crate::models::is_deleted(u)))
 }
 
 pub async fn user_by_id<Q: Queryable>(q: &mut Q, id: i64) -> Result<Option<User>, DbError> {

@@ -15,7 +15,7 @@ use mysql_async::prelude::*;
 use mysql_async::Conn;
 use tokio::sync::mpsc;
 
-use crate::enumerate::{send, Batch, BATCH};
+use crate::batch::{send, Batch, CreditRow, BATCH};
 use crate::error::{db, DumpError};
 use crate::owners::Owners;
 use crate::query;
@@ -27,15 +27,6 @@ pub const SUBPROJECTS_KEY: &str = "credit_by_app_subprojects";
 pub struct SubProject {
     pub name: String,
     pub appids: Vec<i64>,
-}
-
-/// One credit_user / credit_team row.
-#[derive(Debug, Clone, Copy)]
-pub struct CreditRow {
-    pub appid: i64,
-    pub njobs: i64,
-    pub total: f64,
-    pub expavg: f64,
 }
 
 /// `Name: 1, 25; Other: 16` -> sub-projects, in that order.

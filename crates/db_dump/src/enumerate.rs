@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use mysql_async::prelude::*;
-use mysql_async::Row;
 use tokio::sync::mpsc;
 
-use crate::credit_by_app::{read_work, CreditRow};
-use crate::dump::{Ctx, EnumSummary};
+use crate::batch::{send, Batch, BATCH, QUEUE};
+use crate::credit_by_app::read_work;
+use crate::ctx::{Ctx, EnumSummary};
 use crate::error::{db, DumpError};
 use crate::optout::Optout;
 use crate::output::{FileSet, OutputStats};
@@ -20,20 +20,6 @@ use crate::owners::{OwnerPass, OwnerRow, Owners};
 use crate::query;
 use crate::spec::{Enumeration, Sort, Table};
 use crate::writer::{write_output, People};
-
-/// Rows per hand-over from the DB reader to the writers.
-pub(crate) const BATCH: usize = 512;
-/// Batches in flight per output: bounds memory whatever the table size.
-const QUEUE: usize = 4;
-
-/// What the reader hands to the writers.
-pub(crate) enum Batch {
-    Rows(Vec<Row>),
-    /// (id, cpid) records: deleted and optout tables.
-    Ids(Vec<(i64, Vec<u8>)>),
-    /// (user or team id, its credit rows): user_work / team_work.
-    Work(Vec<(i64, Vec<CreditRow>)>),
-}
 
 struct Writer {
     handle: std::thread::JoinHandle<io::Result<(OutputStats, Duration)>>,
@@ -142,16 +128,6 @@ pub(crate) async fn enumerate(
     })
 }
 
-pub(crate) async fn send(txs: &[mpsc::Sender<Arc<Batch>>], b: Batch) -> Result<(), DumpError> {
-    let b = Arc::new(b);
-    for tx in txs {
-        tx.send(b.clone())
-            .await
-            .map_err(|_| DumpError::Internal("an output writer stopped".into()))?;
-    }
-    Ok(())
-}
-
 /// The owner map decides users, hosts and team members/founders under
 /// the consent filter, and every host's userid (show_hosts); it holds
 /// team founders' names.
@@ -228,7 +204,9 @@ async fn read_enumeration(
     );
     let filter = owners.filter(|_| ctx.consent.is_some());
     let mut pass = match builds_owners {
-        true => Some(OwnerPass::start(ctx, &mut conn).await?),
+        true => {
+            Some(OwnerPass::start(ctx.team_founders, ctx.owner_optout_since(), &mut conn).await?)
+        }
         false => None,
     };
     // host_optout's hosts, when this scan gathers them (see Ctx).
@@ -285,6 +263,9 @@ async fn read_enumeration(
                     exportable,
                     total_credit: query::dbl(&row, 3),
                     name: query::bytes(&row, 1),
+                    cross_project_id: query::bytes(&row, 6),
+                    email_addr: query::bytes(&row, 7),
+                    latest_consent: query::opt_int(&row, b + 3),
                 });
                 if !exportable || (ctx.consent.is_some() && !ok) {
                     continue;

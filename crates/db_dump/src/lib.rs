@@ -8,13 +8,16 @@
 //!   prunes dated archives past `<archive_days>`.
 //! * [`dump`] runs it all: starts the enumerations, totals, tables.xml,
 //!   publish, summary.
-//! * [`enumerate`] streams one enumeration's rows to its [`writer`]s
-//!   (one thread per output).
+//! * [`ctx`] is what a run's enumerations share; [`enumerate`] streams one
+//!   enumeration's rows in [`batch`]es to its [`writer`]s (one thread per
+//!   output).
 //! * [`owners`] is the per-user consent/show_hosts map, [`optout`] the
 //!   recent withdrawals, [`totals`] tables.xml's counts, apps and badges.
 //! * [`gen`] fills a database with realistic test data.
 
+pub mod batch;
 pub mod credit_by_app;
+pub mod ctx;
 pub mod dump;
 pub mod enumerate;
 pub mod error;

@@ -65,7 +65,7 @@ pub fn success(path: &Path, s: &Summary, now: f64) -> Result<(), MetricsFileErro
         "1 if the last dump left out users without STATSEXPORT consent.",
         &[(String::new(), if s.consent_filter { 1.0 } else { 0.0 })],
     );
-    let per_file = |f: &dyn Fn(&crate::dump::EnumSummary) -> f64| -> Vec<(String, f64)> {
+    let per_file = |f: &dyn Fn(&crate::ctx::EnumSummary) -> f64| -> Vec<(String, f64)> {
         s.enumerations
             .iter()
             .map(|e| (format!("{{file=\"{}\"}}", label(&e.filename)), f(e)))

@@ -7,7 +7,8 @@ use mysql_async::prelude::*;
 use mysql_async::Conn;
 
 use crate::error::{db, DumpError};
-use crate::{query, record};
+use crate::owners::Owners;
+use crate::query;
 
 /// Withdrawals this recent are listed in the optout files (BOINC keeps
 /// deletion records as long).
@@ -23,43 +24,53 @@ pub(crate) struct Optout {
     pub host_owners: HashSet<i64>,
 }
 
-/// Users whose latest STATSEXPORT consent is a withdrawal made since
-/// `since` after having consented, and who were exportable (credit, not
-/// deleted): nobody is named who was never in a user file. One ordered
-/// pass over the candidates' histories; the result is as small as the
-/// number of recent withdrawals.
-pub(crate) async fn optout_users(
-    conn: &mut Conn,
-    type_id: i64,
-    since: i64,
-) -> Result<Optout, DumpError> {
-    let mut result = conn
-        .exec_iter(query::optout_candidates(type_id, since), ())
-        .await
-        .map_err(db("optout candidates"))?;
-    let mut out = Optout::default();
-    let mut cur: Option<(i64, [u8; 32], bool)> = None;
-    let mut tracker = Tracker::default();
-    let finish = |cur: Option<(i64, [u8; 32], bool)>, t: &Tracker, out: &mut Optout| {
-        if let Some((id, cpid, show_hosts)) = cur {
-            if t.withdrawn_at.is_some_and(|w| w >= since) {
+impl Optout {
+    /// The lists from the withdrawals (`withdrawn`, by id) and the owner
+    /// pass: only users who were exportable (credit, not deleted) are
+    /// named, so nobody appears who was never in a user file.
+    pub(crate) fn new(withdrawn: &[i64], owners: &Owners) -> Self {
+        let mut out = Optout::default();
+        for &id in withdrawn {
+            if let Some((cpid, show_hosts)) = owners.optout_candidate(id) {
                 out.users.push((id, cpid));
                 if show_hosts {
                     out.host_owners.insert(id);
                 }
             }
         }
+        out
+    }
+}
+
+/// Users whose latest STATSEXPORT consent is a withdrawal made since
+/// `since` after having consented, by id. One ordered pass over the
+/// candidates' histories; the result is as small as the number of recent
+/// withdrawals.
+pub(crate) async fn withdrawn_users(
+    conn: &mut Conn,
+    type_id: i64,
+    since: i64,
+) -> Result<Vec<i64>, DumpError> {
+    let mut result = conn
+        .exec_iter(query::optout_candidates(type_id, since), ())
+        .await
+        .map_err(db("optout candidates"))?;
+    let mut out = Vec::new();
+    let mut cur: Option<i64> = None;
+    let mut tracker = Tracker::default();
+    let finish = |cur: Option<i64>, t: &Tracker, out: &mut Vec<i64>| {
+        if let Some(id) = cur {
+            if t.withdrawn_at.is_some_and(|w| w >= since) {
+                out.push(id);
+            }
+        }
     };
     while let Some(row) = result.next().await.map_err(db("optout candidates"))? {
         let uid = query::int(&row, 0);
-        if cur.as_ref().map(|c| c.0) != Some(uid) {
+        if cur != Some(uid) {
             finish(cur.take(), &tracker, &mut out);
             tracker = Tracker::default();
-            cur = Some((
-                uid,
-                record::cpid(query::bytes(&row, 3), query::bytes(&row, 4)),
-                query::int(&row, 5) != 0,
-            ));
+            cur = Some(uid);
         }
         // Consent means flag 1, as for the export itself.
         tracker.push(query::int(&row, 2) == 1, query::int(&row, 1));

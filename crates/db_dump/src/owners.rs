@@ -19,9 +19,9 @@ use mysql_async::prelude::*;
 use mysql_async::Conn;
 use roaring::RoaringTreemap;
 
-use crate::dump::Ctx;
 use crate::error::{db, DumpError};
 use crate::query;
+use crate::snapshot::Snapshot;
 
 #[derive(Default)]
 pub struct Owners {
@@ -31,6 +31,10 @@ pub struct Owners {
     /// Names of the users who found a team with credit (whoever they
     /// are: the writer applies the rule).
     founder_names: HashMap<u64, Box<[u8]>>,
+    /// Exportable users whose latest STATSEXPORT row is a refusal made
+    /// since the optout window opened, by id, with their cpid and
+    /// show_hosts: a superset of the optout list (see `optout`).
+    optout_candidates: Vec<(i64, [u8; 32], bool)>,
     /// tables.xml's user totals, from the same pass.
     pub nusers: u64,
     pub total_credit: f64,
@@ -72,6 +76,15 @@ impl Owners {
         self.exported.iter().map(|k| k as i64)
     }
 
+    /// An exportable user who may have withdrawn recently: (cpid,
+    /// show_hosts).
+    pub fn optout_candidate(&self, id: i64) -> Option<([u8; 32], bool)> {
+        self.optout_candidates
+            .binary_search_by_key(&id, |c| c.0)
+            .ok()
+            .map(|i| (self.optout_candidates[i].1, self.optout_candidates[i].2))
+    }
+
     /// The name of user `id` if they found a team with credit and exist.
     pub fn founder_name(&self, id: i64) -> Option<&[u8]> {
         key(id).and_then(|k| self.founder_names.get(&k).map(|n| &n[..]))
@@ -96,6 +109,8 @@ impl Owners {
 pub(crate) struct OwnerPass {
     owners: Owners,
     founders: RoaringTreemap,
+    /// The optout window's start (None: no optout file or no filter).
+    optout_since: Option<i64>,
     started: std::time::Instant,
 }
 
@@ -109,13 +124,21 @@ pub(crate) struct OwnerRow<'a> {
     pub exportable: bool,
     pub total_credit: f64,
     pub name: &'a [u8],
+    pub cross_project_id: &'a [u8],
+    pub email_addr: &'a [u8],
+    /// Time of the latest STATSEXPORT row (None: none, or no filter).
+    pub latest_consent: Option<i64>,
 }
 
 impl OwnerPass {
     /// Reads the team founders first when the team file needs their names.
-    pub(crate) async fn start(ctx: &Ctx, conn: &mut Conn) -> Result<Self, DumpError> {
+    pub(crate) async fn start(
+        team_founders: bool,
+        optout_since: Option<i64>,
+        conn: &mut Conn,
+    ) -> Result<Self, DumpError> {
         let mut founders = RoaringTreemap::new();
-        if ctx.team_founders {
+        if team_founders {
             let ids: Vec<i64> = conn
                 .query(query::TEAM_FOUNDERS)
                 .await
@@ -125,6 +148,7 @@ impl OwnerPass {
         Ok(Self {
             owners: Owners::default(),
             founders,
+            optout_since,
             started: std::time::Instant::now(),
         })
     }
@@ -136,6 +160,15 @@ impl OwnerPass {
         }
         if r.ok {
             owners.insert(r.id, r.show_hosts);
+        }
+        let recent_refusal = !r.ok
+            && self
+                .optout_since
+                .zip(r.latest_consent)
+                .is_some_and(|(since, t)| t >= since);
+        if r.exportable && recent_refusal {
+            let cpid = crate::record::cpid(r.cross_project_id, r.email_addr);
+            owners.optout_candidates.push((r.id, cpid, r.show_hosts));
         }
         if r.exportable {
             owners.nusers += 1;
@@ -153,20 +186,31 @@ impl OwnerPass {
             self.started.elapsed().as_secs_f64(),
             self.owners.size_bytes() / 1024
         );
-        self.owners
+        let mut owners = self.owners;
+        // Ids arrive in order from both scans; sorted to be sure.
+        owners.optout_candidates.sort_unstable_by_key(|c| c.0);
+        owners
     }
 }
 
-/// The owner map by its own pass, on a connection of the dump's snapshot.
-pub(crate) async fn owner_map(ctx: &Ctx) -> Result<Owners, DumpError> {
-    let mut conn = ctx.snap.lease().await?;
-    let mut pass = OwnerPass::start(ctx, &mut conn).await?;
+/// The owner map by its own pass, on a connection of the dump's snapshot
+/// (`consent`: the filter's type id; `check` stops the pass when the run
+/// is cancelled).
+pub(crate) async fn owner_map(
+    snap: &Snapshot,
+    consent: Option<i64>,
+    team_founders: bool,
+    optout_since: Option<i64>,
+    check: impl Fn() -> Result<(), DumpError>,
+) -> Result<Owners, DumpError> {
+    let mut conn = snap.lease().await?;
+    let mut pass = OwnerPass::start(team_founders, optout_since, &mut conn).await?;
     let mut result = conn
-        .exec_iter(query::owners(ctx.consent), ())
+        .exec_iter(query::owners(consent), ())
         .await
         .map_err(db("host owners"))?;
     while let Some(row) = result.next().await.map_err(db("host owners"))? {
-        ctx.check()?;
+        check()?;
         pass.add(OwnerRow {
             id: query::int(&row, 0),
             show_hosts: query::int(&row, 1) != 0,
@@ -174,6 +218,9 @@ pub(crate) async fn owner_map(ctx: &Ctx) -> Result<Owners, DumpError> {
             exportable: query::int(&row, 3) == 1,
             total_credit: query::dbl(&row, 4),
             name: query::bytes(&row, 5),
+            cross_project_id: query::bytes(&row, 6),
+            email_addr: query::bytes(&row, 7),
+            latest_consent: query::opt_int(&row, 8),
         });
     }
     Ok(pass.finish())

@@ -55,10 +55,25 @@ pub fn users(sort: Sort, consent: Option<i64>) -> String {
 /// builds the owner map on its way, so the user table is read once.
 pub fn users_with_owners(consent: Option<i64>) -> String {
     format!(
-        "SELECT {USER_COLS}, u.show_hosts, {}, {} FROM user u ORDER BY u.id",
+        "SELECT {USER_COLS}, u.show_hosts, {}, {}, {} FROM user u ORDER BY u.id",
         exportable::shown("u", consent),
-        user_exportable("u")
+        user_exportable("u"),
+        latest_consent_time(consent)
     )
+}
+
+/// SQL: the time of user `u`'s latest STATSEXPORT row (NULL without the
+/// filter). Read from the consent index alone (userid, type, time: no row
+/// lookup), so it costs the owner pass almost nothing; with the latest
+/// flag it tells who may have withdrawn recently (see `optout`).
+fn latest_consent_time(consent: Option<i64>) -> String {
+    match consent {
+        Some(t) => format!(
+            "(SELECT MAX(c.consent_time) FROM consent c \
+               WHERE c.userid = u.id AND c.consent_type_id = {t})"
+        ),
+        None => "NULL".to_owned(),
+    }
 }
 
 /// Where the owner map's columns start in a `users_with_owners` row.
@@ -104,14 +119,17 @@ pub fn hosts(sort: Sort, details: HostDetails) -> String {
 /// and be named as a team's founder (the shared rule
 /// `boinc_db::exportable::shown`: not erased and, with the consent
 /// filter, latest consent is 1), whether the user is
-/// counted in tables.xml, their credit and name (kept for team founders).
+/// counted in tables.xml, their credit and name (kept for team founders),
+/// and what the optout list needs (cpid parts, latest consent time).
 /// User-id order keeps the
 /// consent index lookups sequential; the same pass gives the user totals.
 pub fn owners(consent: Option<i64>) -> String {
     let ok = exportable::shown("u", consent);
     format!(
-        "SELECT u.id, u.show_hosts, {ok}, {}, u.total_credit, u.name FROM user u ORDER BY u.id",
-        user_exportable("u")
+        "SELECT u.id, u.show_hosts, {ok}, {}, u.total_credit, u.name, u.cross_project_id, \
+         u.email_addr, {} FROM user u ORDER BY u.id",
+        user_exportable("u"),
+        latest_consent_time(consent)
     )
 }
 
@@ -224,20 +242,23 @@ pub const USERS_DELETED: &str =
 pub const HOSTS_DELETED: &str =
     "SELECT hostid, public_cross_project_id FROM host_deleted ORDER BY hostid";
 
-/// Consent history of every exportable user with a STATSEXPORT refusal
-/// (any flag but 1) since `since`: the only users who can have withdrawn
-/// within the window. Ordered so one pass decides each user (see
-/// `optout::Tracker`).
+/// Consent history of every user with a STATSEXPORT refusal (any flag
+/// but 1) since `since`: the only users who can have withdrawn within the
+/// window. Ordered so one pass decides each user (see `optout::Tracker`).
+/// Both reads of consent are forced onto the clustered index (two
+/// sequential scans, the server sorts the few matching rows): looked up by
+/// the secondary indexes, each row cost a random read, minutes at 10M
+/// users. Who among them is exportable, and their cpid, comes from the
+/// owner pass.
 pub fn optout_candidates(type_id: i64, since: i64) -> String {
     format!(
-        "SELECT c.userid, c.consent_time, c.consent_flag, u.cross_project_id, u.email_addr, \
-         u.show_hosts \
-         FROM consent c JOIN user u ON u.id = c.userid \
-         WHERE c.consent_type_id = {type_id} AND {} AND c.userid IN \
-           (SELECT userid FROM consent WHERE consent_type_id = {type_id} \
-              AND consent_flag <> 1 AND consent_time >= {since}) \
-         ORDER BY c.userid, c.consent_time, c.id",
-        user_exportable("u")
+        "SELECT c.userid, c.consent_time, c.consent_flag \
+         FROM consent c FORCE INDEX (PRIMARY) \
+         WHERE c.consent_type_id = {type_id} AND c.userid IN \
+           (SELECT r.userid FROM consent r FORCE INDEX (PRIMARY) \
+              WHERE r.consent_type_id = {type_id} AND r.consent_flag <> 1 \
+              AND r.consent_time >= {since}) \
+         ORDER BY c.userid, c.consent_time, c.id"
     )
 }
 

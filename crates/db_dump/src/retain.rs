@@ -19,8 +19,6 @@ use chrono::{DateTime, Local, NaiveDate, TimeZone};
 
 use crate::spec::DumpSpec;
 
-pub const DEFAULT_ARCHIVE_DAYS: u32 = 60;
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Archive {
     pub path: PathBuf,

@@ -143,6 +143,10 @@ pub struct Enumeration {
     pub outputs: Vec<OutputSpec>,
 }
 
+/// Dated archives are kept this long without `<archive_days>` (as long
+/// as BOINC keeps deletion records).
+pub const DEFAULT_ARCHIVE_DAYS: u32 = 60;
+
 #[derive(Debug, Clone)]
 pub struct DumpSpec {
     /// Where this file was read from (copied as db_dump.xml).
@@ -193,7 +197,7 @@ impl DumpSpec {
             dir("final_output_dir").ok_or_else(|| invalid("no <final_output_dir>".into()))?;
         let archive_dir = dir("archive_dir");
         let archive_days = match root.child_text("archive_days") {
-            None => crate::retain::DEFAULT_ARCHIVE_DAYS,
+            None => DEFAULT_ARCHIVE_DAYS,
             Some(s) => s.parse::<u32>().map_err(|_| {
                 invalid(format!(
                     "archive_days '{s}' is not a number of days (0 keeps archives forever)"

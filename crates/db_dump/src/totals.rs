@@ -5,7 +5,7 @@ use boinc_db::shape::Shape;
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 
-use crate::dump::Ctx;
+use crate::ctx::Ctx;
 use crate::error::{db, DumpError};
 use crate::query;
 use crate::record::{Badge, Totals};

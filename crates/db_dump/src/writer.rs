@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use boinc_db::shape::HostDetails;
 use tokio::sync::mpsc;
 
+use crate::batch::Batch;
 use crate::credit_by_app::SubProject;
-use crate::enumerate::Batch;
 use crate::output::{FileSet, OutputStats};
 use crate::owners::Owners;
 use crate::query;

@@ -4,7 +4,7 @@
 use mysql_async::prelude::*;
 use mysql_async::Transaction;
 
-use super::Mode;
+use super::mode::Mode;
 use crate::DbError;
 
 /// Remove the rows about `userid` from every table here (`has`) that the

@@ -21,7 +21,7 @@ use boinc_db::queries;
 use boinc_db::subject::{self, Row, TablePart};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use super::{resolve_on, AccountError};
+use super::resolve::{resolve_on, AccountError};
 use crate::consent_records::{self, utc, CurrentState, HistoryRow, TermsDocument, UserRef};
 
 pub const EXPORT_DOCUMENT: &str = "Copy of the personal data this BOINC project's database \

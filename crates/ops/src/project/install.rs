@@ -5,14 +5,14 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use sha2::Digest;
 
+use super::common::{
+    owner_of, ConfigFile, InstallArgs, Steps, BACKUP_SUFFIX, LEGACY_DB_DUMP, PROGRAMS, SPEC_FILE,
+};
 use super::fsafe::{self, Dir, Kind};
 use super::install_config::config_changes;
 use super::record;
 use super::stats_task::{plan_spec, SpecPlan};
 use super::web_config::{self, Site};
-use super::{
-    owner_of, ConfigFile, InstallArgs, Steps, BACKUP_SUFFIX, LEGACY_DB_DUMP, PROGRAMS, SPEC_FILE,
-};
 use crate::terminal::{clean, clean_text};
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -2,10 +2,10 @@
 //! ours, `<rpc_trusted_proxies>`; each recorded as text so uninstall can
 //! undo exactly it.
 
+use super::common::{ConfigFile, InstallArgs, DB_DUMP_BIN, SPEC_FILE, TRUSTED_PROXIES};
 use super::config_edit::{add_config_key, add_item, scan, Edit, Scope};
 use super::record::{self, apply_recorded, What};
 use super::stats_task::{self, stats_tasks, STATS_CMD};
-use super::{ConfigFile, InstallArgs, DB_DUMP_BIN, SPEC_FILE, TRUSTED_PROXIES};
 use crate::terminal::clean;
 
 /// config.xml with install's entries, every change recorded in `state`.

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::common::{valid_project_name, BACKUP_SUFFIX, DB_DUMP_BIN, LEGACY_DB_DUMP, PROGRAMS};
 use super::config_edit::{self, apply, scan, whole_lines, Edit, Layout, Scope};
 use super::fsafe::{Dir, FsError};
-use super::{valid_project_name, BACKUP_SUFFIX, DB_DUMP_BIN, LEGACY_DB_DUMP, PROGRAMS};
 
 pub const STATE_FILE: &str = "boinc-consent-server.install.json";
 /// 1: up to issue 18 (no `version` key); 2: config.xml changes recorded

@@ -9,9 +9,9 @@
 
 use anyhow::{bail, Context};
 
+use super::common::{ConfigFile, DB_DUMP_BIN, LEGACY_DB_DUMP, SPEC_FILE};
 use super::config_edit::{Item, Layout};
 use super::fsafe::{is_plain_name, Dir, Kind};
-use super::{ConfigFile, DB_DUMP_BIN, LEGACY_DB_DUMP, SPEC_FILE};
 use crate::terminal::clean;
 
 /// A db_dump spec is a few KB.

@@ -3,11 +3,11 @@
 
 use anyhow::Context;
 
+use super::common::{ConfigFile, Steps, UninstallArgs, SPEC_FILE};
 use super::config_edit::{restore_section, scan};
 use super::fsafe::{Dir, Kind};
 use super::record;
 use super::web_config::{apache_file, nginx_file};
-use super::{ConfigFile, Steps, UninstallArgs, SPEC_FILE};
 use crate::terminal::clean;
 
 pub fn run(a: &UninstallArgs) -> anyhow::Result<()> {

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
+use super::common::{valid_project_name, Steps};
 use super::config_edit::Layout;
 use super::fsafe::{self, Dir, Kind};
-use super::{valid_project_name, Steps};
 use crate::terminal::clean;
 
 const APACHE_TEMPLATE: &str = include_str!("../../../../deploy/apache-boinc-rpc.conf.in");
@@ -308,7 +308,7 @@ pub fn run(a: &WebConfigArgs) -> anyhow::Result<()> {
     let (layout, keys) = match &a.project_dir {
         Some(dir) => {
             let project = Dir::open(dir)?;
-            let cfg = super::ConfigFile::read(&project)?;
+            let cfg = super::common::ConfigFile::read(&project)?;
             (Some(cfg.layout), cfg.keys)
         }
         None => (None, Vec::new()),

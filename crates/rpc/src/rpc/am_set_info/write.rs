@@ -19,7 +19,7 @@ use boinc_db::queries::{self, NewConsent};
 use boinc_db::DbError;
 use mysql_async::TxOpts;
 
-use super::{applied, disabled_warning, enroll_withdrawal, unknown_warning, AmSetInfo};
+use super::request::{applied, disabled_warning, enroll_withdrawal, unknown_warning, AmSetInfo};
 use crate::commit::Uncommitted;
 use crate::error::{duplicate_key_name, RpcError};
 use crate::limits::Budget;
