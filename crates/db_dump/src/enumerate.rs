@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::batch::{send, Batch, BATCH, QUEUE};
 use crate::credit_by_app::read_work;
-use crate::ctx::{Ctx, EnumSummary};
+use crate::ctx::{Ctx, EnumSummary, IdRecords};
 use crate::error::{db, DumpError};
 use crate::optout::Optout;
 use crate::output::{FileSet, OutputStats};
@@ -155,7 +155,7 @@ async fn read_enumeration(
         Table::UserOptout => {
             let mut n = 0;
             for chunk in optout.map(|o| &o.users[..]).unwrap_or(&[]).chunks(BATCH) {
-                let ids = chunk.iter().map(|(id, c)| (*id, c.to_vec())).collect();
+                let ids = chunk.iter().map(|(id, c, _)| (*id, c.to_vec())).collect();
                 send(txs, Batch::Ids(ids)).await?;
                 n += chunk.len() as u64;
                 pb.inc(chunk.len() as u64);
@@ -171,9 +171,10 @@ async fn read_enumeration(
             let t = Instant::now();
             let list = ctx.optout_hosts().await?;
             let waited = t.elapsed();
-            for chunk in list.chunks(BATCH) {
-                send(txs, Batch::Ids(chunk.to_vec())).await?;
-                pb.inc(chunk.len() as u64);
+            for from in (0..list.len()).step_by(BATCH) {
+                let to = (from + BATCH).min(list.len());
+                send(txs, Batch::Ids(list.batch(from, to))).await?;
+                pb.inc((to - from) as u64);
             }
             return Ok((list.len() as u64, waited));
         }
@@ -210,8 +211,8 @@ async fn read_enumeration(
         false => None,
     };
     // host_optout's hosts, when this scan gathers them (see Ctx).
-    let mut gathered: Option<Vec<(i64, Vec<u8>)>> =
-        (e.table == Table::Host && optout.is_some()).then(Vec::new);
+    let mut gathered: Option<IdRecords> =
+        (e.table == Table::Host && optout.is_some()).then(IdRecords::default);
     let mut records = 0u64;
     let mut seen = 0u64;
     let t = Instant::now();
@@ -230,7 +231,7 @@ async fn read_enumeration(
         ctx.check()?;
         if id_rows {
             if let Some(o) = optout {
-                if !o.host_owners.contains(&query::int(&row, 2)) {
+                if !owned_by(&o.host_owners, query::int(&row, 2)) {
                     continue;
                 }
             }
@@ -245,8 +246,8 @@ async fn read_enumeration(
                 seen += 1;
                 // Before the consent filter: these owners no longer consent.
                 if let (Some(list), Some(o)) = (gathered.as_mut(), optout) {
-                    if o.host_owners.contains(&query::int(&row, 1)) {
-                        list.push((query::int(&row, 0), query::bytes(&row, 27).to_vec()));
+                    if owned_by(&o.host_owners, query::int(&row, 1)) {
+                        list.push(query::int(&row, 0), query::bytes(&row, 27));
                     }
                 }
             }
@@ -320,8 +321,13 @@ async fn read_enumeration(
     }
     if let Some(mut list) = gathered {
         // host_optout is by id whatever this file's order.
-        list.sort_unstable_by_key(|h| h.0);
+        list.sort();
         ctx.optout_hosts.send_replace(Some(Arc::new(list)));
     }
     Ok((records, db_time))
+}
+
+/// Is `userid` one of `owners` (ids as roaring keys; no user has id <= 0)?
+fn owned_by(owners: &roaring::RoaringTreemap, userid: i64) -> bool {
+    u64::try_from(userid).is_ok_and(|k| owners.contains(k))
 }

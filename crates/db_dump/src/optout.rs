@@ -1,7 +1,7 @@
 //! The optout lists: users who withdrew STATSEXPORT consent within the
 //! window after having consented (and, by the host scan, their hosts).
 
-use std::collections::HashSet;
+use roaring::RoaringTreemap;
 
 use mysql_async::prelude::*;
 use mysql_async::Conn;
@@ -16,29 +16,30 @@ pub const OPTOUT_WINDOW_SECS: i64 = 60 * 86400;
 
 #[derive(Default)]
 pub(crate) struct Optout {
-    /// (user id, cpid), by id.
-    pub users: Vec<(i64, [u8; 32])>,
+    /// (user id, cpid, shows hosts), by id.
+    pub users: Vec<(i64, [u8; 32], bool)>,
     /// Those of them whose hosts may be listed: the ones showing their
     /// hosts (listing a hidden owner's hosts beside their id would link
     /// them).
-    pub host_owners: HashSet<i64>,
+    pub host_owners: RoaringTreemap,
 }
 
 impl Optout {
     /// The lists from the withdrawals (`withdrawn`, by id) and the owner
-    /// pass: only users who were exportable (credit, not deleted) are
-    /// named, so nobody appears who was never in a user file.
+    /// pass's candidates (taken, not copied: at 10M users they are
+    /// hundreds of thousands): only users who were exportable (credit, not
+    /// deleted) are named, so nobody appears who was never in a user file.
     pub(crate) fn new(withdrawn: &[i64], owners: &Owners) -> Self {
-        let mut out = Optout::default();
-        for &id in withdrawn {
-            if let Some((cpid, show_hosts)) = owners.optout_candidate(id) {
-                out.users.push((id, cpid));
-                if show_hosts {
-                    out.host_owners.insert(id);
-                }
+        let mut users = owners.take_optout_candidates();
+        users.retain(|c| withdrawn.binary_search(&c.0).is_ok());
+        users.shrink_to_fit();
+        let mut host_owners = RoaringTreemap::new();
+        for &(id, _, show_hosts) in &users {
+            if show_hosts {
+                host_owners.insert(id as u64);
             }
         }
-        out
+        Optout { users, host_owners }
     }
 }
 

@@ -13,8 +13,6 @@
 //! ones a few bytes each, so memory follows the number of users, not the
 //! highest id (one user with id 2,000,000,000 costs bytes, not 500 MB).
 
-use std::collections::HashMap;
-
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 use roaring::RoaringTreemap;
@@ -30,11 +28,15 @@ pub struct Owners {
     exported: RoaringTreemap,
     /// Names of the users who found a team with credit (whoever they
     /// are: the writer applies the rule).
-    founder_names: HashMap<u64, Box<[u8]>>,
+    /// (id, start, end) into `founder_text`, by id: two allocations for
+    /// all of them (at 10M users, 200,000 boxed names in a map cost
+    /// several times their bytes).
+    founder_index: Vec<(u64, u32, u32)>,
+    founder_text: Vec<u8>,
     /// Exportable users whose latest STATSEXPORT row is a refusal made
     /// since the optout window opened, by id, with their cpid and
     /// show_hosts: a superset of the optout list (see `optout`).
-    optout_candidates: Vec<(i64, [u8; 32], bool)>,
+    optout_candidates: std::sync::Mutex<Vec<(i64, [u8; 32], bool)>>,
     /// tables.xml's user totals, from the same pass.
     pub nusers: u64,
     pub total_credit: f64,
@@ -76,18 +78,23 @@ impl Owners {
         self.exported.iter().map(|k| k as i64)
     }
 
-    /// An exportable user who may have withdrawn recently: (cpid,
-    /// show_hosts).
-    pub fn optout_candidate(&self, id: i64) -> Option<([u8; 32], bool)> {
-        self.optout_candidates
-            .binary_search_by_key(&id, |c| c.0)
-            .ok()
-            .map(|i| (self.optout_candidates[i].1, self.optout_candidates[i].2))
+    /// The exportable users who may have withdrawn recently (id, cpid,
+    /// show_hosts), by id; the first caller takes them.
+    pub(crate) fn take_optout_candidates(&self) -> Vec<(i64, [u8; 32], bool)> {
+        std::mem::take(
+            &mut *self
+                .optout_candidates
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        )
     }
 
     /// The name of user `id` if they found a team with credit and exist.
     pub fn founder_name(&self, id: i64) -> Option<&[u8]> {
-        key(id).and_then(|k| self.founder_names.get(&k).map(|n| &n[..]))
+        let k = key(id)?;
+        let i = self.founder_index.binary_search_by_key(&k, |f| f.0).ok()?;
+        let (_, start, end) = self.founder_index[i];
+        Some(&self.founder_text[start as usize..end as usize])
     }
 
     /// None: no such owner (upstream then leaves out userid).
@@ -156,7 +163,11 @@ impl OwnerPass {
     pub(crate) fn add(&mut self, r: OwnerRow<'_>) {
         let owners = &mut self.owners;
         if let Some(k) = key(r.id).filter(|k| self.founders.contains(*k)) {
-            owners.founder_names.insert(k, r.name.into());
+            let start = owners.founder_text.len() as u32;
+            owners.founder_text.extend_from_slice(r.name);
+            owners
+                .founder_index
+                .push((k, start, owners.founder_text.len() as u32));
         }
         if r.ok {
             owners.insert(r.id, r.show_hosts);
@@ -168,7 +179,11 @@ impl OwnerPass {
                 .is_some_and(|(since, t)| t >= since);
         if r.exportable && recent_refusal {
             let cpid = crate::record::cpid(r.cross_project_id, r.email_addr);
-            owners.optout_candidates.push((r.id, cpid, r.show_hosts));
+            owners
+                .optout_candidates
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((r.id, cpid, r.show_hosts));
         }
         if r.exportable {
             owners.nusers += 1;
@@ -188,7 +203,14 @@ impl OwnerPass {
         );
         let mut owners = self.owners;
         // Ids arrive in order from both scans; sorted to be sure.
-        owners.optout_candidates.sort_unstable_by_key(|c| c.0);
+        let candidates = owners
+            .optout_candidates
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner());
+        candidates.sort_unstable_by_key(|c| c.0);
+        candidates.shrink_to_fit();
+        owners.founder_index.shrink_to_fit();
+        owners.founder_index.sort_unstable_by_key(|f| f.0);
         owners
     }
 }
