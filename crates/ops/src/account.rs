@@ -5,14 +5,9 @@
 //! `boinc_db::{subject, erase, audit}`; this module picks the account.
 
 use boinc_db::audit::{self, Action, AuditRow};
-use boinc_db::erase::{self, EraseError, Mode, Outcome};
-use boinc_db::mysql_async::prelude::Queryable;
+use boinc_db::erase::{self, Mode, Outcome};
 use boinc_db::mysql_async::Pool;
 use boinc_db::subject::{self, Found};
-use boinc_db::{queries, DbError};
-
-use crate::consent_records::UserRef;
-use crate::RecordsError;
 
 mod export;
 mod resolve;

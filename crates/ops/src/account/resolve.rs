@@ -4,6 +4,7 @@
 use boinc_db::erase::EraseError;
 use boinc_db::mysql_async::prelude::Queryable;
 use boinc_db::mysql_async::Pool;
+use boinc_db::subject;
 use boinc_db::{queries, DbError};
 
 use crate::consent_records::UserRef;

@@ -11,12 +11,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use super::common::DEFAULT_WEB_CONF_DIR;
 use super::common::{ConfigFile, DB_DUMP_BIN, LEGACY_DB_DUMP, PROGRAMS, SPEC_FILE};
 use super::fsafe::{Dir, FsError, Kind};
 use super::install::{current_binary, Current};
 use super::record::{self, is_legacy_include};
 use super::stats_task::MAX_SPEC;
-use super::web_config::{self, DEFAULT_WEB_CONF_DIR};
+use super::web_config;
 use crate::terminal::clean;
 
 #[derive(clap::Args)]

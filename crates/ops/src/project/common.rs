@@ -12,6 +12,9 @@ use super::config_edit::{scan, Layout};
 use super::fsafe::{Dir, FsError, Info};
 use crate::terminal::clean;
 
+/// Where root keeps its copies unless told otherwise.
+pub const DEFAULT_WEB_CONF_DIR: &str = "/etc/boinc-consent-server";
+
 /// The programs install copies into `PROJECT/bin`: (name as built, name
 /// in bin/). Names upstream never uses (its make_project, tools/upgrade
 /// and Makefiles), so upstream's own upgrade never overwrites them.

@@ -26,7 +26,6 @@ use std::process::ExitCode;
 
 pub use common::*;
 pub use record::STATE_FILE;
-pub use web_config::DEFAULT_WEB_CONF_DIR;
 
 #[derive(clap::Subcommand)]
 pub enum ProjectCmd {

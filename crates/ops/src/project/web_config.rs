@@ -11,15 +11,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use super::common::{valid_project_name, Steps};
+use super::common::{valid_project_name, Steps, DEFAULT_WEB_CONF_DIR};
 use super::config_edit::Layout;
 use super::fsafe::{self, Dir, Kind};
 use crate::terminal::clean;
 
 const APACHE_TEMPLATE: &str = include_str!("../../../../deploy/apache-boinc-rpc.conf.in");
 const NGINX_TEMPLATE: &str = include_str!("../../../../deploy/nginx-boinc-rpc.conf.in");
-/// Where root keeps its copies unless told otherwise.
-pub const DEFAULT_WEB_CONF_DIR: &str = "/etc/boinc-consent-server";
 pub const DEFAULT_RPC_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_OPS_LISTEN: &str = "127.0.0.1:8081";
 

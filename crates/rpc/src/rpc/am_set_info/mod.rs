@@ -10,13 +10,11 @@ use request::{applied, disabled_warning, enroll_withdrawal, unknown_warning};
 pub use request::{AmSetInfo, ConsentChange};
 
 use boinc_db::consent_flip::{Flip, FlipOutcome};
-use boinc_db::queries;
 
 use crate::error::RpcError;
 use crate::flip_group::{FlipError, FlipGroups, Reply};
 use crate::limits::Budget;
-use crate::params::{flag, Params};
-use crate::reply::{self, Xml};
+use crate::reply::Xml;
 use crate::state::AppState;
 use crate::validate;
 use crate::RpcRequest;

@@ -1,12 +1,9 @@
 //! am_set_info's request, parsed and checked, and the pieces of its
 //! reply both write paths use (a leaf: `mod` and `write` import it).
 
-use boinc_db::consent_flip::{Flip, FlipOutcome};
 use boinc_db::queries;
 
 use crate::error::RpcError;
-use crate::flip_group::{FlipError, FlipGroups, Reply};
-use crate::limits::Budget;
 use crate::params::{flag, Params};
 use crate::reply::{self, Xml};
 use crate::state::AppState;
