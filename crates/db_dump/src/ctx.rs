@@ -12,6 +12,7 @@ use boinc_db::shape::HostDetails;
 
 use crate::credit_by_app::SubProject;
 use crate::error::DumpError;
+use crate::id_bytes::IdBytes;
 use crate::optout::{withdrawn_users, Optout};
 use crate::output::OutputStats;
 use crate::owners::{owner_map, Owners};
@@ -34,38 +35,8 @@ pub struct EnumSummary {
     pub compress_time: Duration,
 }
 
-/// (id, cpid) records: host_optout's hosts. Two allocations for all of
-/// them (a `Vec<u8>` per host cost more than the bytes it held).
-#[derive(Default)]
-pub(crate) struct IdRecords {
-    index: Vec<(i64, u32, u32)>,
-    text: Vec<u8>,
-}
-
-impl IdRecords {
-    pub(crate) fn push(&mut self, id: i64, cpid: &[u8]) {
-        let start = self.text.len() as u32;
-        self.text.extend_from_slice(cpid);
-        self.index.push((id, start, self.text.len() as u32));
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.index.len()
-    }
-
-    /// By id, whatever order they came in.
-    pub(crate) fn sort(&mut self) {
-        self.index.sort_unstable_by_key(|r| r.0);
-    }
-
-    /// Records `from..to` as a batch for the writers.
-    pub(crate) fn batch(&self, from: usize, to: usize) -> Vec<(i64, Vec<u8>)> {
-        self.index[from..to]
-            .iter()
-            .map(|&(id, s, e)| (id, self.text[s as usize..e as usize].to_vec()))
-            .collect()
-    }
-}
+/// (id, cpid) records: host_optout's hosts.
+pub(crate) type IdRecords = IdBytes;
 
 pub(crate) struct Ctx {
     /// Every read of the run goes through this one snapshot.

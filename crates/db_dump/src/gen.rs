@@ -12,6 +12,7 @@
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 
+use boinc_db::ident::quote_ident;
 use boinc_db::DbSettings;
 
 #[derive(Debug, Clone)]
@@ -324,8 +325,8 @@ async fn defer_indexes(
         let mut indexes: Vec<(String, String, Vec<String>)> = Vec::new();
         for (name, non_unique, kind, col, sub) in rows {
             let col = match sub {
-                Some(n) => format!("`{col}`({n})"),
-                None => format!("`{col}`"),
+                Some(n) => format!("{}({n})", quote_ident(&col)),
+                None => quote_ident(&col),
             };
             match indexes.last_mut() {
                 Some((n, _, cols)) if *n == name => cols.push(col),
@@ -341,12 +342,16 @@ async fn defer_indexes(
         }
         for (name, kind, cols) in indexes {
             match conn
-                .query_drop(format!("ALTER TABLE `{t}` DROP INDEX `{name}`"))
+                .query_drop(format!(
+                    "ALTER TABLE {} DROP INDEX {}",
+                    quote_ident(t),
+                    quote_ident(&name)
+                ))
                 .await
             {
                 Ok(()) => out.push((
                     t.to_owned(),
-                    format!("ADD {kind} `{name}` ({})", cols.join(", ")),
+                    format!("ADD {kind} {} ({})", quote_ident(&name), cols.join(", ")),
                 )),
                 // 1553: a foreign key needs it; it stays.
                 Err(mysql_async::Error::Server(e)) if e.code == 1553 => {}
@@ -377,8 +382,12 @@ async fn restore_indexes(
                 .filter(|(x, _)| x == t)
                 .map(|(_, a)| a.as_str())
                 .collect();
-            conn.query_drop(format!("ALTER TABLE `{t}` {}", adds.join(", ")))
-                .await?;
+            conn.query_drop(format!(
+                "ALTER TABLE {} {}",
+                quote_ident(t),
+                adds.join(", ")
+            ))
+            .await?;
         }
         let _ = conn.disconnect().await;
         Ok::<(), mysql_async::Error>(())

@@ -22,6 +22,7 @@ pub mod dump;
 pub mod enumerate;
 pub mod error;
 pub mod gen;
+mod id_bytes;
 pub mod metrics_file;
 pub mod optout;
 pub mod output;

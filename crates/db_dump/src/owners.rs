@@ -18,6 +18,7 @@ use mysql_async::Conn;
 use roaring::RoaringTreemap;
 
 use crate::error::{db, DumpError};
+use crate::id_bytes::IdBytes;
 use crate::query;
 use crate::snapshot::Snapshot;
 
@@ -28,11 +29,7 @@ pub struct Owners {
     exported: RoaringTreemap,
     /// Names of the users who found a team with credit (whoever they
     /// are: the writer applies the rule).
-    /// (id, start, end) into `founder_text`, by id: two allocations for
-    /// all of them (at 10M users, 200,000 boxed names in a map cost
-    /// several times their bytes).
-    founder_index: Vec<(u64, u32, u32)>,
-    founder_text: Vec<u8>,
+    founders: IdBytes,
     /// Exportable users whose latest STATSEXPORT row is a refusal made
     /// since the optout window opened, by id, with their cpid and
     /// show_hosts: a superset of the optout list (see `optout`).
@@ -91,10 +88,8 @@ impl Owners {
 
     /// The name of user `id` if they found a team with credit and exist.
     pub fn founder_name(&self, id: i64) -> Option<&[u8]> {
-        let k = key(id)?;
-        let i = self.founder_index.binary_search_by_key(&k, |f| f.0).ok()?;
-        let (_, start, end) = self.founder_index[i];
-        Some(&self.founder_text[start as usize..end as usize])
+        key(id)?;
+        self.founders.get(id)
     }
 
     /// None: no such owner (upstream then leaves out userid).
@@ -163,11 +158,7 @@ impl OwnerPass {
     pub(crate) fn add(&mut self, r: OwnerRow<'_>) {
         let owners = &mut self.owners;
         if let Some(k) = key(r.id).filter(|k| self.founders.contains(*k)) {
-            let start = owners.founder_text.len() as u32;
-            owners.founder_text.extend_from_slice(r.name);
-            owners
-                .founder_index
-                .push((k, start, owners.founder_text.len() as u32));
+            owners.founders.push(k as i64, r.name);
         }
         if r.ok {
             owners.insert(r.id, r.show_hosts);
@@ -209,8 +200,7 @@ impl OwnerPass {
             .unwrap_or_else(|p| p.into_inner());
         candidates.sort_unstable_by_key(|c| c.0);
         candidates.shrink_to_fit();
-        owners.founder_index.shrink_to_fit();
-        owners.founder_index.sort_unstable_by_key(|f| f.0);
+        owners.founders.sort();
         owners
     }
 }
