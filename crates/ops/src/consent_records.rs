@@ -12,6 +12,7 @@ use boinc_db::DbError;
 use serde::Serialize;
 
 use crate::ops::ConsentOps;
+use crate::time::utc;
 
 /// Characters of the SHA-256 shown in tables (the JSON has all 64).
 pub const SHORT_SHA: usize = 12;
@@ -47,13 +48,6 @@ impl RecordsError {
     pub fn is_user_error(&self) -> bool {
         !matches!(self, RecordsError::Db(_))
     }
-}
-
-/// `2026-01-31 12:00:00 UTC`; the number itself if out of range.
-pub fn utc(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| t.to_string())
 }
 
 pub fn short_sha(sha: &str) -> &str {

@@ -12,6 +12,7 @@ pub mod consent_records;
 pub mod ops;
 pub mod project;
 pub mod terminal;
+pub mod time;
 pub mod web;
 
 pub use consent_records::{ConsentReport, RecordsError, SubjectHistory, UserRef};

@@ -22,7 +22,8 @@ use boinc_db::subject::{self, Row, TablePart};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::resolve::{resolve_on, AccountError};
-use crate::consent_records::{self, utc, CurrentState, HistoryRow, TermsDocument, UserRef};
+use crate::consent_records::{self, CurrentState, HistoryRow, TermsDocument, UserRef};
+use crate::time::utc;
 
 pub const EXPORT_DOCUMENT: &str = "Copy of the personal data this BOINC project's database \
     holds about one account, produced for the account's owner (GDPR Art. 15 and 20). Each \

@@ -7,8 +7,7 @@ use boinc_db::mysql_async::Pool;
 use boinc_db::subject;
 use boinc_db::{queries, DbError};
 
-use crate::consent_records::UserRef;
-use crate::RecordsError;
+use crate::consent_records::{RecordsError, UserRef};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use boinc_db::erase::Mode;
 use boinc_ops::account::{self, AccountError, Query};
-use boinc_ops::consent_records::{utc, UserRef};
+use boinc_ops::consent_records::UserRef;
+use boinc_ops::time::utc;
 use clap::{ArgGroup, Subcommand, ValueEnum};
 
 use super::actor;

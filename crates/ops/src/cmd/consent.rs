@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use boinc_ops::consent_records::{utc, UserRef};
+use boinc_ops::consent_records::UserRef;
+use boinc_ops::time::utc;
 use boinc_ops::ConsentOps;
 use clap::{ArgGroup, Subcommand};
 

@@ -158,7 +158,7 @@ async fn consent_type(ops: &ConsentOps, cmd: CtCmd) -> anyhow::Result<ExitCode> 
                     .iter()
                     .map(|h| {
                         vec![
-                            boinc_ops::consent_records::utc(h.change_time),
+                            boinc_ops::time::utc(h.change_time),
                             h.actor.clone(),
                             h.shortname.clone(),
                             h.action.clone(),

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
-use super::{ServeError, Shared, HASH_KEY, USER_KEY};
+use super::error::{ServeError, HASH_KEY, USER_KEY};
 
 /// Failed logins allowed per client address per window, then 429.
 pub const MAX_FAILURES: u32 = 10;
@@ -232,8 +232,11 @@ async fn bcrypt_verify(pass: String, hash: String) -> bool {
 }
 
 /// Middleware: let verified admins through, answer 401 or 429 otherwise.
-pub(super) async fn basic_auth(State(st): State<Shared>, mut req: Request, next: Next) -> Response {
-    let gate = &st.auth;
+pub(super) async fn basic_auth(
+    State(gate): State<Arc<Gate>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let header = req
         .headers()
         .get(header::AUTHORIZATION)

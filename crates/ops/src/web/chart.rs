@@ -4,14 +4,8 @@
 //! 24 months; ENROLL's chart marks when each terms-of-use version was first
 //! seen.
 //!
-//! Drawn by `plotters` with its SVG backend only (no fonts, no bitmaps, no
-//! JavaScript): a maintained plotting crate does the scales, ticks and
-//! label layout that hand-written path strings would get wrong, and its SVG
-//! backend writes presentation attributes rather than `style` attributes or
-//! a `<style>` element, so the SVG sits inline in the page under its strict
-//! CSP (`default-src 'self'`, no inline styles or scripts). Text sizes use
-//! plotters' built-in estimate (no `ttf` feature: the browser lays the
-//! text out anyway).
+//! How they are drawn (plotters, SVG only, no inline styles) and what the
+//! drawings share is in `plot.rs`.
 //!
 //! Each part is drawn as its own layer with the same coordinates, wrapped
 //! in a `<g>` that names it (`data-kind`) and carries the numbers drawn
@@ -20,7 +14,6 @@
 //! numbers.
 
 use plotters::chart::{ChartBuilder, DualCoordChartContext};
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::{
@@ -30,35 +23,19 @@ use plotters::prelude::{
 use plotters::style::Color;
 
 use super::numbers;
-use crate::consent_records::{ConsentReport, SubjectHistory, TypeSummary};
+use super::plot::{err, group, join};
+// The shared pieces and the account timeline, where they have always been
+// reachable.
+pub use super::plot::{
+    css_id, ChartError, SlotAxis, CONSENTED, HEIGHT, NOT_REQUIRED, SHARE, TERMS, WIDTH, WITHDRAWN,
+};
+pub use super::timeline::timeline;
+use crate::consent_records::{ConsentReport, TypeSummary};
 use boinc_db::consent_report::Month;
-
-/// Canvas size in SVG user units (the page scales it to its width).
-pub const WIDTH: u32 = 760;
-pub const HEIGHT: u32 = 360;
-
-/// The kinds drawn, in drawing order, with their colours (the page's
-/// legend uses the same colours from `ops.css`).
-pub const CONSENTED: RGBColor = RGBColor(0x2e, 0x7d, 0x32);
-pub const WITHDRAWN: RGBColor = RGBColor(0xc6, 0x28, 0x28);
-pub const NOT_REQUIRED: RGBColor = RGBColor(0x75, 0x75, 0x75);
-pub const SHARE: RGBColor = RGBColor(0x15, 0x65, 0xc0);
-pub const TERMS: RGBColor = RGBColor(0x6a, 0x1b, 0x9a);
-
-#[derive(Debug, thiserror::Error)]
-#[error("drawing the consent chart: {0}")]
-pub struct ChartError(String);
-
-fn err(e: impl std::fmt::Display) -> ChartError {
-    ChartError(e.to_string())
-}
 
 type Primary = Cartesian2d<SlotAxis, RangedCoordf64>;
 type Secondary = Cartesian2d<RangedCoordf64, RangedCoordf64>;
 type Ctx<'a, 'b> = DualCoordChartContext<'a, SVGBackend<'b>, Primary, Secondary>;
-/// The timeline: time across, a lane per consent type.
-type LaneCtx<'a, 'b> =
-    plotters::chart::ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, SlotAxis>>;
 
 /// A terms-of-use version first seen inside the chart's months.
 #[derive(Debug, Clone, PartialEq)]
@@ -286,186 +263,6 @@ pub fn render(d: &ChartData) -> Result<String, ChartError> {
     Ok(out)
 }
 
-/// An axis of equal slots (months, timeline lanes): slot `i` spans
-/// `[i, i + 1)`; ticks (and labels) sit at the middle of the chosen slots.
-/// plotters' own numeric axes pick "nice" tick values, which would fall
-/// between slots.
-pub struct SlotAxis {
-    slots: usize,
-    keys: Vec<f64>,
-}
-
-impl Ranged for SlotAxis {
-    type FormatOption = DefaultFormatting;
-    type ValueType = f64;
-
-    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        let f = value / self.slots.max(1) as f64;
-        limit.0 + (f * (limit.1 - limit.0) as f64).round() as i32
-    }
-
-    fn key_points<Hint: KeyPointHint>(&self, _hint: Hint) -> Vec<f64> {
-        self.keys.clone()
-    }
-
-    fn range(&self) -> std::ops::Range<f64> {
-        0.0..self.slots as f64
-    }
-}
-
-/// Height of one consent type's lane in the timeline, and the room
-/// around the lanes (axis labels, margins).
-const LANE: u32 = 46;
-const TIMELINE_FRAME: u32 = 84;
-
-fn state_colour(state: &str) -> RGBColor {
-    match state {
-        "consented" => CONSENTED,
-        "not required" => NOT_REQUIRED,
-        _ => WITHDRAWN,
-    }
-}
-
-/// One account's consent history as a timeline: a lane per consent type
-/// (in the order first recorded), a dot per row coloured by what it
-/// records, and a band from each row to the next (the state in force),
-/// up to `h.generated_at`. `None` without rows.
-pub fn timeline(h: &SubjectHistory) -> Result<Option<String>, ChartError> {
-    if h.consents.is_empty() {
-        return Ok(None);
-    }
-    let mut types: Vec<&str> = Vec::new();
-    for c in &h.consents {
-        if !types.contains(&c.consent_type.as_str()) {
-            types.push(&c.consent_type);
-        }
-    }
-    let first = h
-        .consents
-        .iter()
-        .map(|c| c.consent_time)
-        .min()
-        .unwrap_or(0)
-        .min(h.user.create_time);
-    let last = h
-        .consents
-        .iter()
-        .map(|c| c.consent_time)
-        .max()
-        .unwrap_or(0)
-        .max(h.generated_at);
-    let pad = ((last - first) / 40).max(3600);
-    let (x0, x1) = ((first - pad) as f64, (last + pad) as f64);
-    let n = types.len();
-    let height = TIMELINE_FRAME + LANE * n as u32;
-    let keys: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
-    // Lane 0 at the top: the y axis grows upwards, so lane i is drawn at
-    // slot n - 1 - i.
-    let slot = |i: usize| (n - 1 - i) as f64;
-    let names: Vec<String> = types.iter().rev().map(|t| (*t).to_owned()).collect();
-
-    let layer = |background: bool,
-                 draw: &dyn Fn(&mut LaneCtx<'_, '_>) -> Result<(), ChartError>|
-     -> Result<String, ChartError> {
-        let mut buf = String::new();
-        {
-            let root = SVGBackend::with_string(&mut buf, (WIDTH, height)).into_drawing_area();
-            if background {
-                root.fill(&WHITE).map_err(err)?;
-            }
-            let mut chart = ChartBuilder::on(&root)
-                .margin_top(12)
-                .margin_right(24)
-                .margin_left(8)
-                .margin_bottom(8)
-                .x_label_area_size(40)
-                .y_label_area_size(120)
-                .build_cartesian_2d(
-                    x0..x1,
-                    SlotAxis {
-                        slots: n,
-                        keys: keys.clone(),
-                    },
-                )
-                .map_err(err)?;
-            draw(&mut chart)?;
-            root.present().map_err(err)?;
-        }
-        Ok(buf)
-    };
-
-    let id = css_id(&h.user.id.to_string());
-    let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"consent-timeline\" id=\"timeline-{id}\" \
-         viewBox=\"0 0 {WIDTH} {height}\" width=\"{WIDTH}\" height=\"{height}\" role=\"img\" \
-         aria-labelledby=\"timeline-title\"><title id=\"timeline-title\">Consent history of \
-         account {id} over time (UTC), one lane per consent type; the table below lists every \
-         row</title>"
-    );
-    let axes = layer(true, &|c| {
-        c.configure_mesh()
-            .disable_y_mesh()
-            .x_labels(6)
-            .max_light_lines(0)
-            .x_label_formatter(&|t| {
-                chrono::DateTime::from_timestamp(*t as i64, 0)
-                    .map(|d| d.format("%Y-%m-%d").to_string())
-                    .unwrap_or_default()
-            })
-            .y_label_formatter(&|y| {
-                names
-                    .get(y.floor().max(0.0) as usize)
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .label_style(("sans-serif", 13).into_font())
-            .draw()
-            .map_err(err)?;
-        Ok(())
-    })?;
-    out.push_str(&group("axes", "axes", "", &axes));
-
-    for (i, ty) in types.iter().enumerate() {
-        let rows: Vec<_> = h
-            .consents
-            .iter()
-            .filter(|c| c.consent_type == *ty)
-            .collect();
-        let y = slot(i);
-        let lane = layer(false, &|c| {
-            for (k, r) in rows.iter().enumerate() {
-                let until = rows.get(k + 1).map_or(h.generated_at, |n| n.consent_time);
-                let colour = state_colour(r.state);
-                c.draw_series(std::iter::once(Rectangle::new(
-                    [
-                        (r.consent_time as f64, y + 0.38),
-                        (until.max(r.consent_time) as f64, y + 0.62),
-                    ],
-                    colour.mix(0.35).filled(),
-                )))
-                .map_err(err)?;
-            }
-            c.draw_series(rows.iter().map(|r| {
-                Circle::new(
-                    (r.consent_time as f64, y + 0.5),
-                    6,
-                    state_colour(r.state).filled(),
-                )
-            }))
-            .map_err(err)?;
-            Ok(())
-        })?;
-        let states: Vec<&str> = rows.iter().map(|r| r.state).collect();
-        out.push_str(&format!(
-            "<g class=\"lane\" data-type=\"{}\" data-states=\"{}\">{lane}</g>",
-            boinc_db::xml::escape(ty),
-            states.join(",")
-        ));
-    }
-    out.push_str("</svg>");
-    Ok(Some(out))
-}
-
 /// The shared geometry of every layer of one chart.
 struct Spec<'a> {
     months: usize,
@@ -531,30 +328,6 @@ fn nice_max(top: i64) -> f64 {
         }
         p *= 10.0;
     }
-}
-
-fn join(v: &[i64]) -> String {
-    v.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-}
-
-/// One layer wrapped in a group the DOM can find.
-fn group(class: &str, kind: &str, values: &str, svg: &str) -> String {
-    format!("<g class=\"{class}\" data-kind=\"{kind}\" data-values=\"{values}\">{svg}</g>")
-}
-
-/// A type name as an id fragment: shortnames are `[A-Z0-9_]` when made
-/// here, but a database may hold others; anything else becomes `-`.
-pub fn css_id(shortname: &str) -> String {
-    shortname
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

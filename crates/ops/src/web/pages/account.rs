@@ -15,12 +15,16 @@ use boinc_db::audit::AuditRow;
 use boinc_db::erase::Mode;
 use boinc_db::subject::Found;
 
-use super::fetch::{self, Fetch};
-use super::{csrf_token, refuse, session_from, AuthedUser, Posted, Shared};
-use super::{AppState, SESSION_COOKIE};
 use crate::account::{self, AccountError, Query};
-use crate::consent_records::utc;
-use crate::consent_records::{self, SubjectHistory, UserRef};
+use crate::consent_records::{self, RecordsError, SubjectHistory, UserRef};
+use crate::time::utc;
+use crate::web::auth::AuthedUser;
+use crate::web::fetch::{self, Fetch};
+use crate::web::posted::Posted;
+use crate::web::respond::{query_map, refuse, rendered, unavailable};
+use crate::web::security::{csrf_token, session_from};
+use crate::web::state::{AppState, Shared};
+use crate::web::timeline::timeline;
 
 const RECENT_AUDIT: u64 = 100;
 
@@ -94,52 +98,8 @@ struct AccountPage<'a> {
     audit: Vec<AuditLine>,
 }
 
-/// The page's HTML, with a session cookie when the request had none (the
-/// CSRF token is bound to it).
-fn html(status: StatusCode, body: String, new_session: Option<&str>) -> Response {
-    let mut resp = (
-        status,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        body,
-    )
-        .into_response();
-    if let Some(s) = new_session {
-        if let Ok(v) = HeaderValue::from_str(&format!(
-            "{SESSION_COOKIE}={s}; Path=/; HttpOnly; SameSite=Strict"
-        )) {
-            resp.headers_mut().insert(header::SET_COOKIE, v);
-        }
-    }
-    resp
-}
-
-fn rendered(status: StatusCode, r: askama::Result<String>, new_session: Option<&str>) -> Response {
-    match r {
-        Ok(body) => html(status, body, new_session),
-        Err(e) => {
-            tracing::error!("template: {e}");
-            (StatusCode::INTERNAL_SERVER_ERROR, "template error\n").into_response()
-        }
-    }
-}
-
-fn unavailable(e: &dyn std::fmt::Display) -> Response {
-    tracing::error!("ops page: {e}");
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        "database unavailable; see the server log\n",
-    )
-        .into_response()
-}
-
-fn query_map(uri: &axum::http::Uri) -> HashMap<String, String> {
-    uri.query()
-        .and_then(|q| serde_urlencoded::from_str(q).ok())
-        .unwrap_or_default()
-}
-
 /// GET /accounts: the search form, its exact matches, the recent audit.
-pub(super) async fn accounts(
+pub(in crate::web) async fn accounts(
     State(st): State<Shared>,
     axum::Extension(AuthedUser(user)): axum::Extension<AuthedUser>,
     headers: HeaderMap,
@@ -221,7 +181,7 @@ async fn account_page(
             let deleted = found.is_ok_and(|f| f.first().is_some_and(|f| f.deleted));
             (Some(h), deleted)
         }
-        Err(crate::RecordsError::UnknownUser(_)) => (None, false),
+        Err(RecordsError::UnknownUser(_)) => (None, false),
         Err(e) => return unavailable(&e),
     };
     if history.is_some() {
@@ -239,7 +199,7 @@ async fn account_page(
         status
     };
     let timeline = history.as_ref().and_then(|h| {
-        super::chart::timeline(h)
+        timeline(h)
             .map_err(|e| tracing::error!(userid = id, "{e}"))
             .ok()
             .flatten()
@@ -260,7 +220,7 @@ async fn account_page(
 }
 
 /// GET /account?id=N
-pub(super) async fn account(
+pub(in crate::web) async fn account(
     State(st): State<Shared>,
     axum::Extension(AuthedUser(user)): axum::Extension<AuthedUser>,
     headers: HeaderMap,
@@ -340,7 +300,7 @@ fn account_error(e: &AccountError) -> (StatusCode, String) {
 }
 
 /// POST /account-export: the export as a JSON download (audited).
-pub(super) async fn export(
+pub(in crate::web) async fn export(
     State(st): State<Shared>,
     Posted {
         user,
@@ -386,7 +346,7 @@ pub(super) async fn export(
 }
 
 /// POST /account-delete: erase after the account id was typed again.
-pub(super) async fn delete(
+pub(in crate::web) async fn delete(
     State(st): State<Shared>,
     Posted {
         user,
