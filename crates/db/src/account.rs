@@ -5,7 +5,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Params, Value};
 
 use crate::locking::LockSyntax;
-use crate::models::{ConsentType, User};
+use crate::models::User;
 use crate::queries::USER_COLUMNS;
 use crate::DbError;
 
@@ -39,43 +39,8 @@ pub async fn lock_and_read_user<Q: Queryable>(
     .await?)
 }
 
-/// The consent type named exactly `shortname` (byte for byte, as
-/// `queries::consent_type_by_name`) and the flag of the user's latest row of
-/// that type (latest time, ties by id), in one read. Call it after
-/// [`lock_and_read_user`], so the read sees every committed row of the user.
-pub async fn consent_type_and_latest<Q: Queryable>(
-    q: &mut Q,
-    shortname: &str,
-    userid: i64,
-) -> Result<Option<(ConsentType, Option<i64>)>, DbError> {
-    type Row = (i64, String, String, i64, i64, i64, Option<i64>);
-    let rows: Vec<Row> = q
-        .exec(
-            "SELECT ct.id, ct.shortname, ct.description, ct.enabled, ct.project_specific, \
-                    ct.privacypref, \
-                    (SELECT c.consent_flag FROM consent c \
-                      WHERE c.userid = ? AND c.consent_type_id = ct.id \
-                      ORDER BY c.consent_time DESC, c.id DESC LIMIT 1) \
-             FROM consent_type ct WHERE ct.shortname = ?",
-            (userid, shortname),
-        )
-        .await?;
-    Ok(rows.into_iter().find(|r| r.1 == shortname).map(
-        |(id, shortname, description, enabled, project_specific, privacypref, latest)| {
-            (
-                ConsentType {
-                    id,
-                    shortname,
-                    description,
-                    enabled,
-                    project_specific,
-                    privacypref,
-                },
-                latest,
-            )
-        },
-    ))
-}
+// TEMP(renovation): old path while the bench binaries move.
+pub use crate::consent::latest::type_and_flag as consent_type_and_latest;
 
 /// An email change as BOINC records it.
 #[derive(Debug, Clone)]

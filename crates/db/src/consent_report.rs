@@ -52,7 +52,10 @@ impl State {
 /// "not `LIKE 'deleted%'`".
 async fn live_users<Q: Queryable>(q: &mut Q) -> Result<Vec<i64>, DbError> {
     let mut deleted: Vec<i64> = q
-        .query("SELECT id FROM user WHERE authenticator LIKE 'deleted%'")
+        .query(format!(
+            "SELECT id FROM user WHERE {}",
+            crate::models::deleted_sql("authenticator")
+        ))
         .await?;
     deleted.sort_unstable();
     let mut ids: Vec<i64> = Vec::new();
@@ -285,10 +288,11 @@ pub async fn consent_report_at<Q: Queryable>(
     let mut cur: Option<Row> = None;
     let mut live_at = 0usize;
     let mut bad_row = None;
-    q.query_iter(
+    q.query_iter(format!(
         "SELECT userid, consent_type_id, consent_flag, consent_not_required, id, consent_time \
-         FROM consent ORDER BY userid, consent_type_id, consent_time, id",
-    )
+         FROM consent ORDER BY userid, consent_type_id, {}",
+        crate::consent::latest::oldest_first("")
+    ))
     .await?
     .for_each(|row| {
         let v = (

@@ -76,7 +76,11 @@ pub struct Outcome {
 /// The marker BOINC puts in a deleted account's authenticator and email
 /// (`deleted_<time>_<random>`); every reader treats `deleted%` as deleted.
 pub fn deleted_marker(now: i64) -> String {
-    format!("deleted_{now}_{}", crate::random_hex32())
+    format!(
+        "{}_{now}_{}",
+        crate::models::DELETED_PREFIX,
+        crate::random_hex32()
+    )
 }
 
 pub use crate::models::{is_deleted, is_deleted_key};

@@ -43,7 +43,7 @@ pub async fn consent_filter<Q: Queryable>(q: &mut Q) -> Result<Option<i64>, DbEr
 /// authenticator starting with "deleted" (LIKE: case-insensitive under
 /// the default collation, as upstream's own checks); NULL is not "deleted".
 pub fn not_erased(u: &str) -> String {
-    format!("({u}.authenticator IS NULL OR {u}.authenticator NOT LIKE 'deleted%')")
+    crate::models::live_sql(&format!("{u}.authenticator"))
 }
 
 /// SQL: the latest consent of type `type_id` of the user `user_id_expr`
@@ -51,9 +51,8 @@ pub fn not_erased(u: &str) -> String {
 /// consent_time)`).
 pub fn consented(user_id_expr: &str, type_id: i64) -> String {
     format!(
-        "(SELECT c.consent_flag FROM consent c \
-           WHERE c.userid = {user_id_expr} AND c.consent_type_id = {type_id} \
-           ORDER BY c.consent_time DESC, c.id DESC LIMIT 1) = 1"
+        "{} = 1",
+        crate::consent::latest::flag_sql(user_id_expr, &type_id.to_string())
     )
 }
 

@@ -10,7 +10,7 @@ pub mod columns;
 pub mod commit;
 pub mod config;
 pub mod config_values;
-pub mod consent_flip;
+pub mod consent;
 pub mod consent_report;
 pub mod consent_types;
 pub mod countries;
@@ -98,7 +98,7 @@ pub fn pool(settings: &DbSettings) -> mysql_async::Pool {
                 .with_reset_connection(false),
         )
         // Room for every statement plus the few sizes of grouped consent
-        // changes (`consent_flip`), so none is prepared twice.
+        // changes (`consent::group`), so none is prepared twice.
         .stmt_cache_size(128);
     mysql_async::Pool::new(opts)
 }

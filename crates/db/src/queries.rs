@@ -5,7 +5,7 @@
 use mysql_async::prelude::*;
 use mysql_async::Params;
 
-use crate::models::{Consent, ConsentType, Platform, Team, User};
+use crate::models::{ConsentType, Platform, Team, User};
 use crate::DbError;
 
 pub const USER_COLUMNS: &str = "id, create_time, email_addr, name, authenticator, country, \
@@ -242,72 +242,9 @@ pub(crate) fn exact_type(rows: Vec<ConsentType>, shortname: &str) -> Option<Cons
     rows.into_iter().find(|t| t.shortname == shortname)
 }
 
-const CONSENT_COLUMNS: &str =
-    "id, userid, consent_type_id, consent_time, consent_flag, consent_not_required, source";
-
-/// The user's current row for a type: latest consent_time, ties broken by
-/// id (the later insert wins), as everywhere in this project.
-pub async fn latest_consent<Q: Queryable>(
-    q: &mut Q,
-    userid: i64,
-    consent_type_id: i64,
-) -> Result<Option<Consent>, DbError> {
-    Ok(q.exec_first(
-        format!(
-            "SELECT {CONSENT_COLUMNS} FROM consent WHERE userid = ? AND consent_type_id = ? \
-                 ORDER BY consent_time DESC, id DESC LIMIT 1"
-        ),
-        (userid, consent_type_id),
-    )
-    .await?)
-}
-
-/// A user's whole consent history, oldest first (tie-safe order).
-pub async fn consent_history<Q: Queryable>(
-    q: &mut Q,
-    userid: i64,
-) -> Result<Vec<Consent>, DbError> {
-    Ok(q.exec(
-        format!(
-            "SELECT {CONSENT_COLUMNS} FROM consent WHERE userid = ? \
-                 ORDER BY consent_time, id"
-        ),
-        (userid,),
-    )
-    .await?)
-}
-
-pub struct NewConsent<'a> {
-    pub userid: i64,
-    pub consent_type_id: i64,
-    pub consent_time: i64,
-    pub consent_flag: bool,
-    pub consent_not_required: bool,
-    pub source: &'a str,
-}
-
-/// Append a consent row (history is append-only: no update, no delete).
-pub async fn insert_consent<Q: Queryable>(q: &mut Q, c: &NewConsent<'_>) -> Result<i64, DbError> {
-    let r = q
-        .exec_iter(
-            "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
-         consent_not_required, source) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                c.userid,
-                c.consent_type_id,
-                c.consent_time,
-                i64::from(c.consent_flag),
-                i64::from(c.consent_not_required),
-                c.source,
-            ),
-        )
-        .await?;
-    // The id comes in the INSERT's own OK packet: no second round trip.
-    let id = r.last_insert_id();
-    r.drop_result().await?;
-    id.and_then(|id| i64::try_from(id).ok())
-        .ok_or(DbError::Missing("LAST_INSERT_ID"))
-}
+// TEMP(renovation): old paths while the bench binaries move.
+pub use crate::consent::latest::{history as consent_history, row as latest_consent};
+pub use crate::consent::{insert as insert_consent, NewConsent};
 
 /// Platforms with a current (non-deprecated) app version, as BOINC's
 /// get_project_config lists them.

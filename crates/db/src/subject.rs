@@ -28,12 +28,16 @@ pub struct Found {
     pub deleted: bool,
 }
 
-const FOUND_COLUMNS: &str =
-    "id, name, email_addr, create_time, COALESCE(authenticator LIKE 'deleted%', 0) AS deleted";
+fn found_columns() -> String {
+    format!(
+        "id, name, email_addr, create_time, COALESCE({}, 0) AS deleted",
+        crate::models::deleted_sql("authenticator")
+    )
+}
 
 pub async fn find_by_id<Q: Queryable>(q: &mut Q, id: i64) -> Result<Vec<Found>, DbError> {
     Ok(q.exec(
-        format!("SELECT {FOUND_COLUMNS} FROM user WHERE id = ?"),
+        format!("SELECT {} FROM user WHERE id = ?", found_columns()),
         (id,),
     )
     .await?)
@@ -43,7 +47,10 @@ pub async fn find_by_email<Q: Queryable>(q: &mut Q, email: &str) -> Result<Vec<F
     let email = crate::queries::normalise_email(email);
     let rows: Vec<Found> = q
         .exec(
-            format!("SELECT {FOUND_COLUMNS} FROM user WHERE email_addr = ? ORDER BY id"),
+            format!(
+                "SELECT {} FROM user WHERE email_addr = ? ORDER BY id",
+                found_columns()
+            ),
             (&email,),
         )
         .await?;
@@ -56,7 +63,10 @@ pub async fn find_by_email<Q: Queryable>(q: &mut Q, email: &str) -> Result<Vec<F
 pub async fn find_by_name<Q: Queryable>(q: &mut Q, name: &str) -> Result<Vec<Found>, DbError> {
     let rows: Vec<Found> = q
         .exec(
-            format!("SELECT {FOUND_COLUMNS} FROM user WHERE name = ? ORDER BY id"),
+            format!(
+                "SELECT {} FROM user WHERE name = ? ORDER BY id",
+                found_columns()
+            ),
             (name,),
         )
         .await?;

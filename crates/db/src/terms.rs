@@ -130,13 +130,16 @@ pub async fn user_history<Q: Queryable>(
     userid: i64,
 ) -> Result<Vec<HistoryEntry>, DbError> {
     Ok(q.exec(
-        "SELECT c.id AS consent_id, ct.shortname AS consent_type, c.consent_flag, \
+        format!(
+            "SELECT c.id AS consent_id, ct.shortname AS consent_type, c.consent_flag, \
                     c.consent_not_required, c.source, c.consent_time, t.terms_version_id, \
                     v.sha256 AS terms_sha256 \
              FROM consent c STRAIGHT_JOIN consent_type ct ON ct.id = c.consent_type_id \
              LEFT JOIN consent_terms t ON t.consent_id = c.id \
              LEFT JOIN terms_version v ON v.id = t.terms_version_id \
-             WHERE c.userid = ? ORDER BY c.consent_time, c.id",
+             WHERE c.userid = ? ORDER BY {}",
+            crate::consent::latest::oldest_first("c.")
+        ),
         (userid,),
     )
     .await?)

@@ -1,10 +1,10 @@
-//! Grouped consent changes (`boinc_db::consent_flip`): one transaction,
+//! Grouped consent changes (`boinc_db::consent::group`): one transaction,
 //! each change decided as it would be alone, and no group ever waits for
 //! a row lock: busy accounts come back as `Busy`.
 
 use std::time::{Duration, Instant};
 
-use boinc_db::consent_flip::{Flip, FlipOutcome, GroupConn};
+use boinc_db::consent::group::{Flip, FlipOutcome, GroupConn};
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::queries;
 use boinc_db::testing::{insert_account, TestDb};

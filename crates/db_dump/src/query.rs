@@ -68,10 +68,7 @@ pub fn users_with_owners(consent: Option<i64>) -> String {
 /// flag it tells who may have withdrawn recently (see `optout`).
 fn latest_consent_time(consent: Option<i64>) -> String {
     match consent {
-        Some(t) => format!(
-            "(SELECT MAX(c.consent_time) FROM consent c \
-               WHERE c.userid = u.id AND c.consent_type_id = {t})"
-        ),
+        Some(t) => boinc_db::consent::latest::time_sql("u.id", &t.to_string()),
         None => "NULL".to_owned(),
     }
 }

@@ -3,10 +3,10 @@
 //! A consent flip is a few tiny statements and one durable commit; alone,
 //! the round trips and the commit cost more than the work. Requests are
 //! queued here and a few workers each take everything queued so far (up to
-//! `consent_flip::MAX_GROUP`) into one transaction: under load a group
+//! `consent::group::MAX_GROUP`) into one transaction: under load a group
 //! fills while the previous one commits, and a lone request goes at once,
 //! so nothing waits for a timer. Every change is decided as it would be
-//! alone (`boinc_db::consent_flip`).
+//! alone (`boinc_db::consent::group`).
 //!
 //! What a reply promises holds by construction (SPEC section 3):
 //! - A group never waits for a row lock: an account held elsewhere is
@@ -24,14 +24,14 @@
 //!   anyone is answered.
 //!
 //! Each worker has a connection of its own with autocommit off
-//! (`consent_flip::GroupConn`); the shared state holds the handle.
+//! (`consent::group::GroupConn`); the shared state holds the handle.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use boinc_db::commit::{Fate, Trace};
-use boinc_db::consent_flip::{Flip, FlipOutcome, GroupConn, Staged, MAX_GROUP};
+use boinc_db::consent::group::{Flip, FlipOutcome, GroupConn, Staged, MAX_GROUP};
 use boinc_db::DbError;
 use tokio::sync::{mpsc, oneshot, Mutex};
 

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use boinc_db::consent_flip::{Flip, FlipOutcome};
+use boinc_db::consent::group::{Flip, FlipOutcome};
 use boinc_db::testing::{self, TestDb};
 use boinc_rpc::commit::CommitGuard;
 use boinc_rpc::flip_group::{FlipError, FlipGroups, Reply, Setup};

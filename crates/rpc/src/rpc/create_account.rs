@@ -2,8 +2,9 @@
 //! same transaction), or return the existing one on an idempotent retry.
 
 use boinc_db::commit::Trace;
+use boinc_db::consent::{self, NewConsent};
 use boinc_db::models::{User, CONSENT_ENROLL};
-use boinc_db::queries::{self, NewConsent, NewUser};
+use boinc_db::queries::{self, NewUser};
 use boinc_db::{terms, DbError};
 use mysql_async::TxOpts;
 
@@ -188,7 +189,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
             queries::set_user_team(&mut tx, userid, 0, t.id).await?;
         }
         if let Some((type_id, flag, source)) = consent {
-            let consent_id = queries::insert_consent(
+            let consent_id = consent::insert(
                 &mut tx,
                 &NewConsent {
                     userid,

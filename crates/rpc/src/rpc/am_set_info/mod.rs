@@ -9,7 +9,7 @@ mod write;
 use request::{applied, disabled_warning, enroll_withdrawal, unknown_warning};
 pub use request::{AmSetInfo, ConsentChange};
 
-use boinc_db::consent_flip::{Flip, FlipOutcome};
+use boinc_db::consent::group::{Flip, FlipOutcome};
 
 use crate::error::RpcError;
 use crate::flip_group::{FlipError, FlipGroups, Reply};

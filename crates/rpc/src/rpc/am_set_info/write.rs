@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use boinc_db::account::{self, EmailChange, UserUpdate};
 use boinc_db::commit::{Marker, Trace};
-use boinc_db::consent_flip;
+use boinc_db::consent::{self, Decision, FoundType, NewConsent};
 use boinc_db::locking::{is_lock_busy, LockSyntax};
-use boinc_db::models::{User, CONSENT_ENROLL};
-use boinc_db::queries::{self, NewConsent};
+use boinc_db::models::User;
+use boinc_db::queries;
 use boinc_db::DbError;
 use mysql_async::TxOpts;
 
@@ -191,6 +191,15 @@ pub(super) async fn alone(
     }
 }
 
+/// `consent::decide` on what `type_and_flag` found.
+fn decide_on(found: Option<&(boinc_db::models::ConsentType, Option<i64>)>, flag: bool) -> Decision {
+    let t = found.map(|(t, _)| FoundType {
+        shortname: &t.shortname,
+        enabled: t.is_enabled(),
+    });
+    consent::decide(t, flag, found.and_then(|(_, latest)| *latest))
+}
+
 /// One try: Ok((consent row recorded, warning)) when committed.
 async fn attempt(
     state: &AppState,
@@ -217,23 +226,18 @@ async fn attempt(
     // The consent type, by its exact name; what may be done is decided on
     // the type found, never on the text sent. The same read brings the
     // user's latest row of that type (seen under the lock).
-    let consent = match &r.consent {
-        Some(c) => match account::consent_type_and_latest(&mut tx, &c.name, cur.id).await? {
-            Some((t, _)) if t.shortname == CONSENT_ENROLL && !c.flag => {
-                return Err(NotWritten::Refused(enroll_withdrawal()));
-            }
-            Some((t, latest)) if t.is_enabled() => Some((c, t, latest)),
-            Some((t, _)) => {
-                warning = Some(disabled_warning(&t.shortname));
-                None
-            }
-            None => {
-                warning = Some(unknown_warning(&c.name));
-                None
-            }
-        },
-        None => None,
-    };
+    let mut record = None;
+    if let Some(c) = &r.consent {
+        let found = consent::latest::type_and_flag(&mut tx, &c.name, cur.id).await?;
+        let decision = decide_on(found.as_ref(), c.flag);
+        match decision {
+            Decision::EnrollWithdrawal => return Err(NotWritten::Refused(enroll_withdrawal())),
+            Decision::Disabled => warning = Some(disabled_warning(&c.name)),
+            Decision::UnknownType => warning = Some(unknown_warning(&c.name)),
+            Decision::AlreadyLatest => {}
+            Decision::Record => record = found.map(|(t, _)| (c, t.id)),
+        }
+    }
     let mut upd = UserUpdate::default();
     if let Some(name) = &r.name {
         if name != cur.name() {
@@ -305,24 +309,21 @@ async fn attempt(
         None => {}
     }
 
-    let mut recorded = false;
-    if let Some((c, t, latest)) = consent {
-        if consent_flip::changes_latest(latest, c.flag) {
-            queries::insert_consent(
-                &mut tx,
-                &NewConsent {
-                    userid: cur.id,
-                    consent_type_id: t.id,
-                    // The server's clock; the caller has no say.
-                    consent_time: now,
-                    consent_flag: c.flag,
-                    consent_not_required: c.not_required,
-                    source: &c.source,
-                },
-            )
-            .await?;
-            recorded = true;
-        }
+    let recorded = record.is_some();
+    if let Some((c, consent_type_id)) = record {
+        consent::insert(
+            &mut tx,
+            &NewConsent {
+                userid: cur.id,
+                consent_type_id,
+                // The server's clock; the caller has no say.
+                consent_time: now,
+                consent_flag: c.flag,
+                consent_not_required: c.not_required,
+                source: &c.source,
+            },
+        )
+        .await?;
     }
     let marker = Marker::new();
     marker.write(&mut tx, now).await?;

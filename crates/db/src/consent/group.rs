@@ -17,9 +17,10 @@ use std::collections::HashMap;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Params, Value};
 
+use super::insert::{insert_all, NewConsent};
+use super::{decide, latest, Decision, FoundType};
 use crate::commit::RowTrace;
 use crate::locking::LockSyntax;
-use crate::models::CONSENT_ENROLL;
 use crate::DbError;
 
 /// One requested consent change, by account key and consent type name.
@@ -78,13 +79,6 @@ fn padded<T: Clone + Into<Value>>(values: &[T]) -> (String, Vec<Value>) {
         v.resize(n, last);
     }
     (vec!["?"; n].join(", "), v)
-}
-
-/// Whether asking for `flag` changes the consent state whose latest stored
-/// flag is `latest` (None: no row yet), i.e. whether a row is appended.
-/// Consented means flag 1: an odd stored flag is not consent.
-pub fn changes_latest(latest: Option<i64>, flag: bool) -> bool {
-    latest.is_none_or(|stored| (stored == 1) != flag)
 }
 
 #[derive(Clone, Copy)]
@@ -324,12 +318,10 @@ async fn types_and_latest<Q: Queryable>(
     let rows: Vec<Row> = tx
         .exec(
             format!(
-                "SELECT ct.id, ct.shortname, ct.enabled, u.id, \
-                        (SELECT c.consent_flag FROM consent c \
-                          WHERE c.userid = u.id AND c.consent_type_id = ct.id \
-                          ORDER BY c.consent_time DESC, c.id DESC LIMIT 1) \
+                "SELECT ct.id, ct.shortname, ct.enabled, u.id, {} \
                  FROM consent_type ct JOIN user u ON u.id IN ({id_marks}) \
-                 WHERE ct.shortname IN ({name_marks})"
+                 WHERE ct.shortname IN ({name_marks})",
+                latest::flag_sql("u.id", "ct.id")
             ),
             Params::Positional(params),
         )
@@ -355,8 +347,7 @@ async fn decide_and_insert<Q: Queryable>(
     now: i64,
 ) -> Result<Staged, DbError> {
     let mut outcomes = Vec::with_capacity(flips.len());
-    let mut rows: Vec<Value> = Vec::new();
-    let mut first: Option<(i64, i64)> = None;
+    let mut rows: Vec<NewConsent<'_>> = Vec::new();
     for f in flips {
         // Not locked here: held elsewhere, unknown, or erased since the
         // lookup; alone, it waits its turn or gets its "not found".
@@ -366,61 +357,49 @@ async fn decide_and_insert<Q: Queryable>(
         };
         // Exact name: the map holds the stored bytes, so a look-alike of a
         // type's name finds nothing.
-        let Some(t) = seen.get_mut(&(userid, f.type_name.clone())) else {
-            outcomes.push(FlipOutcome::UnknownType { userid });
-            continue;
-        };
-        if f.type_name == CONSENT_ENROLL && !f.flag {
-            outcomes.push(FlipOutcome::EnrollWithdrawal { userid });
-            continue;
-        }
-        if !t.enabled {
-            outcomes.push(FlipOutcome::TypeDisabled {
+        let t = seen.get_mut(&(userid, f.type_name.clone()));
+        let found = t.as_ref().map(|t| FoundType {
+            shortname: &f.type_name,
+            enabled: t.enabled,
+        });
+        let latest = t.as_ref().and_then(|t| t.latest);
+        let outcome = match (decide(found, f.flag, latest), t) {
+            (Decision::UnknownType, _) | (_, None) => FlipOutcome::UnknownType { userid },
+            (Decision::EnrollWithdrawal, _) => FlipOutcome::EnrollWithdrawal { userid },
+            (Decision::Disabled, _) => FlipOutcome::TypeDisabled {
                 userid,
                 shortname: f.type_name.clone(),
-            });
-            continue;
-        }
-        let recorded = changes_latest(t.latest, f.flag);
-        if recorded {
-            first.get_or_insert((userid, t.id));
-            rows.extend([
-                userid.into(),
-                t.id.into(),
-                now.into(),
-                i64::from(f.flag).into(),
-                i64::from(f.not_required).into(),
-                f.source.as_str().into(),
-            ]);
-            t.latest = Some(i64::from(f.flag));
-        }
-        outcomes.push(FlipOutcome::Applied { userid, recorded });
+            },
+            (Decision::AlreadyLatest, _) => FlipOutcome::Applied {
+                userid,
+                recorded: false,
+            },
+            (Decision::Record, Some(t)) => {
+                rows.push(NewConsent {
+                    userid,
+                    consent_type_id: t.id,
+                    consent_time: now,
+                    consent_flag: f.flag,
+                    consent_not_required: f.not_required,
+                    source: &f.source,
+                });
+                t.latest = Some(i64::from(f.flag));
+                FlipOutcome::Applied {
+                    userid,
+                    recorded: true,
+                }
+            }
+        };
+        outcomes.push(outcome);
     }
     let mut trace = None;
-    if let Some((userid, consent_type_id)) = first {
-        // One statement: rows of one INSERT get ascending ids in order, so
-        // a later change of the same account and type is the latest one.
-        let n = rows.len() / 6;
-        let values = vec!["(?, ?, ?, ?, ?, ?)"; n].join(", ");
-        let r = tx
-            .exec_iter(
-                format!(
-                    "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
-                     consent_not_required, source) VALUES {values}"
-                ),
-                Params::Positional(rows),
-            )
-            .await?;
-        // The first row's id, from the INSERT's own OK packet.
-        let id = r.last_insert_id();
-        r.drop_result().await?;
-        let id = id
-            .and_then(|id| i64::try_from(id).ok())
-            .ok_or(DbError::Missing("LAST_INSERT_ID"))?;
+    if let Some(first) = rows.first() {
+        // One statement; the first row's id traces the COMMIT.
+        let id = insert_all(tx, &rows).await?;
         trace = Some(RowTrace {
             id,
-            userid,
-            consent_type_id,
+            userid: first.userid,
+            consent_type_id: first.consent_type_id,
             consent_time: now,
         });
     }
