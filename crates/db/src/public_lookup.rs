@@ -51,7 +51,7 @@ pub struct PublicUser {
 impl PublicUser {
     /// md5(cross_project_id . email_addr), as everywhere.
     pub fn cpid(&self) -> String {
-        crate::cpid(&self.cross_project_id, &self.email_addr)
+        crate::models::cpid_string(&self.cross_project_id, &self.email_addr)
     }
 }
 

@@ -169,7 +169,7 @@ impl OwnerPass {
                 .zip(r.latest_consent)
                 .is_some_and(|(since, t)| t >= since);
         if r.exportable && recent_refusal {
-            let cpid = crate::record::cpid(r.cross_project_id, r.email_addr);
+            let cpid = boinc_db::models::cpid_hex(r.cross_project_id, r.email_addr);
             owners
                 .optout_candidates
                 .get_mut()
