@@ -2,7 +2,8 @@
 
 use std::io::Write as _;
 
-use super::{attr, int_el, number::php_number};
+use super::element::{attr, int_el};
+use super::number::php_number;
 
 /// badge_user and badge_team records (upstream's layout: the record tag
 /// indented one space, `%.0f` times).

@@ -1,7 +1,7 @@
 //! host records: the host file and the (id, host_cpid) records of
 //! host_deleted and host_optout.
 
-use super::{cdata, float_el, int_el, text_el};
+use super::element::{cdata, float_el, int_el, text_el};
 
 pub struct Host<'a> {
     pub id: i64,

@@ -1,6 +1,6 @@
 //! tables.xml: the dump's totals, applications and badges.
 
-use super::{float_el, int_el, text_el};
+use super::element::{float_el, int_el, text_el};
 
 /// Aggregates for tables.xml; a zero total is left out, as upstream.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -1,7 +1,7 @@
 //! team records (a detail listing puts user records between start and
 //! end).
 
-use super::{float_el, int_el, text_el};
+use super::element::{float_el, int_el, text_el};
 
 pub struct Team<'a> {
     pub id: i64,

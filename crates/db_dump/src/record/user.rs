@@ -1,7 +1,7 @@
 //! user records: the user file (and a team's member listing) and the
 //! (id, cpid) records of user_deleted and user_optout.
 
-use super::{float_el, int_el, text_el};
+use super::element::{float_el, int_el, text_el};
 
 /// Text fields are raw bytes as the database sent them (UTF-8 expected).
 pub struct User<'a> {

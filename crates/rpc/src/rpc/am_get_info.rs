@@ -4,8 +4,8 @@ use boinc_db::{password, queries};
 
 use crate::error::RpcError;
 use crate::reply::{self, AmGetInfo, Xml};
+use crate::request::RpcRequest;
 use crate::state::AppState;
-use crate::RpcRequest;
 
 pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError> {
     state.check_web_running()?;

@@ -11,9 +11,9 @@ use mysql_async::TxOpts;
 use crate::error::{duplicate_key_name, RpcError};
 use crate::params::{flag, Params};
 use crate::reply::{self, Xml};
+use crate::request::RpcRequest;
 use crate::state::AppState;
 use crate::validate;
-use crate::RpcRequest;
 
 /// A validated request.
 #[derive(Debug)]

@@ -13,8 +13,8 @@ use boinc_db::queries;
 
 use crate::error::RpcError;
 use crate::reply::{self, ProjectConfigReply, Xml};
+use crate::request::RpcRequest;
 use crate::state::{AppState, DbFacts, ProjectFiles};
-use crate::RpcRequest;
 
 /// The reply as served: rendered by the cache on every refresh.
 pub async fn handle(state: &AppState, _req: &RpcRequest) -> Result<Xml, RpcError> {

@@ -5,8 +5,8 @@ use boinc_db::{password, queries};
 
 use crate::error::RpcError;
 use crate::reply::{self, Xml};
+use crate::request::RpcRequest;
 use crate::state::AppState;
-use crate::RpcRequest;
 
 pub struct LookupAccount {
     pub email_addr: String,

@@ -9,8 +9,8 @@ use boinc_db::{exportable, public_lookup};
 
 use crate::error::RpcError;
 use crate::reply::{self, UserFields, Xml};
+use crate::request::RpcRequest;
 use crate::state::AppState;
-use crate::RpcRequest;
 
 /// Who is asked for.
 #[derive(Debug, PartialEq, Eq)]

@@ -18,8 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::RpcError;
 use crate::reply::{self, Reply};
+use crate::request::RpcRequest;
 use crate::state::AppState;
-use crate::RpcRequest;
 
 /// Bytes gathered before a chunk is sent.
 const CHUNK: usize = 64 * 1024;

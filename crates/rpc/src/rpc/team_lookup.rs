@@ -8,8 +8,8 @@ use boinc_db::{exportable, public_lookup};
 
 use crate::error::RpcError;
 use crate::reply::{self, Xml};
+use crate::request::RpcRequest;
 use crate::state::AppState;
-use crate::RpcRequest;
 
 /// Most ids one request may name, and most teams a name search returns
 /// (upstream stops after 100 teams found).

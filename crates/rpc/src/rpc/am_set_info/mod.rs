@@ -15,9 +15,9 @@ use crate::error::RpcError;
 use crate::flip_group::{FlipError, FlipGroups, Reply};
 use crate::limits::Budget;
 use crate::reply::Xml;
+use crate::request::RpcRequest;
 use crate::state::AppState;
 use crate::validate;
-use crate::RpcRequest;
 
 /// A consent-only request: the same checks, then the change goes into the
 /// next group commit. None: nothing was written and it goes alone (its

@@ -6,9 +6,9 @@ use boinc_db::queries;
 use crate::error::RpcError;
 use crate::params::{flag, Params};
 use crate::reply::{self, Xml};
+use crate::request::RpcRequest;
 use crate::state::AppState;
 use crate::validate;
-use crate::RpcRequest;
 
 #[derive(Debug, Clone)]
 pub struct ConsentChange {

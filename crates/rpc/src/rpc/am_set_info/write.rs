@@ -24,9 +24,9 @@ use crate::commit::Uncommitted;
 use crate::error::{duplicate_key_name, RpcError};
 use crate::limits::Budget;
 use crate::reply::Xml;
+use crate::request::RpcRequest;
 use crate::state::AppState;
 use crate::validate;
-use crate::RpcRequest;
 
 /// BOINC's email-change cooldown.
 const EMAIL_CHANGE_COOLDOWN_SECS: f64 = 7.0 * 86400.0;
