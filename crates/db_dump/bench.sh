@@ -21,6 +21,7 @@ sizes=("${@:-100k 1m}")
 sizes=(${sizes[*]})
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
 cargo build --release -p boinc-db-dump
+cargo build --release -p boinc-bench --bin db_dump_gen
 bin=target/release
 out=target/db_dump_bench
 mkdir -p "$out"

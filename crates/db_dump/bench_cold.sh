@@ -34,6 +34,7 @@ db="cold_$size"
 mkdir -p "$base"
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
 cargo build --release -p boinc-db-dump
+cargo build --release -p boinc-bench --bin db_dump_gen
 bin=target/release
 sql() { mariadb -uroot -h 127.0.0.1 -P "$port" "$@"; }
 

@@ -86,7 +86,7 @@ sqlc() { mariadb -h "${hostport%:*}" -P "${hostport#*:}" -uroot -N "$@"; }
 db="${BENCH_DB_PREFIX:-boinc_bench}_$size"
 have=$(sqlc -e "SELECT COUNT(*) FROM $db.user" 2>/dev/null || echo 0)
 if [ "$have" != "$users" ]; then
-  cargo build --release -q -p boinc-db-dump --bin db_dump_gen
+  cargo build --release -q -p boinc-bench --bin db_dump_gen
   sqlc -e "DROP DATABASE IF EXISTS $db"
   echo "# generating $db ($users users)"
   target/release/db_dump_gen --database-url "$server/$db" --users "$users" --create

@@ -20,7 +20,7 @@ db="${BENCH_DB:-scale_bench_1m}"
 users="${BENCH_USERS:-1000000}"
 hostport="${server#mysql://}"; hostport="${hostport#*@}"
 sql() { mariadb -h "${hostport%:*}" -P "${hostport#*:}" -uroot -N "$@"; }
-cargo build --release -p boinc-ops -p boinc-db-dump
+cargo build --release -p boinc-bench --bin db_dump_gen --bin ops_bench
 have=$(sql -e "SELECT COUNT(*) FROM $db.user" 2>/dev/null || echo 0)
 if [ "${REGEN:-0}" = 1 ] || [ "$have" != "$users" ]; then
   sql -e "DROP DATABASE IF EXISTS $db"

@@ -13,7 +13,6 @@
 //!   output).
 //! * [`owners`] is the per-user consent/show_hosts map, [`optout`] the
 //!   recent withdrawals, [`totals`] tables.xml's counts, apps and badges.
-//! * [`gen`] fills a database with realistic test data.
 
 pub mod batch;
 pub mod credit_by_app;
@@ -21,7 +20,6 @@ pub mod ctx;
 pub mod dump;
 pub mod enumerate;
 pub mod error;
-pub mod gen;
 mod id_bytes;
 pub mod metrics_file;
 pub mod optout;

@@ -21,7 +21,7 @@ hostport="${server#mysql://}"; hostport="${hostport#*@}"
 host="${hostport%:*}"; port="${hostport#*:}"
 sql() { mariadb -h "$host" -P "$port" -uroot -N "$@"; }
 target="${CARGO_TARGET_DIR:-target}"
-cargo build --release -p boinc-rpc -p boinc-db-dump --features boinc-rpc/bench --bins
+cargo build --release -p boinc-rpc -p boinc-bench --bin boinc-rpc --bin db_dump_gen
 have=$(sql -e "SELECT COUNT(*) FROM $db.user" 2>/dev/null || echo 0)
 if [ "${REGEN:-0}" = 1 ] || [ "$have" != "$users" ]; then
   sql -e "DROP DATABASE IF EXISTS $db"

@@ -122,7 +122,7 @@ echo "# upstream.sh  $(nproc) cores, load at start $(loadavg), $(date -u '+%F %T
 echo "# duration ${DURATION}s, ${CONNS} connections, ${ROUNDS} rounds, php-fpm ${PHP_WORKERS} workers, RPCs: $RPCS"
 
 # --- our server (built first: the build must not overlap measurements) --
-(cd "$repo" && cargo build --release -p boinc-rpc --features bench --quiet) || die "cargo build --release -p boinc-rpc failed"
+(cd "$repo" && cargo build --release -p boinc-rpc -p boinc-bench --bin boinc-rpc --bin rpc_bench --quiet) || die "cargo build --release -p boinc-rpc failed"
 RPC="$repo/target/release/boinc-rpc"
 RPC_BENCH="$repo/target/release/rpc_bench"
 

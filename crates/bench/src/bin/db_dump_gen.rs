@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
+use boinc_bench::gen::{self, GenOptions};
 use boinc_db::{DbSettings, ProjectConfig};
-use boinc_db_dump::gen::{self, GenOptions};
 use clap::Parser;
 
 #[derive(Parser, Debug)]

@@ -5,7 +5,7 @@
 //! measured in the same run, one user's history, and the ops page's first
 //! load and time until it shows the report.
 //!
-//! `cargo build --release -p boinc-ops && target/release/ops_bench --database-url mysql://root@127.0.0.1:3306/scale_bench_1m`
+//! `cargo build --release -p boinc-bench --bin ops_bench && target/release/ops_bench --database-url mysql://root@127.0.0.1:3306/scale_bench_1m`
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use base64::Engine as _;
+use boinc_bench::load;
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::DbSettings;
 use boinc_ops::{ConsentOps, Credentials, ServeOptions, UserRef};
@@ -35,12 +36,6 @@ struct Args {
     /// Skip the ops page phase.
     #[arg(long)]
     no_page: bool,
-}
-
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 /// The limit: every consent row, in report order, folded to latest-state
