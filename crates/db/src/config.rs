@@ -6,6 +6,8 @@
 //! booleans in `config_values`). Unknown keys
 //! and other sections (`<daemons>`, `<tasks>`) are ignored, as BOINC does.
 
+pub mod profile;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -244,11 +246,31 @@ impl ProjectConfig {
 
     /// Where db_dump reads: the replica when `replica_db_host` is set.
     pub fn replica_database(&self) -> Result<DbSettings, ConfigError> {
-        if self.str("replica_db_host").is_some_and(|h| !h.is_empty()) {
-            self.database_from_file(true)
-        } else {
-            self.database()
+        self.replica_database_at(None)
+    }
+
+    /// The replica's settings with its host given (db_dump's `--db-host`,
+    /// which wins over `replica_db_host`; the other `replica_*` keys still
+    /// apply). None: as [`replica_database`](Self::replica_database).
+    pub fn replica_database_at(&self, host: Option<&str>) -> Result<DbSettings, ConfigError> {
+        match host.filter(|h| !h.is_empty()) {
+            Some(h) => {
+                let mut s = self.database_from_file(true)?;
+                (s.host, s.port) = split_host_port(h)?;
+                Ok(s)
+            }
+            None if self.str("replica_db_host").is_some_and(|h| !h.is_empty()) => {
+                self.database_from_file(true)
+            }
+            None => self.database(),
         }
+    }
+
+    /// The replica host db_dump reads from, if any (`--db-host` or
+    /// `replica_db_host`).
+    pub fn replica_host<'a>(&'a self, host: Option<&'a str>) -> Option<&'a str> {
+        host.or(self.str("replica_db_host"))
+            .filter(|h| !h.is_empty())
     }
 
     fn database_from_file(&self, replica: bool) -> Result<DbSettings, ConfigError> {

@@ -122,7 +122,7 @@ pub fn cpid_hex(cross_project_id: &[u8], email_addr: &[u8]) -> [u8; 32] {
 }
 
 /// [`cpid_hex`] as a `String`.
-pub(crate) fn cpid_string(cross_project_id: &str, email_addr: &str) -> String {
+pub fn cpid_string(cross_project_id: &str, email_addr: &str) -> String {
     cpid_hex(cross_project_id.as_bytes(), email_addr.as_bytes())
         .into_iter()
         .map(char::from)

@@ -15,13 +15,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use boinc_db::shape::{HostDetails, Shape};
-use boinc_db::ProjectConfig;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 
 use boinc_db::config::ConfigError;
 
+use crate::config::DumpConfig;
 use crate::credit_by_app::{parse_subprojects, subprojects_from_apps, SubProject, SUBPROJECTS_KEY};
 use crate::ctx::{Ctx, EnumSummary};
 use crate::enumerate::enumerate;
@@ -29,7 +29,7 @@ use crate::error::{db, DumpError};
 use crate::optout::OPTOUT_WINDOW_SECS;
 use crate::publish;
 use crate::query;
-use crate::record::{self, Badge, Totals, UserFields};
+use crate::record::{self, Badge, Totals};
 use crate::replica;
 use crate::retain;
 use crate::snapshot::Snapshot;
@@ -37,7 +37,7 @@ use crate::spec::{DumpSpec, Enumeration, Sort, Table};
 use crate::totals::{badges, totals};
 
 pub struct Options {
-    pub config: ProjectConfig,
+    pub config: DumpConfig,
     pub spec: DumpSpec,
     /// gzip/zip deflate level (0-9).
     pub level: u32,
@@ -124,10 +124,10 @@ pub async fn run(opts: Options) -> Result<Summary, DumpError> {
 
 async fn build(opts: &Options) -> Result<Summary, DumpError> {
     let spec = &opts.spec;
-    let settings = opts.config.replica_database()?;
+    let settings = &opts.config.database;
     let jobs = opts.jobs.max(1);
     // Every connection's snapshot is taken before anything is read.
-    let snap = Snapshot::open(&settings, jobs).await?;
+    let snap = Snapshot::open(settings, jobs).await?;
     match &snap.fallback {
         None => tracing::info!(
             "consistent snapshot on {} connection(s) ({} attempt(s))",
@@ -152,7 +152,7 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
         enums.push(Table::BadgeUser.extra());
         enums.push(Table::BadgeTeam.extra());
     }
-    let credit_by_app = opts.config.bool("credit_by_app");
+    let credit_by_app = opts.config.credit_by_app;
     if credit_by_app {
         enums.push(Table::UserWork.extra());
         enums.push(Table::TeamWork.extra());
@@ -168,10 +168,7 @@ async fn build(opts: &Options) -> Result<Summary, DumpError> {
     let ctx = Arc::new(Ctx {
         snap,
         consent,
-        fields: UserFields {
-            country: opts.config.bool("user_country"),
-            url: opts.config.bool("user_url"),
-        },
+        fields: opts.config.fields,
         host_details,
         optout: tokio::sync::OnceCell::new(),
         optout_since,
@@ -357,8 +354,8 @@ async fn prelude(opts: &Options, snap: &Snapshot) -> Result<Prelude, DumpError> 
         .await
         .map_err(db("list apps"))?;
     let badges = badges(&mut conn, &shape).await?;
-    let subprojects = match opts.config.str(SUBPROJECTS_KEY) {
-        _ if !opts.config.bool("credit_by_app") => Vec::new(),
+    let subprojects = match opts.config.subprojects.as_deref() {
+        _ if !opts.config.credit_by_app => Vec::new(),
         Some(text) => parse_subprojects(text).map_err(|e| {
             DumpError::Config(ConfigError::Invalid(format!(
                 "config.xml <{SUBPROJECTS_KEY}>: {e}"
@@ -367,11 +364,10 @@ async fn prelude(opts: &Options, snap: &Snapshot) -> Result<Prelude, DumpError> 
         None => subprojects_from_apps(&mut conn).await?,
     };
     // Reading from a replica: say when its data is old.
-    let lag = match opts.config.str("replica_db_host").filter(|h| !h.is_empty()) {
+    let lag = match opts.config.replica_host.as_deref() {
         Some(host) => {
-            let max = replica::max_lag(&opts.config).map_err(DumpError::Config)?;
             let st = replica::state(&mut conn).await;
-            replica::note(host, &st, max)
+            replica::note(host, &st, opts.config.max_lag)
         }
         None => None,
     };

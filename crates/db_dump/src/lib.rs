@@ -1,6 +1,7 @@
 //! `db_dump`: BOINC's nightly statistics export, consent-aware.
 //!
-//! * [`spec`] reads BOINC's `db_dump_spec.xml`.
+//! * [`spec`] reads BOINC's `db_dump_spec.xml`; [`config`] what it takes
+//!   from config.xml and the command line.
 //! * [`query`] holds the streaming SQL (JOINs, tie-safe latest consent).
 //! * [`record`] writes every byte of the XML records (layout, escaping).
 //! * [`output`] writes plain/gzip/zip files, split by `recs_per_file`.
@@ -15,6 +16,7 @@
 //!   recent withdrawals, [`totals`] tables.xml's counts, apps and badges.
 
 pub mod batch;
+pub mod config;
 pub mod credit_by_app;
 pub mod ctx;
 pub mod dump;
@@ -35,6 +37,7 @@ pub mod spec;
 pub mod totals;
 pub mod writer;
 
+pub use config::DumpConfig;
 pub use dump::{run, Options, Summary};
 pub use error::DumpError;
 pub use spec::DumpSpec;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use boinc_db::config::STOP_DAEMONS_FILE;
 use boinc_db::ProjectConfig;
-use boinc_db_dump::{DumpSpec, Options, Summary};
+use boinc_db_dump::{DumpConfig, DumpSpec, Options, Summary};
 use clap::Parser;
 use indicatif::MultiProgress;
 
@@ -209,18 +209,15 @@ fn real_main(cli: Cli, progress: Option<MultiProgress>) -> anyhow::Result<Option
         let _ = std::io::stdout().write_all(report.as_bytes());
         return Ok(None);
     }
-    let mut config = ProjectConfig::discover(cli.config.as_deref())?;
+    let config = ProjectConfig::discover(cli.config.as_deref())?;
     // As BOINC's db_dump: `bin/stop` wrote stop_daemons, so don't start.
     if let Some(reason) = boinc_daemon::stop_file_present(config.stop_daemons_file().as_deref()) {
         reason.log();
         return Ok(None);
     }
-    if let Some(host) = &cli.db_host {
-        config.set("replica_db_host", host);
-    }
     // Before waiting for the database: a value it cannot mean is the
     // admin's to fix, said at once.
-    boinc_db_dump::replica::max_lag(&config)?;
+    let dump_config = DumpConfig::new(&config, cli.db_host.as_deref())?;
     let spec_path = cli
         .dump_spec
         .clone()
@@ -237,12 +234,16 @@ fn real_main(cli: Cli, progress: Option<MultiProgress>) -> anyhow::Result<Option
         .build()
         .context("starting runtime")?;
     let stop_file = config.project_dir.join(STOP_DAEMONS_FILE);
-    if !rt.block_on(wait_for_database(&config, cli.retry_period, &stop_file))? {
+    if !rt.block_on(wait_for_database(
+        &dump_config.database,
+        cli.retry_period,
+        &stop_file,
+    ))? {
         return Ok(None);
     }
     let summary = rt
         .block_on(boinc_db_dump::run(Options {
-            config,
+            config: dump_config,
             spec,
             level: cli.compression_level,
             jobs,
@@ -260,11 +261,10 @@ fn real_main(cli: Cli, progress: Option<MultiProgress>) -> anyhow::Result<Option
 /// every `period` seconds (0: fail at once). Checks `stop_daemons` every
 /// second while waiting; false means it appeared (stop quietly).
 async fn wait_for_database(
-    config: &ProjectConfig,
+    settings: &boinc_db::DbSettings,
     period: u64,
     stop_file: &std::path::Path,
 ) -> anyhow::Result<bool> {
-    let settings = config.replica_database()?;
     let period = period.min(1_000_000);
     loop {
         match boinc_db::mysql_async::Conn::new(settings.opts()).await {

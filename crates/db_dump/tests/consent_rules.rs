@@ -330,7 +330,7 @@ async fn withdrawal_during_a_dump_is_in_none_of_its_files() {
         let config = ProjectConfig::load(&f.config("")).unwrap();
         let loaded = DumpSpec::load(&spec).unwrap();
         let run = tokio::spawn(boinc_db_dump::run(Options {
-            config,
+            config: boinc_db_dump::DumpConfig::new(&config, None).unwrap(),
             spec: loaded,
             level: 1,
             jobs,

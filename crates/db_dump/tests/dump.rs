@@ -446,7 +446,7 @@ async fn error_before_publish_leaves_previous_dump() {
     std::fs::remove_file(&spec).unwrap();
     f.set_statsexport(false).await;
     let r = boinc_db_dump::run(boinc_db_dump::Options {
-        config,
+        config: boinc_db_dump::DumpConfig::new(&config, None).unwrap(),
         spec: loaded,
         level: 1,
         jobs: 2,

@@ -41,7 +41,7 @@ fn contents(dir: &Path) -> BTreeMap<String, String> {
 async fn dump(f: &Fixture, spec: &Path, extra: &str) -> Summary {
     let config = ProjectConfig::load(&f.config(extra)).unwrap();
     boinc_db_dump::run(Options {
-        config,
+        config: boinc_db_dump::DumpConfig::new(&config, None).unwrap(),
         spec: DumpSpec::load(spec).unwrap(),
         level: 6,
         jobs: 3,
@@ -146,7 +146,7 @@ async fn dump_from_a_gtid_replica_never_touches_the_primary() {
         let config = ProjectConfig::load(&f.config(&replica_cfg)).unwrap();
         let spec = DumpSpec::load(&spec).unwrap();
         tokio::spawn(boinc_db_dump::run(Options {
-            config,
+            config: boinc_db_dump::DumpConfig::new(&config, None).unwrap(),
             spec,
             level: 6,
             jobs: 3,

@@ -134,7 +134,7 @@ async fn published_target_zero_days_and_failed_runs_are_safe() {
     let loaded = boinc_db_dump::DumpSpec::load(&spec).unwrap();
     std::fs::remove_file(&spec).unwrap();
     let r = boinc_db_dump::run(boinc_db_dump::Options {
-        config,
+        config: boinc_db_dump::DumpConfig::new(&config, None).unwrap(),
         spec: loaded,
         level: 1,
         jobs: 2,

@@ -219,11 +219,7 @@ fn php_true(s: &str) -> bool {
 
 /// Which optional user elements the project shows (upstream's
 /// USER_COUNTRY and USER_URL, from config.xml's user_country / user_url).
-#[derive(Debug, Clone, Copy)]
-pub struct UserFields {
-    pub country: bool,
-    pub url: bool,
-}
+pub type UserFields = boinc_db::config::profile::ProfileFields;
 
 /// The country and url lines every user record of the lookups ends with.
 fn user_tail(out: &mut String, u: &PublicUser, f: UserFields) {

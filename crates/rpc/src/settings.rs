@@ -1,5 +1,6 @@
 //! What config.xml (or the embedding program) sets: server tunables
-//! (`Options`) and the abuse rules (`Limits`), read once at start-up.
+//! (`Options`), the abuse rules (`Limits`) and the account and project
+//! switches (`Project`), read once at start-up.
 //! Data and parsing only; `crate::limits` applies the per-client counters
 //! and `crate::connections` the connection rules. Keys are documented in
 //! the crate README.
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use std::ops::RangeInclusive;
 
+use boinc_db::config::profile::ProfileFields;
 use boinc_db::config::ConfigError;
 use boinc_db::forwarded;
 use boinc_db::ProjectConfig;
@@ -145,6 +147,53 @@ impl Options {
             self.lookup_streams = n;
         }
         Ok(())
+    }
+}
+
+/// What config.xml says about accounts and the project (beyond abuse and
+/// tunables), read once at start-up: handlers read these fields, never
+/// config.xml's keys.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// `disable_account_creation`: no new accounts at all.
+    pub account_creation_disabled: bool,
+    /// `disable_account_creation_rpc`: none through the RPC.
+    pub account_creation_rpc_disabled: bool,
+    /// `no_web_account_creation`: none on the web site either (changes
+    /// what the RPC's refusal says).
+    pub web_account_creation_disabled: bool,
+    /// `account_creation_rpc_require_consent`.
+    pub require_consent: bool,
+    /// `enable_privacy_by_default`: new accounts hide their hosts.
+    pub privacy_by_default: bool,
+    /// `am_set_info_allow_credentials`: am_set_info may change email and
+    /// password.
+    pub am_set_info_allow_credentials: bool,
+    /// `account_manager`: get_project_config says `<account_manager/>`.
+    pub account_manager: bool,
+    /// `min_core_client_version` as written.
+    pub min_core_client_version: Option<String>,
+    /// `ldap_host` set: get_project_config says `<ldap_auth/>`.
+    pub ldap_auth: bool,
+    /// Country and URL (absent keys: on, as BOINC's PHP; see
+    /// `ProfileFields::web`).
+    pub profile: ProfileFields,
+}
+
+impl Project {
+    pub fn from_config(cfg: &ProjectConfig) -> Self {
+        Self {
+            account_creation_disabled: cfg.bool("disable_account_creation"),
+            account_creation_rpc_disabled: cfg.bool("disable_account_creation_rpc"),
+            web_account_creation_disabled: cfg.bool("no_web_account_creation"),
+            require_consent: cfg.bool("account_creation_rpc_require_consent"),
+            privacy_by_default: cfg.bool("enable_privacy_by_default"),
+            am_set_info_allow_credentials: cfg.bool("am_set_info_allow_credentials"),
+            account_manager: cfg.bool("account_manager"),
+            min_core_client_version: cfg.str("min_core_client_version").map(str::to_owned),
+            ldap_auth: cfg.str("ldap_host").is_some_and(|h| !h.is_empty()),
+            profile: ProfileFields::web(cfg),
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use boinc_db::ProjectConfig;
 
 use crate::error::RpcError;
 use crate::flip_group::FlipGroups;
-pub use crate::settings::{Limits, Options};
+pub use crate::settings::{Limits, Options, Project};
 
 pub struct AppState {
     pub config: ProjectConfig,
@@ -35,6 +35,8 @@ pub struct AppState {
     pub limit_rows: LimitRows,
     /// Abuse rules from config.xml.
     pub limits: Limits,
+    /// Account and project switches from config.xml.
+    pub rules: Project,
     /// Slots for team_email_list bodies being streamed (`Options::lookup_streams`).
     pub lookup_streams: Arc<tokio::sync::Semaphore>,
     /// Path of master_url (e.g. "/myproject/"): RPCs are served below it
@@ -69,6 +71,7 @@ impl AppState {
         let mut options = options;
         options.apply_config(&config)?;
         let limits = Limits::from_config(&config)?;
+        let rules = Project::from_config(&config);
         let lookup_streams = Arc::new(tokio::sync::Semaphore::new(options.lookup_streams.max(1)));
         Ok(Arc::new(Self {
             full_counters: Arc::default(),
@@ -81,6 +84,7 @@ impl AppState {
             project: ProjectCache::default(),
             url_prefix,
             limits,
+            rules,
             lookup_streams,
             charset: OnceLock::new(),
             locks: OnceLock::new(),
@@ -173,11 +177,6 @@ impl AppState {
         } else {
             Ok(())
         }
-    }
-
-    /// Config keys whose absence means "on" in BOINC (user_country, user_url).
-    pub fn config_default_on(&self, key: &str) -> bool {
-        self.config.str(key).is_none() || self.config.bool(key)
     }
 }
 

@@ -132,7 +132,7 @@ impl Gen {
             .await?;
             if deleted {
                 ndel += 1;
-                let pub_cpid = boinc_db::cpid(&cpid, &email);
+                let pub_cpid = boinc_db::models::cpid_string(&cpid, &email);
                 del.row(&format!("{id},{},{}", lit(&pub_cpid), self.o.now - 86400))
                     .await?;
             }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use boinc_db::queries::{self, NewConsent};
+use boinc_db::consent::{self, NewConsent};
+use boinc_db::queries;
 use boinc_db::testing::TestDb;
 use mysql_async::prelude::*;
 use mysql_async::TxOpts;
@@ -69,7 +70,7 @@ pub async fn statement_ceiling(
                     boinc_db::account::lock_user(&mut tx, user.id).await?;
                     queries::user_by_id(&mut tx, user.id).await?;
                     queries::consent_type_by_name(&mut tx, "STATSEXPORT").await?;
-                    queries::latest_consent(&mut tx, user.id, type_id)
+                    consent::latest::row(&mut tx, user.id, type_id)
                         .await?
                         .map(|l| l.consent_flag)
                 } else {
@@ -79,12 +80,12 @@ pub async fn statement_ceiling(
                         &boinc_db::locking::LockSyntax::PLAIN,
                     )
                     .await?;
-                    boinc_db::account::consent_type_and_latest(&mut tx, "STATSEXPORT", user.id)
+                    consent::latest::type_and_flag(&mut tx, "STATSEXPORT", user.id)
                         .await?
                         .context("STATSEXPORT")?
                         .1
                 };
-                queries::insert_consent(
+                consent::insert(
                     &mut tx,
                     &NewConsent {
                         userid: user.id,
@@ -97,7 +98,7 @@ pub async fn statement_ceiling(
                 )
                 .await?;
                 if before {
-                    // The separate id read insert_consent used to make.
+                    // The separate id read consent::insert used to make.
                     let _: Option<i64> = tx.query_first("SELECT LAST_INSERT_ID()").await?;
                 }
                 tx.commit().await?;

@@ -19,12 +19,8 @@ pub struct User<'a> {
     pub has_profile: bool,
 }
 
-/// Project settings that change the user record.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct UserFields {
-    pub country: bool,
-    pub url: bool,
-}
+/// Project settings that change the user record (country, URL).
+pub type UserFields = boinc_db::config::profile::ProfileFields;
 
 pub fn user(out: &mut Vec<u8>, u: &User, f: UserFields) {
     out.extend_from_slice(b"<user>\n");

@@ -396,7 +396,7 @@ impl Fixture {
         let config = ProjectConfig::load(&self.config(extra_config)).unwrap();
         let spec = DumpSpec::load(spec).unwrap();
         boinc_db_dump::run(Options {
-            config,
+            config: boinc_db_dump::DumpConfig::new(&config, None)?,
             spec,
             level: 6,
             jobs: 3,

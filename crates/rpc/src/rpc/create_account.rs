@@ -69,13 +69,14 @@ impl CreateAccount {
 pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError> {
     state.check_web_running()?;
     let cfg = &state.config;
+    let rules = &state.rules;
     const NOT_ACCEPTING: &str = "The project is not accepting new accounts.";
-    if cfg.bool("disable_account_creation") {
+    if rules.account_creation_disabled {
         return Err(RpcError::CreationDisabled(NOT_ACCEPTING));
     }
-    if cfg.bool("disable_account_creation_rpc") {
+    if rules.account_creation_rpc_disabled {
         return Err(RpcError::CreationDisabled(
-            if cfg.bool("no_web_account_creation") {
+            if rules.web_account_creation_disabled {
                 NOT_ACCEPTING
             } else {
                 "Please visit the project web site to create an account, then try again."
@@ -121,7 +122,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     // i.e. exactly what the client showed its user: None when the file is
     // missing or blank or ENROLL is off.
     let offered = terms::offered_terms(state.project.terms(), enroll.is_some());
-    if cfg.bool("account_creation_rpc_require_consent") {
+    if rules.require_consent {
         if state.project.terms().is_none() {
             tracing::warn!(
                 path = %cfg.terms_of_use_path().display(),
@@ -174,11 +175,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
         passwd_hash: &stored_hash,
         // BOINC's create_account RPC sets this country.
         country: "International",
-        show_hosts: if cfg.bool("enable_privacy_by_default") {
-            0
-        } else {
-            1
-        },
+        show_hosts: if rules.privacy_by_default { 0 } else { 1 },
         teamid: 0,
     };
 

@@ -130,20 +130,25 @@ pub fn render(state: &AppState) -> Xml {
         web_rpc_url_base: &cfg.web_rpc_url_base(),
         server_version: SERVER_VERSION,
         local_revision: files.local_revision.as_deref(),
-        account_manager: cfg.bool("account_manager"),
+        account_manager: state.rules.account_manager,
         web_stopped: cfg.web_stopped(),
         // As upstream: invite-only projects say both.
-        account_creation_disabled: cfg.bool("disable_account_creation")
+        account_creation_disabled: state.rules.account_creation_disabled
             || state.limits.invite_code.is_some(),
-        client_account_creation_disabled: cfg.bool("disable_account_creation_rpc"),
+        client_account_creation_disabled: state.rules.account_creation_rpc_disabled,
         invite_code_required: state.limits.invite_code.is_some(),
         min_passwd_length: cfg.min_passwd_length(),
         sched_stopped: cfg.sched_stopped(),
         platforms: &facts.platforms,
-        min_client_version: cfg.str("min_core_client_version").filter(|v| php_true(v)),
+        min_client_version: state
+            .rules
+            .min_core_client_version
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| php_true(v)),
         terms_of_use: terms.as_deref(),
         // upstream: LDAP_HOST in project.inc.
-        ldap_auth: cfg.str("ldap_host").is_some_and(|h| !h.is_empty()),
+        ldap_auth: state.rules.ldap_auth,
         keywords: files.keywords.as_deref(),
         account_ownership_public_key: files.ownership_key.as_deref(),
     })

@@ -31,10 +31,7 @@ impl ShowUser {
 
 /// Upstream's USER_COUNTRY / USER_URL (on unless config.xml says 0).
 pub(crate) fn user_fields(state: &AppState) -> UserFields {
-    UserFields {
-        country: state.config_default_on("user_country"),
-        url: state.config_default_on("user_url"),
-    }
+    state.rules.profile
 }
 
 pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError> {

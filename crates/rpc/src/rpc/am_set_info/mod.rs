@@ -81,8 +81,8 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     state.check_web_running()?;
     let r = AmSetInfo::parse(
         AmSetInfo::source(req),
-        state.config_default_on("user_country"),
-        state.config_default_on("user_url"),
+        state.rules.profile.country,
+        state.rules.profile.url,
     )?;
     // Unknown keys count as failed logins per address (key guessing).
     let failures = crate::limits::failed_logins(state, req.ip);

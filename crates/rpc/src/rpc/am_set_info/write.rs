@@ -110,7 +110,7 @@ async fn credentials(
     r: &AmSetInfo,
     user: &User,
 ) -> Result<Credentials, RpcError> {
-    let allow_credentials = state.config.bool("am_set_info_allow_credentials");
+    let allow_credentials = state.rules.am_set_info_allow_credentials;
     // Re-sending the current email or password is harmless (account
     // managers send whole profiles); changing them needs opt-in.
     let email_change = match &r.email_addr {
