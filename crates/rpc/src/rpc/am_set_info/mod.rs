@@ -3,6 +3,9 @@
 //! Authenticates by account_key alone, so email and password changes are
 //! refused unless the project opts in (`<am_set_info_allow_credentials/>`).
 
+mod consent;
+mod not_written;
+mod profile;
 mod request;
 mod write;
 
