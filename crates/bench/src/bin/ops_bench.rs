@@ -71,15 +71,16 @@ async fn streaming_limit(pool: &boinc_db::mysql_async::Pool) -> anyhow::Result<(
 async fn old_report(pool: &boinc_db::mysql_async::Pool) -> anyhow::Result<usize> {
     let mut c = pool.get_conn().await?;
     let rows: Vec<(i64, i64, i64, i64)> = c
-        .query(
+        .query(format!(
             "SELECT c.consent_type_id, c.consent_flag, c.consent_not_required, COUNT(*) \
              FROM consent c JOIN user u ON u.id = c.userid \
-             WHERE (u.authenticator NOT LIKE 'deleted%' OR u.authenticator IS NULL) AND \
+             WHERE {} AND \
              NOT EXISTS (SELECT 1 FROM consent f WHERE f.userid = c.userid \
              AND f.consent_type_id = c.consent_type_id AND (f.consent_time > c.consent_time \
              OR (f.consent_time = c.consent_time AND f.id > c.id))) \
              GROUP BY c.consent_type_id, c.consent_flag, c.consent_not_required",
-        )
+            boinc_db::models::live_sql("u.authenticator")
+        ))
         .await?;
     Ok(rows.len())
 }
