@@ -9,12 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use boinc_db::testing::{free_port, write_made_project, TestDb};
-use common::{bin_dir, short_hostname, wait_exit, wait_http, Project};
+use common::{bin_dir, passwd_hash, short_hostname, wait_exit, wait_http, Project};
 use mysql_async::prelude::*;
-
-fn passwd_hash(pw: &str, email: &str) -> String {
-    boinc_db::password::md5_hex(&format!("{pw}{}", email.to_lowercase()))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn daemons_and_tasks_under_start_and_stop() {

@@ -9,11 +9,8 @@ use std::time::Duration;
 
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::testing::TestDb;
-use boinc_ops::{ConsentOps, Credentials, ServeOptions};
+use browser::{PASS, USER};
 use fantoccini::Locator;
-
-const USER: &str = "admin";
-const PASS: &str = "BrowserPass123";
 
 async fn setup(db: &TestDb) {
     let mut c = db.conn().await;
@@ -48,18 +45,7 @@ async fn setup(db: &TestDb) {
 async fn ops_browser_find_export_delete() {
     let db = TestDb::new().await;
     setup(&db).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let creds = Credentials::new(USER, &bcrypt::hash(PASS, 4).unwrap()).unwrap();
-    let server = tokio::spawn(boinc_ops::serve(
-        listener,
-        ConsentOps::new(db.pool()),
-        ServeOptions {
-            read_only: false,
-            credentials: Some(creds),
-            ..Default::default()
-        },
-    ));
+    let (addr, server) = browser::serve_ops(&db, false).await;
     let (c, _driver, _profile) = browser::browser().await;
     let wait = Duration::from_secs(20);
 

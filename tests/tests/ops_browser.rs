@@ -8,27 +8,13 @@ mod browser;
 use std::time::Duration;
 
 use boinc_db::testing::TestDb;
-use boinc_ops::{ConsentOps, Credentials, ServeOptions};
+use browser::{PASS, USER};
 use fantoccini::Locator;
-
-const USER: &str = "admin";
-const PASS: &str = "BrowserPass123";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ops_browser_admin_adds_enables_and_toggles_privacypref() {
     let db = TestDb::new().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let creds = Credentials::new(USER, &bcrypt::hash(PASS, 4).unwrap()).unwrap();
-    let server = tokio::spawn(boinc_ops::serve(
-        listener,
-        ConsentOps::new(db.pool()),
-        ServeOptions {
-            read_only: false,
-            credentials: Some(creds),
-            ..Default::default()
-        },
-    ));
+    let (addr, server) = browser::serve_ops(&db, false).await;
 
     let (c, _driver, _profile) = browser::browser().await;
 

@@ -17,12 +17,10 @@ use std::time::Duration;
 
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::testing::TestDb;
-use boinc_ops::{ConsentOps, Credentials, ServeOptions};
+use browser::{PASS, USER};
 use chrono::{Datelike, Months, NaiveDate, TimeZone, Utc};
 use fantoccini::{Client, Locator};
 
-const USER: &str = "admin";
-const PASS: &str = "BrowserPass123";
 const LIVE_USERS: i64 = 40;
 const DELETED_USER: i64 = 99;
 const TYPES: [&str; 2] = ["ENROLL", "STATSEXPORT"];
@@ -420,18 +418,7 @@ async fn ops_browser_charts_match_rows_over_30_months() {
     let terms_version = setup(&db, &all, now).await;
     let exp: Vec<Expected> = TYPES.iter().map(|t| expected(&all, t, now)).collect();
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let creds = Credentials::new(USER, &bcrypt::hash(PASS, 4).unwrap()).unwrap();
-    let server = tokio::spawn(boinc_ops::serve(
-        listener,
-        ConsentOps::new(db.pool()),
-        ServeOptions {
-            read_only: true,
-            credentials: Some(creds),
-            ..Default::default()
-        },
-    ));
+    let (addr, server) = browser::serve_ops(&db, true).await;
     let (c, _driver, _profile) = browser::browser().await;
     let wait = Duration::from_secs(30);
 

@@ -21,7 +21,7 @@ use std::process::{Child, Command, Output, Stdio};
 use boinc_db::charset::Charset;
 use boinc_db::testing::releases::Release;
 use boinc_db::testing::{free_port, write_made_project, TestDb};
-use common::{bin_dir, no_proxy_env, short_hostname, wait_http};
+use common::{bin_dir, no_proxy_env, passwd_hash, short_hostname, wait_http};
 use mysql_async::prelude::*;
 
 const TERMS: &str = "Terms of use of the release project.";
@@ -37,10 +37,6 @@ const SERIALNUMS: [&str; 3] = [
 ];
 const OPS_PASS: &str = "ops-admin-password";
 const MISC: &str = r#"{"gpus":[{"type":"NVIDIA","count":1}],"docker":"24.0.5"}"#;
-
-fn passwd_hash(pw: &str, email: &str) -> String {
-    boinc_db::password::md5_hex(&format!("{pw}{}", email.to_lowercase()))
-}
 
 struct Rpc(Child);
 

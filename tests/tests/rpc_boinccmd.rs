@@ -2,100 +2,26 @@
 //! throwaway client instance on its own port and folder drives
 //! get_project_config, create_account and lookup_account through boinccmd.
 
-use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+mod common;
 
-use boinc_db::testing::{free_port, TestDb};
+use std::time::Duration;
+
+use boinc_db::testing::fixtures::new_user;
+use boinc_db::testing::TestDb;
+use common::{account_key, Client};
 use mysql_async::prelude::*;
-use tokio::process::{Child, Command};
 
-const GUI_PASSWD: &str = "e2e-gui-secret";
 const TERMS: &str = "Terms of the e2e project.";
 
-/// Kills the client when the test ends, however it ends.
-struct Client {
-    child: Child,
-    port: u16,
+/// A throwaway BOINC client ([`common::start_client`]). It blocks while the
+/// client comes up: the runtime moves boinc-rpc's tasks to its other workers.
+async fn start_client(dir: &std::path::Path) -> Client {
+    tokio::task::block_in_place(|| common::start_client(dir))
 }
 
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-fn clean_env(cmd: &mut Command) {
-    // The client talks to 127.0.0.1 only: no proxies.
-    for v in [
-        "http_proxy",
-        "https_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-    ] {
-        cmd.env_remove(v);
-    }
-    cmd.env("no_proxy", "127.0.0.1,localhost");
-}
-
-async fn start_client(dir: &Path) -> Client {
-    std::fs::write(dir.join("gui_rpc_auth.cfg"), GUI_PASSWD).unwrap();
-    let port = free_port();
-    let log = std::fs::File::create(dir.join("client.log")).unwrap();
-    let mut cmd = Command::new("boinc");
-    cmd.arg("--dir")
-        .arg(dir)
-        .args(["--gui_rpc_port", &port.to_string()])
-        .args(["--no_gpus", "--no_info_fetch", "--allow_multiple_clients"])
-        .args(["--skip_cpu_benchmarks", "--suppress_net_info"])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .kill_on_drop(true);
-    clean_env(&mut cmd);
-    let child = cmd
-        .spawn()
-        .expect("the BOINC client must be installed (Debian package boinc-client)");
-    let client = Client { child, port };
-    let start = Instant::now();
-    loop {
-        let (ok, _) = boinccmd(&client, &["--get_cc_status"]).await;
-        if ok {
-            return client;
-        }
-        let log = std::fs::read_to_string(dir.join("client.log")).unwrap_or_default();
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "BOINC client did not answer GUI RPCs: {log}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
+/// [`common::boinccmd`], blocking as [`start_client`] does.
 async fn boinccmd(client: &Client, args: &[&str]) -> (bool, String) {
-    let mut cmd = Command::new("boinccmd");
-    cmd.args(["--host", &format!("127.0.0.1:{}", client.port)])
-        .args(["--passwd", GUI_PASSWD])
-        .args(args);
-    clean_env(&mut cmd);
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("boinccmd hung")
-        .expect("boinccmd must be installed (Debian package boinc-client)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-fn account_key(out: &str) -> Option<String> {
-    out.lines()
-        .find_map(|l| l.strip_prefix("account key: "))
-        .map(|s| s.trim().to_owned())
+    tokio::task::block_in_place(|| common::boinccmd(client, args))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -107,25 +33,8 @@ async fn boinccmd_attach_flow_against_boinc_rpc() {
         .unwrap();
 
     // boinc-rpc on a port of its own; master_url points at it.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let master_url = format!("http://{addr}/");
-    let project = tempfile::tempdir().unwrap();
-    let config_path = db.write_project(project.path(), "", Some(TERMS));
-    let xml = std::fs::read_to_string(&config_path)
-        .unwrap()
-        .replace("http://127.0.0.1/test/", &master_url)
-        .replace(
-            "<long_name>Test Project</long_name>",
-            "<long_name>E2E Project</long_name>",
-        );
-    std::fs::write(&config_path, xml).unwrap();
-    let config = boinc_db::ProjectConfig::load(&config_path).unwrap();
-    let state = boinc_rpc::AppState::new(config).unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(boinc_rpc::serve(state, listener, async move {
-        let _ = stop_rx.await;
-    }));
+    let rpc = Rpc::project(&db, "", Some(TERMS), "E2E Project").await;
+    let master_url = rpc.master_url.clone();
 
     let client_dir = tempfile::tempdir().unwrap();
     let client = start_client(client_dir.path()).await;
@@ -228,8 +137,7 @@ async fn boinccmd_attach_flow_against_boinc_rpc() {
     assert_eq!(users, 1);
 
     drop(client);
-    let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    rpc.stop().await;
 }
 
 /// `<min_core_client_version>` above the installed client (Debian's 7.20.5
@@ -346,22 +254,12 @@ async fn boinccmd_attaches_to_an_existing_account_with_rpc_account_creation_disa
     let email = "existing@example.com";
     let mut c = db.conn().await;
     let key = "0123456789abcdef0123456789abcdef";
-    boinc_db::queries::insert_user(
-        &mut c,
-        &boinc_db::queries::NewUser {
-            create_time: 1,
-            email_addr: email,
-            name: "Existing Volunteer",
-            authenticator: key,
-            cross_project_id: "x",
-            passwd_hash: &boinc_db::password::md5_hex(&format!("web-password{email}")),
-            country: "",
-            show_hosts: 1,
-            teamid: 0,
-        },
-    )
-    .await
-    .unwrap();
+    let passwd_hash = boinc_db::password::md5_hex(&format!("web-password{email}"));
+    let user = boinc_db::queries::NewUser {
+        passwd_hash: &passwd_hash,
+        ..new_user(1, email, "Existing Volunteer", key)
+    };
+    boinc_db::queries::insert_user(&mut c, &user).await.unwrap();
 
     let client_dir = tempfile::tempdir().unwrap();
     let client = start_client(client_dir.path()).await;
@@ -414,13 +312,22 @@ struct Rpc {
 
 impl Rpc {
     async fn start(db: &TestDb, extra: &str) -> Self {
+        Self::project(db, extra, None, "Test Project").await
+    }
+
+    /// [`Rpc::start`] with a terms file, and `long_name` for the project's.
+    async fn project(db: &TestDb, extra: &str, terms: Option<&str>, long_name: &str) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let master_url = format!("http://{}/", listener.local_addr().unwrap());
         let project = tempfile::tempdir().unwrap();
-        let config_path = db.write_project(project.path(), extra, None);
+        let config_path = db.write_project(project.path(), extra, terms);
         let xml = std::fs::read_to_string(&config_path)
             .unwrap()
-            .replace("http://127.0.0.1/test/", &master_url);
+            .replace("http://127.0.0.1/test/", &master_url)
+            .replace(
+                "<long_name>Test Project</long_name>",
+                &format!("<long_name>{long_name}</long_name>"),
+            );
         std::fs::write(&config_path, xml).unwrap();
         let config = boinc_db::ProjectConfig::load(&config_path).unwrap();
         let state = boinc_rpc::AppState::new(config).unwrap();

@@ -11,7 +11,9 @@ use mysql_async::prelude::*;
 use crate::config::DbSettings;
 use crate::schema;
 
+pub mod fixtures;
 pub mod releases;
+pub mod rows;
 
 /// Server the tests use (no database part): defaults to the local MariaDB.
 pub const TEST_SERVER_ENV: &str = "BOINC_TEST_MYSQL_URL";
@@ -553,22 +555,13 @@ pub async fn run_sql(c: &mut mysql_async::Conn, sql: &str) {
 pub async fn insert_account(c: &mut mysql_async::Conn, n: usize, authenticator: &str) -> i64 {
     let email = format!("u{n}@example.com");
     let name = format!("User {n}");
-    crate::queries::insert_user(
-        c,
-        &crate::queries::NewUser {
-            create_time: 1,
-            email_addr: &email,
-            name: &name,
-            authenticator,
-            cross_project_id: "x",
-            passwd_hash: "x",
-            country: "",
-            show_hosts: 1,
-            teamid: 0,
-        },
-    )
-    .await
-    .expect("insert account")
+    let user = crate::queries::NewUser {
+        passwd_hash: "x",
+        ..fixtures::new_user(1, &email, &name, authenticator)
+    };
+    crate::queries::insert_user(c, &user)
+        .await
+        .expect("insert account")
 }
 
 /// Wait (at most 30 s, then panic) until another connection of this

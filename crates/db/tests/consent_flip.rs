@@ -5,8 +5,9 @@
 use std::time::{Duration, Instant};
 
 use boinc_db::consent::group::{Flip, FlipOutcome, GroupConn};
+use boinc_db::consent::latest;
 use boinc_db::mysql_async::prelude::*;
-use boinc_db::queries;
+use boinc_db::testing::fixtures::type_id;
 use boinc_db::testing::{insert_account, TestDb};
 
 fn flip(key: &str, name: &str, flag: bool) -> Flip {
@@ -159,14 +160,8 @@ async fn a_group_decides_each_change_as_it_would_be_alone() {
         ]
     );
     // Same second, later id: the withdrawal is A's latest state.
-    let stats = queries::consent_type_by_name(&mut c, "STATSEXPORT")
-        .await
-        .unwrap()
-        .unwrap();
-    let latest = queries::latest_consent(&mut c, a, stats.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stats = type_id(&mut c, "STATSEXPORT").await;
+    let latest = latest::row(&mut c, a, stats).await.unwrap().unwrap();
     assert_eq!(latest.consent_flag, 0);
 }
 

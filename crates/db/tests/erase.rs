@@ -2,10 +2,12 @@
 //! real MariaDB: the effect on user, host, team, consent, deletion-record
 //! and audit tables; all-or-nothing under an injected failure.
 
+use boinc_db::consent::{self, NewConsent};
 use boinc_db::erase::{erase, EraseError, Mode};
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::mysql_async::Conn;
-use boinc_db::queries::{self, NewConsent, NewUser};
+use boinc_db::queries::{self, NewUser};
+use boinc_db::testing::fixtures::{self, new_user};
 use boinc_db::testing::TestDb;
 use boinc_db::{audit, retention, terms};
 
@@ -81,31 +83,25 @@ async fn setup(c: &mut Conn) -> i64 {
     )
     .await
     .unwrap();
-    for (name, flag) in ["ENROLL", "STATSEXPORT"].iter().zip([true, false]) {
-        let t = queries::consent_type_by_name(c, name)
-            .await
-            .unwrap()
-            .unwrap();
-        let id = queries::insert_consent(
-            c,
-            &NewConsent {
-                userid: uid,
-                consent_type_id: t.id,
-                consent_time: 1_600_000_000,
-                consent_flag: flag,
-                consent_not_required: false,
-                source: "test",
-            },
-        )
+    let enroll = fixtures::enroll(c, uid, 1_600_000_000, "test").await;
+    let v = terms::ensure_terms_version(c, "Be nice.", 1_600_000_000)
         .await
         .unwrap();
-        if *name == "ENROLL" {
-            let v = terms::ensure_terms_version(c, "Be nice.", 1_600_000_000)
-                .await
-                .unwrap();
-            terms::link_consent_terms(c, id, v).await.unwrap();
-        }
-    }
+    terms::link_consent_terms(c, enroll, v).await.unwrap();
+    let stats = fixtures::type_id(c, "STATSEXPORT").await;
+    consent::insert(
+        c,
+        &NewConsent {
+            userid: uid,
+            consent_type_id: stats,
+            consent_time: 1_600_000_000,
+            consent_flag: false,
+            consent_not_required: false,
+            source: "test",
+        },
+    )
+    .await
+    .unwrap();
     uid
 }
 
@@ -262,39 +258,12 @@ async fn wipe_removes_the_account_and_everything_keyed_by_it() {
         .unwrap()
         .cpid();
     // Another user's rows must survive.
-    let other = queries::insert_user(
+    let other = fixtures::user_with_enroll(
         &mut c,
-        &NewUser {
-            create_time: 1,
-            email_addr: "other@example.org",
-            name: "Other",
-            authenticator: "otherauth",
-            cross_project_id: "x",
-            passwd_hash: "h",
-            country: "",
-            show_hosts: 1,
-            teamid: 0,
-        },
+        &new_user(1, "other@example.org", "Other", "otherauth"),
+        "t",
     )
-    .await
-    .unwrap();
-    let enroll = queries::consent_type_by_name(&mut c, "ENROLL")
-        .await
-        .unwrap()
-        .unwrap();
-    queries::insert_consent(
-        &mut c,
-        &NewConsent {
-            userid: other,
-            consent_type_id: enroll.id,
-            consent_time: 1,
-            consent_flag: true,
-            consent_not_required: false,
-            source: "t",
-        },
-    )
-    .await
-    .unwrap();
+    .await;
 
     let o = erase(&mut c, uid, Mode::Wipe, "admin-b").await.unwrap();
     assert_eq!(

@@ -6,6 +6,7 @@ use boinc_db::consent_types::{self, NewAudit};
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::mysql_async::TxOpts;
 use boinc_db::queries::{self, NewUser};
+use boinc_db::testing::fixtures::new_user;
 use boinc_db::testing::{look_alikes, TestDb, NAME_COLLATIONS};
 
 #[tokio::test]
@@ -102,15 +103,8 @@ async fn email_and_key_lookups_are_exact_under_every_collation() {
     let id = queries::insert_user(
         &mut c,
         &NewUser {
-            create_time: 1,
-            email_addr: "nk@x.org",
-            name: "Owner",
-            authenticator: auth,
             cross_project_id: "c",
-            passwd_hash: "h",
-            country: "",
-            show_hosts: 1,
-            teamid: 0,
+            ..new_user(1, "nk@x.org", "Owner", auth)
         },
     )
     .await
@@ -192,15 +186,8 @@ async fn key_variants_stored_earlier_do_not_hide_the_exact_key() {
             queries::insert_user(
                 &mut c,
                 &NewUser {
-                    create_time: 1,
-                    email_addr: &email,
-                    name: &format!("Variant {i}"),
-                    authenticator: k,
                     cross_project_id: "c",
-                    passwd_hash: "h",
-                    country: "",
-                    show_hosts: 1,
-                    teamid: 0,
+                    ..new_user(1, &email, &format!("Variant {i}"), k)
                 },
             )
             .await

@@ -4,6 +4,7 @@
 
 use boinc_db::charset::{self, Charset};
 use boinc_db::queries;
+use boinc_db::testing::fixtures::new_user;
 use boinc_db::testing::TestDb;
 use mysql_async::prelude::*;
 
@@ -77,15 +78,10 @@ async fn php_style_bytes_round_trip_through_the_models() {
     let id = queries::insert_user(
         &mut c,
         &queries::NewUser {
-            create_time: 2,
-            email_addr: "b@example.com",
-            name: "Zoë 王 🎉",
-            authenticator: "k2",
             cross_project_id: "y",
             passwd_hash: "x",
             country: "Österreich",
-            show_hosts: 1,
-            teamid: 0,
+            ..new_user(2, "b@example.com", "Zoë 王 🎉", "k2")
         },
     )
     .await

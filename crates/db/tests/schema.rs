@@ -3,6 +3,8 @@
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::queries;
 use boinc_db::schema;
+use boinc_db::testing::fixtures::{self, new_user};
+use boinc_db::testing::rows::{base_tables, table_rows};
 use boinc_db::testing::TestDb;
 
 async fn table_counts(conn: &mut boinc_db::mysql_async::Conn) -> Vec<(String, i64)> {
@@ -58,36 +60,6 @@ async fn init_creates_predefined_types_and_upgrade_is_idempotent() {
 }
 
 const UPSTREAM_TABLES: &str = include_str!("fixtures/upstream_tables.sql");
-
-/// Base tables of the connection's database.
-async fn base_tables(conn: &mut boinc_db::mysql_async::Conn) -> Vec<String> {
-    conn.query(
-        "SELECT table_name FROM information_schema.tables \
-         WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name",
-    )
-    .await
-    .unwrap()
-}
-
-/// Every row of `table`, each as its values' SQL text, sorted.
-async fn rows_of(conn: &mut boinc_db::mysql_async::Conn, table: &str) -> Vec<String> {
-    let rows: Vec<boinc_db::mysql_async::Row> = conn
-        .query(format!("SELECT * FROM `{table}`"))
-        .await
-        .unwrap();
-    let mut out: Vec<String> = rows
-        .into_iter()
-        .map(|r| {
-            r.unwrap()
-                .iter()
-                .map(|v| v.as_sql(false))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .collect();
-    out.sort();
-    out
-}
 
 /// A row in every table that has none, every column set to a value that
 /// is not its default (numbers 7, times, text), so a statement that
@@ -159,7 +131,7 @@ async fn upgrade_brings_an_upstream_boinc_database_up_without_touching_data() {
     let found = base_tables(&mut conn).await;
     let mut before = Vec::new();
     for t in &found {
-        let rows = rows_of(&mut conn, t).await;
+        let rows = table_rows(&mut conn, t).await;
         assert!(!rows.is_empty(), "{t} holds no row");
         before.push((t.clone(), rows));
     }
@@ -185,7 +157,7 @@ async fn upgrade_brings_an_upstream_boinc_database_up_without_touching_data() {
 
     // Every row of every table it found, as it was.
     for (t, rows) in &before {
-        assert_eq!(&rows_of(&mut conn, t).await, rows, "table {t} changed");
+        assert_eq!(&table_rows(&mut conn, t).await, rows, "table {t} changed");
     }
     // The tables it added hold nothing yet (boinc-rpc's shared limit
     // counters among them).
@@ -196,7 +168,7 @@ async fn upgrade_brings_an_upstream_boinc_database_up_without_touching_data() {
         .collect();
     assert!(added.iter().any(|t| t == "rpc_limit"), "{added:?}");
     for t in &added {
-        assert_eq!(rows_of(&mut conn, t).await, Vec::<String>::new(), "{t}");
+        assert_eq!(table_rows(&mut conn, t).await, Vec::<String>::new(), "{t}");
     }
     let types = queries::consent_types(&mut conn).await.unwrap();
     assert_eq!(types.len(), 2);
@@ -215,12 +187,7 @@ async fn consent_types_cannot_be_deleted_even_without_consent_rows() {
         .expect_err("delete of an unused type must fail");
     assert!(err.to_string().contains("cannot be deleted"), "{err}");
     // and one with consent rows (FK and trigger)
-    conn.query_drop(
-        "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, consent_not_required, source) \
-         SELECT 1, id, 1, 1, 0, 'x' FROM consent_type WHERE shortname = 'ENROLL'",
-    )
-    .await
-    .unwrap();
+    fixtures::enroll(&mut conn, 1, 1, "x").await;
     assert!(conn
         .query_drop("DELETE FROM consent_type WHERE shortname = 'ENROLL'")
         .await
@@ -257,7 +224,7 @@ async fn latest_consent_view_breaks_same_second_ties_by_id() {
         .await
         .unwrap();
     assert_eq!(rows, vec![(5, 2, 0), (6, 2, 1)]);
-    let latest = queries::latest_consent(&mut conn, 5, 2)
+    let latest = boinc_db::consent::latest::row(&mut conn, 5, 2)
         .await
         .unwrap()
         .unwrap();
@@ -269,15 +236,8 @@ async fn email_and_name_are_unique() {
     let db = TestDb::new().await;
     let mut conn = db.conn().await;
     let mk = |email: &'static str, name: &'static str, auth: &'static str| queries::NewUser {
-        create_time: 1,
-        email_addr: email,
-        name,
-        authenticator: auth,
         cross_project_id: "c",
-        passwd_hash: "h",
-        country: "",
-        show_hosts: 1,
-        teamid: 0,
+        ..new_user(1, email, name, auth)
     };
     queries::insert_user(&mut conn, &mk("a@x.org", "A", "1"))
         .await

@@ -1,30 +1,19 @@
 //! Terms versioning and consent reports against real MariaDB.
 
+use boinc_db::consent::NewConsent;
 use boinc_db::mysql_async::prelude::*;
-use boinc_db::queries::{self, NewConsent, NewUser};
+use boinc_db::queries;
 use boinc_db::terms;
+use boinc_db::testing::fixtures::{new_user, type_id};
 use boinc_db::testing::TestDb;
 
 async fn user(conn: &mut boinc_db::mysql_async::Conn, n: i64) -> i64 {
     let email = format!("u{n}@example.org");
     let name = format!("user {n}");
     let auth = format!("auth{n}");
-    queries::insert_user(
-        conn,
-        &NewUser {
-            create_time: 1000 + n,
-            email_addr: &email,
-            name: &name,
-            authenticator: &auth,
-            cross_project_id: "x",
-            passwd_hash: "h",
-            country: "",
-            show_hosts: 1,
-            teamid: 0,
-        },
-    )
-    .await
-    .unwrap()
+    queries::insert_user(conn, &new_user(1000 + n, &email, &name, &auth))
+        .await
+        .unwrap()
 }
 
 async fn consent(
@@ -35,7 +24,7 @@ async fn consent(
     flag: bool,
     not_required: bool,
 ) -> i64 {
-    queries::insert_consent(
+    boinc_db::consent::insert(
         conn,
         &NewConsent {
             userid,
@@ -79,16 +68,8 @@ async fn same_text_is_stored_once_and_changed_text_is_a_new_version() {
 async fn report_counts_latest_state_per_type_and_enroll_by_version() {
     let db = TestDb::new().await;
     let mut conn = db.conn().await;
-    let enroll = queries::consent_type_by_name(&mut conn, "ENROLL")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
-    let stats = queries::consent_type_by_name(&mut conn, "STATSEXPORT")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let enroll = type_id(&mut conn, "ENROLL").await;
+    let stats = type_id(&mut conn, "STATSEXPORT").await;
     let v1 = terms::ensure_terms_version(&mut conn, "v1", 1)
         .await
         .unwrap();
@@ -154,16 +135,8 @@ async fn report_counts_latest_state_per_type_and_enroll_by_version() {
 async fn history_is_in_order_with_ties_in_insert_order_and_terms() {
     let db = TestDb::new().await;
     let mut conn = db.conn().await;
-    let enroll = queries::consent_type_by_name(&mut conn, "ENROLL")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
-    let stats = queries::consent_type_by_name(&mut conn, "STATSEXPORT")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let enroll = type_id(&mut conn, "ENROLL").await;
+    let stats = type_id(&mut conn, "STATSEXPORT").await;
     let u = user(&mut conn, 1).await;
     let v = terms::ensure_terms_version(&mut conn, "the terms", 1)
         .await

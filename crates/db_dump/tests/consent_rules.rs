@@ -12,12 +12,6 @@ use boinc_db_dump::{DumpSpec, Options};
 use common::*;
 use mysql_async::prelude::*;
 
-fn ids_of(f: &Fixture, name: &str, wrapper: &str) -> Vec<i64> {
-    let text = read_file(&f.stats_dir().join(name));
-    check_xml(name, &text, wrapper);
-    ids(&text)
-}
-
 fn teams(f: &Fixture, name: &str) -> BTreeMap<i64, BTreeMap<String, String>> {
     let text = read_file(&f.stats_dir().join(name));
     check_xml(name, &text, "teams");

@@ -8,12 +8,6 @@ use std::process::Command;
 
 use common::*;
 
-fn ids_of(f: &Fixture, name: &str, wrapper: &str) -> Vec<i64> {
-    let text = read_file(&f.stats_dir().join(name));
-    check_xml(name, &text, wrapper);
-    ids(&text)
-}
-
 fn tables(f: &Fixture) -> roxmltree_owned::Tables {
     let text = std::fs::read_to_string(f.stats_dir().join("tables.xml")).unwrap();
     roxmltree_owned::Tables::parse(&text)
@@ -153,13 +147,8 @@ async fn no_consent_filter_when_statsexport_disabled_or_absent() {
     let spec = f.standard_spec();
     for absent in [false, true] {
         if absent {
-            // A database whose STATSEXPORT type does not exist (types cannot
-            // be deleted, so rename it away).
-            let mut c = f.db.conn().await;
-            use mysql_async::prelude::*;
-            c.query_drop("UPDATE consent_type SET shortname='OTHER', enabled=1 WHERE shortname='STATSEXPORT'")
-                .await
-                .unwrap();
+            // A database whose STATSEXPORT type does not exist.
+            f.rename_statsexport_away().await;
         } else {
             f.set_statsexport(false).await;
         }

@@ -7,12 +7,6 @@ mod common;
 use boinc_db::erase::{erase, Mode};
 use common::*;
 
-fn ids_of(f: &Fixture, name: &str, wrapper: &str) -> Vec<i64> {
-    let text = read_file(&f.stats_dir().join(name));
-    check_xml(name, &text, wrapper);
-    ids(&text)
-}
-
 #[tokio::test]
 async fn erased_users_leave_user_gz_and_appear_in_user_deleted_gz() {
     let f = fixture().await;

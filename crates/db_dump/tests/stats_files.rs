@@ -103,10 +103,7 @@ async fn badge_files_hold_only_exported_users_and_listed_teams() {
     // one, not the one without credit, not a missing one).
     for absent in [false, true] {
         if absent {
-            let mut c = f.db.conn().await;
-            c.query_drop("UPDATE consent_type SET shortname='OTHER', enabled=1 WHERE shortname='STATSEXPORT'")
-                .await
-                .unwrap();
+            f.rename_statsexport_away().await;
         } else {
             f.set_statsexport(false).await;
         }

@@ -2,6 +2,8 @@
 //! export, and the `boinc-ops account` / `retention` commands run as the
 //! binary. The export's contents: account_export.rs.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -10,8 +12,8 @@ use boinc_db::mysql_async::Conn;
 use boinc_db::testing::TestDb;
 use boinc_ops::account;
 use boinc_ops::consent_records::UserRef;
+use common::{cli_as, err, out, BIN};
 
-const BIN: &str = env!("CARGO_BIN_EXE_boinc-ops");
 const PASSWD_HASH: &str = "$2y$10$abcdefghijklmnopqrstuuSECRETHASHSECRETHASHSECRETHASH";
 const AUTH: &str = "f00dfeedf00dfeedf00dfeedf00dfeed";
 const LOGIN_TOKEN: &str = "logintokenlogintokenlogintoken12";
@@ -147,30 +149,9 @@ async fn export_needs_the_exact_current_address_and_holds_no_credentials() {
     pool.disconnect().await.ok();
 }
 
+/// boinc-ops run by the admin `cli-admin`.
 async fn run(config: &Path, args: &[&str]) -> Output {
-    let config = config.to_owned();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
-            .arg("--config")
-            .arg(&config)
-            .args(&args)
-            .env_remove("BOINC_DATABASE_URL")
-            .env_remove("SUDO_USER")
-            .env("USER", "cli-admin")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run boinc-ops")
-    })
-    .await
-    .unwrap()
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    cli_as("cli-admin", config, args).await
 }
 
 async fn user_state(c: &mut Conn) -> Vec<(i64, String, String)> {

@@ -5,7 +5,7 @@
 //! document. Also: one consistent snapshot, and an audit row if and only if
 //! an export was produced.
 
-use std::process::Command;
+mod common;
 
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::mysql_async::{Conn, Value};
@@ -17,9 +17,8 @@ use serde_json::{json, Value as Json};
 #[path = "../../db/tests/fixtures/people.rs"]
 mod people;
 
+use common::cli_as;
 use people::{FIONA, OLAF};
-
-const BIN: &str = env!("CARGO_BIN_EXE_boinc-ops");
 
 /// Columns an export never holds (credentials; the project's job input).
 const NEVER: &[(&str, &str)] = &[
@@ -443,23 +442,13 @@ async fn cli_export_is_recorded_only_when_written() {
     let before = trail_len(&mut c, FIONA).await;
     let run = |out: std::path::PathBuf| {
         let cfg = cfg.clone();
-        tokio::task::spawn_blocking(move || {
-            Command::new(BIN)
-                .arg("--config")
-                .arg(&cfg)
-                .args(["account", "export", "--id", "1001", "--out"])
-                .arg(&out)
-                .env_remove("BOINC_DATABASE_URL")
-                .env_remove("SUDO_USER")
-                .env("USER", "cli-admin")
-                .stdin(std::process::Stdio::null())
-                .output()
-                .unwrap()
-        })
+        async move {
+            let out = out.to_str().expect("UTF-8 path");
+            let args = ["account", "export", "--id", "1001", "--out", out];
+            cli_as("cli-admin", &cfg, &args).await
+        }
     };
-    let o = run(dir.path().join("no-such-dir/fiona.json"))
-        .await
-        .unwrap();
+    let o = run(dir.path().join("no-such-dir/fiona.json")).await;
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         trail_len(&mut c, FIONA).await,
@@ -479,7 +468,7 @@ async fn cli_export_is_recorded_only_when_written() {
     );
 
     let file = dir.path().join("fiona.json");
-    let o = run(file.clone()).await.unwrap();
+    let o = run(file.clone()).await;
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(trail_len(&mut c, FIONA).await, before + 1);
     let v: Json = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();

@@ -4,19 +4,19 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use boinc_db::consent::NewConsent;
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::mysql_async::Conn;
-use boinc_db::queries::{self, NewConsent, NewUser};
+use boinc_db::queries;
 use boinc_db::terms;
+use boinc_db::testing::fixtures::{new_user, type_id};
 use boinc_db::testing::TestDb;
 use boinc_ops::{ConsentOps, UserRef};
 use common::*;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_boinc-ops");
 const V1: &str = "Terms v1: be nice & share <CPU> time.\n\"Quotes\" and 'apostrophes'.";
 const V2: &str = "Terms v2: be nicer.";
 const T0: i64 = 1_700_000_000;
@@ -31,22 +31,9 @@ struct Fixture {
 async fn user(conn: &mut Conn, n: usize, name: &str) -> i64 {
     let email = format!("user{n}@example.org");
     let auth = format!("auth{n:0>30}");
-    queries::insert_user(
-        conn,
-        &NewUser {
-            create_time: T0 + n as i64,
-            email_addr: &email,
-            name,
-            authenticator: &auth,
-            cross_project_id: "x",
-            passwd_hash: "h",
-            country: "",
-            show_hosts: 1,
-            teamid: 0,
-        },
-    )
-    .await
-    .unwrap()
+    queries::insert_user(conn, &new_user(T0 + n as i64, &email, name, &auth))
+        .await
+        .unwrap()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -60,7 +47,7 @@ async fn consent(
     source: &str,
     version: Option<i64>,
 ) -> i64 {
-    let id = queries::insert_consent(
+    let id = boinc_db::consent::insert(
         conn,
         &NewConsent {
             userid,
@@ -77,14 +64,6 @@ async fn consent(
         terms::link_consent_terms(conn, id, v).await.unwrap();
     }
     id
-}
-
-async fn type_id(conn: &mut Conn, name: &str) -> i64 {
-    queries::consent_type_by_name(conn, name)
-        .await
-        .unwrap()
-        .unwrap()
-        .id
 }
 
 /// Six live accounts and a deleted one:
@@ -166,35 +145,6 @@ async fn fixture(db: &TestDb) -> Fixture {
     Fixture { users, v1, v2 }
 }
 
-async fn run(db: &TestDb, args: &[&str]) -> Output {
-    run_with(db, Path::new("/nonexistent/config.xml"), args).await
-}
-
-/// With a project config.xml (so the terms file is known).
-async fn run_with(db: &TestDb, config: &Path, args: &[&str]) -> Output {
-    let url = db.url();
-    let config = config.to_owned();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
-            .arg("--config")
-            .arg(&config)
-            .args(&args)
-            .env("BOINC_DATABASE_URL", url)
-            .env_remove("RUST_LOG")
-            .output()
-            .expect("run boinc-ops")
-    })
-    .await
-    .unwrap()
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 fn json(o: &Output) -> Value {
     assert!(o.status.success(), "{}", err(o));
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", out(o)))
@@ -223,7 +173,7 @@ async fn consent_report_counts_match_fixture_cli_text_and_json() {
     let db = TestDb::new().await;
     let f = fixture(&db).await;
 
-    let o = run(&db, &["consent", "report", "--json"]).await;
+    let o = cli(&db, &["consent", "report", "--json"]).await;
     let r = json(&o);
     assert_eq!(r["users"], 6, "{r:#}");
     let types = r["consent_types"].as_array().unwrap();
@@ -270,7 +220,7 @@ async fn consent_report_counts_match_fixture_cli_text_and_json() {
     );
     assert_eq!(enroll["by_terms_version"][0]["first_seen"], T0);
 
-    let o = run(&db, &["consent", "report"]).await;
+    let o = cli(&db, &["consent", "report"]).await;
     assert!(o.status.success(), "{}", err(&o));
     let text = out(&o);
     assert!(
@@ -316,7 +266,7 @@ async fn consent_history_is_ordered_tie_safe_by_email_and_user() {
 
     // By email (case-insensitive, as BOINC matches emails) and by id: same export.
     let by_email = json(
-        &run(
+        &cli(
             &db,
             &[
                 "consent",
@@ -329,7 +279,7 @@ async fn consent_history_is_ordered_tie_safe_by_email_and_user() {
         .await,
     );
     let by_id = json(
-        &run(
+        &cli(
             &db,
             &["consent", "history", "--user", &u1.to_string(), "--json"],
         )
@@ -433,7 +383,7 @@ async fn consent_history_is_ordered_tie_safe_by_email_and_user() {
     assert_eq!(docs[0]["sha256"], terms::sha256_hex(V1));
 
     // Text output: the same rows, in the same order.
-    let o = run(&db, &["consent", "history", "--user", &u1.to_string()]).await;
+    let o = cli(&db, &["consent", "history", "--user", &u1.to_string()]).await;
     assert!(o.status.success(), "{}", err(&o));
     let text = out(&o);
     assert!(text.contains(&format!("Account {u1}:")), "{text}");
@@ -493,7 +443,7 @@ async fn consent_history_is_ordered_tie_safe_by_email_and_user() {
         None,
     )
     .await;
-    let o = run(
+    let o = cli(
         &db,
         &["consent", "history", "--user", &f.users[0].to_string()],
     )
@@ -502,7 +452,7 @@ async fn consent_history_is_ordered_tie_safe_by_email_and_user() {
     assert!(!out(&o).contains('\x1b'), "{}", out(&o));
     assert!(out(&o).contains("evil\\u{1b}[2J\\nsrc"), "{}", out(&o));
     let h0 = json(
-        &run(
+        &cli(
             &db,
             &[
                 "consent",
@@ -518,7 +468,7 @@ async fn consent_history_is_ordered_tie_safe_by_email_and_user() {
 
     // Not-required (account manager) and no-consent accounts.
     let h3 = json(
-        &run(
+        &cli(
             &db,
             &[
                 "consent",
@@ -533,7 +483,7 @@ async fn consent_history_is_ordered_tie_safe_by_email_and_user() {
     assert_eq!(h3["consents"][0]["state"], "not required");
     assert_eq!(h3["consents"][0]["consent_not_required"], 1);
     assert_eq!(h3["terms_versions"], serde_json::json!([]));
-    let o = run(
+    let o = cli(
         &db,
         &["consent", "history", "--user", &f.users[5].to_string()],
     )
@@ -554,7 +504,7 @@ async fn consent_history_is_ordered_tie_safe_by_email_and_user() {
 async fn consent_history_unknown_user_is_refused_with_exit_2() {
     let db = TestDb::new().await;
     let f = fixture(&db).await;
-    let o = run(&db, &["consent", "history", "--user", "987654321"]).await;
+    let o = cli(&db, &["consent", "history", "--user", "987654321"]).await;
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
     assert!(
         err(&o).contains("no account with id 987654321"),
@@ -562,7 +512,7 @@ async fn consent_history_unknown_user_is_refused_with_exit_2() {
         err(&o)
     );
     assert!(out(&o).is_empty());
-    let o = run(
+    let o = cli(
         &db,
         &[
             "consent",
@@ -589,7 +539,7 @@ async fn consent_history_unknown_user_is_refused_with_exit_2() {
     )
     .await
     .unwrap();
-    let o = run(&db, &["consent", "history", "--email", "old@example.org"]).await;
+    let o = cli(&db, &["consent", "history", "--email", "old@example.org"]).await;
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
     assert!(
         err(&o).contains(&format!("--user {}", f.users[2])),
@@ -598,11 +548,11 @@ async fn consent_history_unknown_user_is_refused_with_exit_2() {
     );
     assert!(out(&o).is_empty());
     // Neither --email nor --user: a usage error.
-    let o = run(&db, &["consent", "history"]).await;
+    let o = cli(&db, &["consent", "history"]).await;
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
     // A deleted account's history is still there (by id).
     let h6 = json(
-        &run(
+        &cli(
             &db,
             &[
                 "consent",
@@ -620,7 +570,7 @@ async fn consent_history_unknown_user_is_refused_with_exit_2() {
 #[tokio::test]
 async fn consent_terms_lists_versions_and_prints_exact_text() {
     let db = TestDb::new().await;
-    let o = run(&db, &["consent", "terms"]).await;
+    let o = cli(&db, &["consent", "terms"]).await;
     assert!(o.status.success(), "{}", err(&o));
     assert!(
         out(&o).contains("no terms versions recorded yet"),
@@ -628,7 +578,7 @@ async fn consent_terms_lists_versions_and_prints_exact_text() {
         out(&o)
     );
     let f = fixture(&db).await;
-    let list = json(&run(&db, &["consent", "terms", "--json"]).await);
+    let list = json(&cli(&db, &["consent", "terms", "--json"]).await);
     let rows: Vec<(i64, String, i64)> = list
         .as_array()
         .unwrap()
@@ -649,7 +599,7 @@ async fn consent_terms_lists_versions_and_prints_exact_text() {
             (f.v2, terms::sha256_hex(V2), 1)
         ]
     );
-    let o = run(&db, &["consent", "terms"]).await;
+    let o = cli(&db, &["consent", "terms"]).await;
     assert!(
         has_line(
             &out(&o),
@@ -665,12 +615,12 @@ async fn consent_terms_lists_versions_and_prints_exact_text() {
         "{}",
         out(&o)
     );
-    let o = run(&db, &["consent", "terms", &f.v1.to_string()]).await;
+    let o = cli(&db, &["consent", "terms", &f.v1.to_string()]).await;
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(out(&o), format!("{V1}\n"));
-    let doc = json(&run(&db, &["consent", "terms", &f.v2.to_string(), "--json"]).await);
+    let doc = json(&cli(&db, &["consent", "terms", &f.v2.to_string(), "--json"]).await);
     assert_eq!(doc["text"], V2);
-    let o = run(&db, &["consent", "terms", "424242"]).await;
+    let o = cli(&db, &["consent", "terms", "424242"]).await;
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
     assert!(
         err(&o).contains("no terms version with id 424242"),
@@ -767,7 +717,7 @@ async fn consent_report_marks_the_current_terms_file() {
     let dir = tempfile::tempdir().unwrap();
     // Served (and so hashed) trimmed: the file's white space doesn't matter.
     let cfg = db.write_project(dir.path(), "", Some(&format!("\n  {V2}\n\n")));
-    let r = json(&run_with(&db, &cfg, &["consent", "report", "--json"]).await);
+    let r = json(&cli_with(&db, &cfg, &["consent", "report", "--json"]).await);
     assert_eq!(
         r["current_terms"],
         serde_json::json!({"sha256": terms::sha256_hex(V2), "terms_version_id": f.v2})
@@ -777,7 +727,7 @@ async fn consent_report_marks_the_current_terms_file() {
         (&by[0]["current"], &by[1]["current"], &by[2]["current"]),
         (&Value::Bool(false), &Value::Bool(true), &Value::Bool(false))
     );
-    let o = run_with(&db, &cfg, &["consent", "report"]).await;
+    let o = cli_with(&db, &cfg, &["consent", "report"]).await;
     let v2 = f.v2.to_string();
     assert!(
         lines(&out(&o))
@@ -786,7 +736,7 @@ async fn consent_report_marks_the_current_terms_file() {
         "{}",
         out(&o)
     );
-    let o = run_with(&db, &cfg, &["consent", "terms"]).await;
+    let o = cli_with(&db, &cfg, &["consent", "terms"]).await;
     assert!(
         lines(&out(&o))
             .iter()
@@ -830,10 +780,10 @@ async fn consent_report_marks_the_current_terms_file() {
 
     // New terms nobody has accepted yet: said so, nothing marked.
     std::fs::write(&terms_path, "Terms v3.").unwrap();
-    let r = json(&run_with(&db, &cfg, &["consent", "report", "--json"]).await);
+    let r = json(&cli_with(&db, &cfg, &["consent", "report", "--json"]).await);
     assert_eq!(r["current_terms"]["terms_version_id"], Value::Null);
     assert_eq!(r["current_terms"]["sha256"], terms::sha256_hex("Terms v3."));
-    let o = run_with(&db, &cfg, &["consent", "report"]).await;
+    let o = cli_with(&db, &cfg, &["consent", "report"]).await;
     assert!(
         out(&o).contains("has not been accepted by anyone yet"),
         "{}",
@@ -884,7 +834,7 @@ async fn odd_flag_values_are_not_consent() {
         .await
         .unwrap();
     }
-    let r = json(&run(&db, &["consent", "report", "--json"]).await);
+    let r = json(&cli(&db, &["consent", "report", "--json"]).await);
     let t = |name: &str| {
         r["consent_types"]
             .as_array()
@@ -926,7 +876,7 @@ async fn odd_flag_values_are_not_consent() {
     assert_eq!(v1["users"], 1, "{v1:#}");
 
     let h = json(
-        &run(
+        &cli(
             &db,
             &[
                 "consent",

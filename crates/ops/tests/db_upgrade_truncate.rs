@@ -6,50 +6,24 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use boinc_db::consent::{self, NewConsent};
 use boinc_db::mysql_async::prelude::*;
-use boinc_db::queries::{self, NewConsent, NewUser};
+use boinc_db::queries;
+use boinc_db::testing::fixtures::{new_user, type_id};
 use boinc_db::testing::TestDb;
-use common::types;
+use common::{cli_as, err, out, types};
 
-const BIN: &str = env!("CARGO_BIN_EXE_boinc-ops");
-
+/// boinc-ops run by the admin `cli-tester`.
 async fn run(config: &Path, args: &[&str]) -> Output {
-    let config = config.to_owned();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
-            .arg("--config")
-            .arg(&config)
-            .args(&args)
-            .env_remove("BOINC_DATABASE_URL")
-            .env_remove("RUST_LOG")
-            .env("USER", "cli-tester")
-            .output()
-            .expect("run boinc-ops")
-    })
-    .await
-    .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-async fn type_id(db: &TestDb, name: &str) -> i64 {
-    types(db)
-        .await
-        .into_iter()
-        .find(|t| t.shortname == name)
-        .unwrap_or_else(|| panic!("no {name}"))
-        .id
+    cli_as("cli-tester", config, args).await
 }
 
 async fn consent_rows(db: &TestDb, uid: i64, ct: i64, n: usize) {
     let mut c = db.conn().await;
     for i in 0..n {
-        queries::insert_consent(
+        consent::insert(
             &mut c,
             &NewConsent {
                 userid: uid,
@@ -78,30 +52,21 @@ async fn db_upgrade_recreates_truncated_predefined_types_and_warns() {
         &["consent-type", "add", "NEWSLETTER", "The newsletter"][..],
     ] {
         let o = run(&cfg, args).await;
-        assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+        assert!(o.status.success(), "{args:?}: {}", err(&o));
     }
-    let (enroll, stats, news) = (
-        type_id(&db, "ENROLL").await,
-        type_id(&db, "STATSEXPORT").await,
-        type_id(&db, "NEWSLETTER").await,
-    );
     let mut c = db.conn().await;
-    let uid = queries::insert_user(
-        &mut c,
-        &NewUser {
-            create_time: 1_700_000_000,
-            email_addr: "v@example.org",
-            name: "v",
-            authenticator: "auth0000000000000000000000000000v",
-            cross_project_id: "x",
-            passwd_hash: "h",
-            country: "",
-            show_hosts: 1,
-            teamid: 0,
-        },
-    )
-    .await
-    .unwrap();
+    let (enroll, stats, news) = (
+        type_id(&mut c, "ENROLL").await,
+        type_id(&mut c, "STATSEXPORT").await,
+        type_id(&mut c, "NEWSLETTER").await,
+    );
+    let user = new_user(
+        1_700_000_000,
+        "v@example.org",
+        "v",
+        "auth0000000000000000000000000000v",
+    );
+    let uid = queries::insert_user(&mut c, &user).await.unwrap();
     consent_rows(&db, uid, enroll, 2).await;
     consent_rows(&db, uid, stats, 3).await;
     consent_rows(&db, uid, news, 4).await;
@@ -115,7 +80,7 @@ async fn db_upgrade_recreates_truncated_predefined_types_and_warns() {
     assert!(types(&db).await.is_empty());
 
     let o = run(&cfg, &["db", "upgrade"]).await;
-    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    let (out, err) = (out(&o), err(&o));
     assert_eq!(o.status.code(), Some(3), "stdout {out}\nstderr {err}");
     assert!(
         err.contains("WARNING: consent type ENROLL was MISSING")
@@ -162,19 +127,19 @@ async fn db_upgrade_recreates_truncated_predefined_types_and_warns() {
     assert!(s.id > news && s.id > stats, "STATSEXPORT got id {}", s.id);
     assert_eq!(now.len(), 2);
     let o = run(&cfg, &["consent-type", "add", "LATER", "Added after"]).await;
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let later = type_id(&db, "LATER").await;
+    assert!(o.status.success(), "{}", common::err(&o));
+    let later = type_id(&mut db.conn().await, "LATER").await;
     assert!(
         ![enroll, stats, news].contains(&later),
         "LATER got id {later}"
     );
     // The recreation is in the audit history.
     let o = run(&cfg, &["consent-type", "history", "ENROLL"]).await;
-    assert!(text(&o.stdout).contains("restore"), "{}", text(&o.stdout));
+    assert!(common::out(&o).contains("restore"), "{}", common::out(&o));
 
     // Running again recreates nothing but still reports the orphans.
     let o = run(&cfg, &["db", "upgrade"]).await;
-    let err = text(&o.stderr);
+    let err = common::err(&o);
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(!err.contains("MISSING"), "{err}");
     assert!(err.contains("4 consent row(s)"), "{err}");
@@ -187,8 +152,8 @@ async fn db_upgrade_of_a_sound_database_is_quiet() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = db.write_project(dir.path(), "", None);
     let o = run(&cfg, &["db", "upgrade"]).await;
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    assert!(!text(&o.stderr).contains("WARNING"), "{}", text(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(!err(&o).contains("WARNING"), "{}", err(&o));
 }
 
 #[tokio::test]
@@ -208,7 +173,7 @@ async fn db_upgrade_refuses_when_a_look_alike_holds_the_name() {
     .unwrap();
     drop(c);
     let o = run(&cfg, &["db", "upgrade"]).await;
-    let err = text(&o.stderr);
+    let err = err(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
         err.contains("consent type ENROLL is missing and cannot be recreated"),
@@ -267,7 +232,7 @@ async fn db_upgrade_adds_predefined_types_a_table_never_had() {
         }
         let before: Vec<String> = types(&db).await.into_iter().map(|t| t.shortname).collect();
         let o = run(&cfg, &["db", "upgrade"]).await;
-        let (out, err) = (text(&o.stdout), text(&o.stderr));
+        let (out, err) = (out(&o), err(&o));
         assert_eq!(
             o.status.code(),
             Some(0),
@@ -314,11 +279,11 @@ async fn db_upgrade_adds_predefined_types_a_table_never_had() {
         }
         // Again: nothing to do.
         let o = run(&cfg, &["db", "upgrade"]).await;
-        assert_eq!(o.status.code(), Some(0), "{what}: {}", text(&o.stderr));
+        assert_eq!(o.status.code(), Some(0), "{what}: {}", common::err(&o));
         assert!(
-            text(&o.stdout).contains("schema up to date"),
+            common::out(&o).contains("schema up to date"),
             "{what}: {}",
-            text(&o.stdout)
+            common::out(&o)
         );
         assert_eq!(types(&db).await.len(), now.len());
     }
@@ -347,7 +312,7 @@ async fn db_upgrade_with_a_trace_of_a_lost_type_still_warns() {
             c.query_drop(sql).await.unwrap();
         }
         let o = run(&cfg, &["db", "upgrade"]).await;
-        let err = text(&o.stderr);
+        let err = err(&o);
         assert_eq!(o.status.code(), Some(3), "{trace}: {err}");
         assert!(
             err.contains("WARNING: consent type ENROLL was MISSING"),

@@ -4,30 +4,12 @@
 //! on a type whose name merely collates equal. Under every collation a
 //! BOINC database may use.
 
-use std::process::{Command, Output};
+mod common;
 
 use boinc_db::mysql_async::prelude::*;
-use boinc_db::queries::{self, NewConsent, NewUser};
+use boinc_db::testing::fixtures::{new_user, user_with_enroll};
 use boinc_db::testing::{look_alikes, TestDb, NAME_COLLATIONS};
-
-const BIN: &str = env!("CARGO_BIN_EXE_boinc-ops");
-
-async fn run(db: &TestDb, args: &[&str]) -> Output {
-    let url = db.url();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
-            .arg("--config")
-            .arg("/nonexistent/config.xml")
-            .args(&args)
-            .env("BOINC_DATABASE_URL", url)
-            .env_remove("RUST_LOG")
-            .output()
-            .expect("run boinc-ops")
-    })
-    .await
-    .unwrap()
-}
+use common::cli;
 
 /// Command-line arguments cannot hold NUL; every other look-alike can.
 fn cli_look_alikes(s: &str) -> Vec<String> {
@@ -39,40 +21,8 @@ fn cli_look_alikes(s: &str) -> Vec<String> {
 
 async fn add_user(db: &TestDb, email: &str, auth: &str) -> i64 {
     let mut c = db.conn().await;
-    let id = queries::insert_user(
-        &mut c,
-        &NewUser {
-            create_time: 1_700_000_000,
-            email_addr: email,
-            name: auth,
-            authenticator: auth,
-            cross_project_id: "x",
-            passwd_hash: "h",
-            country: "",
-            show_hosts: 1,
-            teamid: 0,
-        },
-    )
-    .await
-    .unwrap();
-    let enroll = queries::consent_type_by_name(&mut c, "ENROLL")
-        .await
-        .unwrap()
-        .unwrap();
-    queries::insert_consent(
-        &mut c,
-        &NewConsent {
-            userid: id,
-            consent_type_id: enroll.id,
-            consent_time: 1_700_000_000,
-            consent_flag: true,
-            consent_not_required: false,
-            source: "secret-source-of-this-user",
-        },
-    )
-    .await
-    .unwrap();
-    id
+    let user = new_user(1_700_000_000, email, auth, auth);
+    user_with_enroll(&mut c, &user, "secret-source-of-this-user").await
 }
 
 #[tokio::test]
@@ -90,7 +40,7 @@ async fn consent_history_by_email_exports_only_the_exact_address() {
     for coll in NAME_COLLATIONS {
         db.collate_names(coll).await;
         for exact in ["nr@x.org", "NR@X.ORG"] {
-            let o = run(&db, &["consent", "history", "--email", exact, "--json"]).await;
+            let o = cli(&db, &["consent", "history", "--email", exact, "--json"]).await;
             assert!(o.status.success(), "{coll}: {exact}: {o:?}");
             let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
             assert_eq!(v["user"]["id"], id, "{coll}");
@@ -101,7 +51,7 @@ async fn consent_history_by_email_exports_only_the_exact_address() {
                 if json {
                     args.push("--json");
                 }
-                let o = run(&db, &args).await;
+                let o = cli(&db, &args).await;
                 let (out, err) = (
                     String::from_utf8_lossy(&o.stdout),
                     String::from_utf8_lossy(&o.stderr),
@@ -116,13 +66,13 @@ async fn consent_history_by_email_exports_only_the_exact_address() {
         }
         // A look-alike of someone's previous address does not point at them.
         for probe in cli_look_alikes("old@x.org") {
-            let o = run(&db, &["consent", "history", "--email", &probe]).await;
+            let o = cli(&db, &["consent", "history", "--email", &probe]).await;
             let err = String::from_utf8_lossy(&o.stderr);
             assert_eq!(o.status.code(), Some(2), "{coll}: {probe:?}: {err}");
             assert!(!err.contains("--user"), "{coll}: {probe:?}: {err}");
             assert!(o.stdout.is_empty());
         }
-        let o = run(&db, &["consent", "history", "--email", "OLD@x.org"]).await;
+        let o = cli(&db, &["consent", "history", "--email", "OLD@x.org"]).await;
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(&format!("--user {other}")), "{coll}: {err}");
     }
@@ -156,7 +106,7 @@ async fn consent_type_commands_refuse_look_alike_names() {
                     vec!["consent-type", "privacypref", probe.as_str(), "on"],
                     vec!["consent-type", "history", probe.as_str()],
                 ] {
-                    let o = run(&db, &args).await;
+                    let o = cli(&db, &args).await;
                     assert!(!o.status.success(), "{coll}: {args:?} succeeded");
                     let err = String::from_utf8_lossy(&o.stderr);
                     assert!(
@@ -170,6 +120,6 @@ async fn consent_type_commands_refuse_look_alike_names() {
         assert_eq!(types_and_audit(&db).await, before, "{coll}");
     }
     // The exact name still works.
-    let o = run(&db, &["consent-type", "enable", "STATSEXPORT"]).await;
+    let o = cli(&db, &["consent-type", "enable", "STATSEXPORT"]).await;
     assert!(o.status.success(), "{o:?}");
 }

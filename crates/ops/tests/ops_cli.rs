@@ -8,34 +8,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use boinc_db::testing::TestDb;
-use common::{audit, get_type, snapshot};
+use common::{audit, cli_as, err, get_type, out, snapshot, BIN};
 
-const BIN: &str = env!("CARGO_BIN_EXE_boinc-ops");
-
-/// Run the binary with a config.xml naming `db`; blocking, so off the runtime.
+/// Run the binary with a config.xml naming `db`, as the admin `cli-tester`.
 async fn run(config: &Path, args: &[&str]) -> Output {
-    let config = config.to_owned();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
-            .arg("--config")
-            .arg(&config)
-            .args(&args)
-            .env_remove("BOINC_DATABASE_URL")
-            .env_remove("SUDO_USER")
-            .env("USER", "cli-tester")
-            .output()
-            .expect("run boinc-ops")
-    })
-    .await
-    .unwrap()
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    cli_as("cli-tester", config, args).await
 }
 
 async fn project(extra: &str) -> (TestDb, tempfile::TempDir, std::path::PathBuf) {

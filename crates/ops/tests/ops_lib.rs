@@ -232,13 +232,7 @@ async fn ops_raw_sql_delete_of_a_consent_type_fails() {
     let unused = ops.add("a", "UNUSED", "no consent rows").await.unwrap();
     let enroll = get_type(&db, "ENROLL").await.unwrap();
     let mut c = db.conn().await;
-    c.exec_drop(
-        "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
-         consent_not_required, source) VALUES (1, ?, 1, 1, 0, 'test')",
-        (enroll.id,),
-    )
-    .await
-    .unwrap();
+    boinc_db::testing::fixtures::enroll(&mut c, 1, 1, "test").await;
     let snap = snapshot(&db).await;
     for id in [unused.id, enroll.id] {
         let r = c

@@ -265,13 +265,7 @@ async fn install_dry_run_idempotent_uninstall() {
         std::fs::read_to_string(project.join("config.xml")).unwrap(),
         original
     );
-    for gone in [
-        "bin/boinc-rpc",
-        "bin/boinc-ops",
-        "bin/boinc_consent_db_dump",
-        "boinc_consent_db_dump_spec.xml",
-        "boinc-consent-server.install.json",
-    ] {
+    for gone in INSTALLED {
         assert!(!project.join(gone).exists(), "{gone} left behind");
     }
     // Apart from the config.xml backups, the folder is as make_project left it.

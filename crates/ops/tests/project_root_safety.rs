@@ -312,11 +312,6 @@ async fn temp_files_swapped_for_links_change_nothing_outside() {
 // ---------------------------------------------------------------------
 // A forged install record.
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
 #[tokio::test]
 async fn uninstall_treats_the_install_record_as_untrusted() {
     let db = TestDb::new().await;

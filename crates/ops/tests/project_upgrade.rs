@@ -16,11 +16,6 @@ use project_common::*;
 
 const OUR_TASK: &str = "boinc_consent_db_dump -d 2 --dump_spec ../boinc_consent_db_dump_spec.xml";
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
 /// What install_boinc_files does to a project's files (upstream's
 /// setup_project.py): every program of its lists copied into bin/ over
 /// whatever is there, start linked as stop and status, and its spec over
@@ -178,13 +173,7 @@ async fn upstream_upgrade_leaves_the_stats_task_running_ours() {
         std::fs::read(project.join("db_dump_spec.xml")).unwrap(),
         new_spec
     );
-    for gone in [
-        "bin/boinc-rpc",
-        "bin/boinc-ops",
-        "bin/boinc_consent_db_dump",
-        "boinc_consent_db_dump_spec.xml",
-        "boinc-consent-server.install.json",
-    ] {
+    for gone in INSTALLED {
         assert!(!project.join(gone).exists(), "{gone} left behind");
     }
 }
@@ -437,13 +426,7 @@ fn old_layout_installs_move_to_the_new_layout() {
             &std::fs::read(bin.join("db_dump")).unwrap(),
             expected_db_dump
         );
-        for gone in [
-            "bin/boinc-rpc",
-            "bin/boinc-ops",
-            "bin/boinc_consent_db_dump",
-            "boinc_consent_db_dump_spec.xml",
-            "boinc-consent-server.install.json",
-        ] {
+        for gone in INSTALLED {
             assert!(
                 !o.project.join(gone).exists(),
                 "{kind:?}: {gone} left behind"

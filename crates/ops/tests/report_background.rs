@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::mysql_async::Conn;
+use boinc_db::testing::fixtures::new_user;
 use boinc_db::testing::TestDb;
 use boinc_ops::{ConsentOps, ServeOptions};
 use common::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_boinc-ops");
 
 /// Connection ids running a report's consent stream or a history read in
 /// this test's database (not counting the asking connection).
@@ -200,7 +199,7 @@ async fn stopping_the_server_kills_the_report_query() {
 /// process exits 130 within seconds.
 async fn interrupt_cli(db: &TestDb, args: &[&str]) {
     let mut child = Command::new(BIN)
-        .args(["--config", "/nonexistent/config.xml"])
+        .args(["--config", NO_CONFIG])
         .args(args)
         .env("BOINC_DATABASE_URL", db.url())
         .env_remove("RUST_LOG")
@@ -237,22 +236,9 @@ async fn interrupt_cli(db: &TestDb, args: &[&str]) {
 async fn ctrl_c_kills_report_and_history_queries() {
     let db = TestDb::new().await;
     let mut c = db.conn().await;
-    boinc_db::queries::insert_user(
-        &mut c,
-        &boinc_db::queries::NewUser {
-            create_time: 1,
-            email_addr: "a@example.org",
-            name: "a",
-            authenticator: "auth0123",
-            cross_project_id: "x",
-            passwd_hash: "h",
-            country: "",
-            show_hosts: 1,
-            teamid: 0,
-        },
-    )
-    .await
-    .unwrap();
+    boinc_db::queries::insert_user(&mut c, &new_user(1, "a@example.org", "a", "auth0123"))
+        .await
+        .unwrap();
     let lock = lock_consent(&db).await;
     interrupt_cli(&db, &["consent", "report"]).await;
     interrupt_cli(&db, &["consent", "history", "--email", "a@example.org"]).await;

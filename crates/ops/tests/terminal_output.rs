@@ -4,15 +4,17 @@
 //! a terms text are all stored with an OSC title sequence, a screen clear,
 //! C1/DEL and U+202E; every command that shows them is run for real.
 
-use std::process::{Command, Output};
+mod common;
 
+use boinc_db::consent::{self, NewConsent};
 use boinc_db::consent_types::{insert_audit, NewAudit};
 use boinc_db::mysql_async::prelude::*;
-use boinc_db::queries::{self, NewConsent, NewUser};
+use boinc_db::queries;
 use boinc_db::terms;
+use boinc_db::testing::fixtures::new_user;
 use boinc_db::testing::TestDb;
+use common::cli;
 
-const BIN: &str = env!("CARGO_BIN_EXE_boinc-ops");
 /// ESC ] 0 ; title BEL (window title), ESC [ 2 J (clear screen), a C1 CSI,
 /// DEL, a right-to-left override and a left-to-right isolate.
 const EVIL: &str = "x\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m\u{7f}\u{202e}txt.exe\u{2066}y";
@@ -30,22 +32,6 @@ fn raw_unsafe(s: &str) -> Vec<char> {
                     | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
         })
         .collect()
-}
-
-async fn run(db: &TestDb, args: &[&str]) -> Output {
-    let url = db.url();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
-            .args(["--config", "/nonexistent/config.xml"])
-            .args(&args)
-            .env("BOINC_DATABASE_URL", url)
-            .env_remove("RUST_LOG")
-            .output()
-            .expect("run boinc-ops")
-    })
-    .await
-    .unwrap()
 }
 
 #[tokio::test]
@@ -83,23 +69,14 @@ async fn cli_output_never_carries_raw_controls_or_bidi() {
     )
     .await
     .unwrap();
-    let uid = queries::insert_user(
-        &mut c,
-        &NewUser {
-            create_time: 1_700_000_000,
-            email_addr: "evil@example.org",
-            name: EVIL,
-            authenticator: "auth000000000000000000000000000evil",
-            cross_project_id: "x",
-            passwd_hash: "h",
-            country: "",
-            show_hosts: 1,
-            teamid: 0,
-        },
-    )
-    .await
-    .unwrap();
-    let cid = queries::insert_consent(
+    let user = new_user(
+        1_700_000_000,
+        "evil@example.org",
+        EVIL,
+        "auth000000000000000000000000000evil",
+    );
+    let uid = queries::insert_user(&mut c, &user).await.unwrap();
+    let cid = consent::insert(
         &mut c,
         &NewConsent {
             userid: uid,
@@ -140,7 +117,7 @@ async fn cli_output_never_carries_raw_controls_or_bidi() {
         vec!["consent", "terms", &v, "--json"],
     ];
     for args in &commands {
-        let o = run(&db, args).await;
+        let o = cli(&db, args).await;
         let (stdout, stderr) = (
             String::from_utf8(o.stdout.clone()).expect("UTF-8 stdout"),
             String::from_utf8(o.stderr.clone()).expect("UTF-8 stderr"),
@@ -160,7 +137,7 @@ async fn cli_output_never_carries_raw_controls_or_bidi() {
     }
 
     // Shown escaped, so the admin sees what is stored.
-    let list = String::from_utf8(run(&db, &["consent-type", "list"]).await.stdout).unwrap();
+    let list = String::from_utf8(cli(&db, &["consent-type", "list"]).await.stdout).unwrap();
     assert!(
         list.contains(
             "x\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{9b}31m\\u{7f}\\u{202e}txt.exe\\u{2066}y"
@@ -169,7 +146,7 @@ async fn cli_output_never_carries_raw_controls_or_bidi() {
     );
     assert!(list.contains("EVIL\\u{202e}\\u{1b}[8m"), "{list}");
     // JSON stays exact: readers decode the escapes back to the stored text.
-    let o = run(&db, &["consent-type", "list", "--json"]).await;
+    let o = cli(&db, &["consent-type", "list", "--json"]).await;
     let types: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(types
         .as_array()
@@ -177,14 +154,14 @@ async fn cli_output_never_carries_raw_controls_or_bidi() {
         .iter()
         .any(|t| t["shortname"] == EVIL_NAME && t["description"] == EVIL));
     // Terms text keeps its lines (CRLF included); a bare CR is escaped.
-    let o = run(&db, &["consent", "terms", &v]).await;
+    let o = cli(&db, &["consent", "terms", &v]).await;
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(
         text.starts_with("Terms\r\nline two x\\u{1b}]0;"),
         "{text:?}"
     );
     assert!(text.ends_with("y\\rspoof\n"), "{text:?}");
-    let o = run(&db, &["consent", "terms", &v, "--json"]).await;
+    let o = cli(&db, &["consent", "terms", &v, "--json"]).await;
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(doc["text"], terms_text);
 }
@@ -193,12 +170,12 @@ async fn cli_output_never_carries_raw_controls_or_bidi() {
 async fn cli_refuses_descriptions_with_controls_or_bidi() {
     let db = TestDb::new().await;
     for desc in [EVIL, "Newsletter \u{202e}rettelsweN", "zero\u{200b}width"] {
-        let o = run(&db, &["consent-type", "add", "NEWSLETTER", desc]).await;
+        let o = cli(&db, &["consent-type", "add", "NEWSLETTER", desc]).await;
         assert_eq!(o.status.code(), Some(2), "{desc:?}");
         let err = String::from_utf8(o.stderr).unwrap();
         assert!(err.contains("invisible formatting characters"), "{err}");
         assert!(raw_unsafe(&err).is_empty(), "{err:?}");
     }
-    let list = String::from_utf8(run(&db, &["consent-type", "list"]).await.stdout).unwrap();
+    let list = String::from_utf8(cli(&db, &["consent-type", "list"]).await.stdout).unwrap();
     assert!(!list.contains("NEWSLETTER"), "{list}");
 }

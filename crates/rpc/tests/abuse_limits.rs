@@ -9,27 +9,10 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Limits behind a (trusted) local proxy, so each test can be many clients.
-const PROXIED: &str = "<rpc_trusted_proxies>127.0.0.1</rpc_trusted_proxies>";
-
-async fn from_ip(h: &Harness, ip: &str, rpc: &str, params: &[(&str, &str)]) -> String {
-    let r = h
-        .client
-        .get(h.url(rpc))
-        .header("X-Forwarded-For", ip)
-        .query(params)
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(r.status(), 200);
-    r.text().await.expect("body")
-}
-
 async fn create_from(h: &Harness, ip: &str, email: &str) -> String {
     let hash = passwd_hash("secret", email);
     let name = email.replace(['@', '.'], "_");
-    from_ip(
-        h,
+    h.call_from(
         ip,
         "create_account.php",
         &[
@@ -118,7 +101,9 @@ async fn failed_authenticator_lookups_are_limited_per_address() {
         } else {
             "am_set_info.php"
         };
-        let b = from_ip(&h, "203.0.113.5", rpc, &[("account_key", "guess")]).await;
+        let b = h
+            .call_from("203.0.113.5", rpc, &[("account_key", "guess")])
+            .await;
         assert_error(&b, -136);
     }
     // Now even the right key is refused from there, with a retry hint.
@@ -127,13 +112,13 @@ async fn failed_authenticator_lookups_are_limited_per_address() {
     // connection at all.
     let mut asks = Vec::new();
     for rpc in ["am_get_info.php", "am_set_info.php", "lookup_account.php"] {
-        let b = from_ip(
-            &h,
-            "203.0.113.5",
-            rpc,
-            &[("account_key", &key), ("email_addr", "k@example.com")],
-        )
-        .await;
+        let b = h
+            .call_from(
+                "203.0.113.5",
+                rpc,
+                &[("account_key", &key), ("email_addr", "k@example.com")],
+            )
+            .await;
         assert_error(&b, -1);
         assert!(b.contains("try again in"), "{b}");
         asks.push(h.pool_asks().await);
@@ -141,21 +126,17 @@ async fn failed_authenticator_lookups_are_limited_per_address() {
     assert_eq!(asks[1], asks[0], "refused after a database query: {asks:?}");
     assert_eq!(asks[2], asks[0], "refused after a database query: {asks:?}");
     // Others are unaffected.
-    let b = from_ip(
-        &h,
-        "203.0.113.6",
-        "am_get_info.php",
-        &[("account_key", &key)],
-    )
-    .await;
+    let b = h
+        .call_from("203.0.113.6", "am_get_info.php", &[("account_key", &key)])
+        .await;
     assert!(b.contains("<success/>"), "{b}");
-    let b = from_ip(
-        &h,
-        "203.0.113.6",
-        "am_set_info.php",
-        &[("account_key", &key), ("country", "Germany")],
-    )
-    .await;
+    let b = h
+        .call_from(
+            "203.0.113.6",
+            "am_set_info.php",
+            &[("account_key", &key), ("country", "Germany")],
+        )
+        .await;
     assert!(b.contains("<success/>"), "{b}");
 }
 

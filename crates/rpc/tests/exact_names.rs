@@ -14,17 +14,6 @@ async fn collate(h: &Harness, coll: &str) {
     h.db.collate_names(coll).await;
 }
 
-async fn type_id(h: &Harness, name: &str) -> i64 {
-    let mut c = h.conn().await;
-    c.exec_first(
-        "SELECT id FROM consent_type WHERE CAST(shortname AS BINARY) = CAST(? AS BINARY)",
-        (name,),
-    )
-    .await
-    .unwrap()
-    .unwrap()
-}
-
 async fn consent_rows(h: &Harness) -> Vec<(i64, i64, i64, i64, String)> {
     let mut c = h.conn().await;
     c.query(
@@ -58,10 +47,7 @@ async fn look_alike_consent_names_are_unknown_types_and_write_nothing() {
             &[("consent_flag", "1"), ("source", "client")],
         )
         .await;
-    let (enroll_id, stats_id) = (
-        type_id(&h, "ENROLL").await,
-        type_id(&h, "STATSEXPORT").await,
-    );
+    let (enroll_id, stats_id) = (h.type_id("ENROLL").await, h.type_id("STATSEXPORT").await);
     for coll in COLLATIONS {
         collate(&h, coll).await;
         for (real, flag) in [("ENROLL", "0"), ("ENROLL", "1"), ("STATSEXPORT", "1")] {

@@ -11,26 +11,13 @@ use boinc_rpc::limits::WIDER_BLOCK_FACTOR;
 use common::*;
 use mysql_async::prelude::*;
 
-const PROXIED: &str = "<rpc_trusted_proxies>127.0.0.1</rpc_trusted_proxies>";
 /// Failed logins per client per window in these tests.
 const PER_CLIENT: u32 = 5;
 
-async fn from_ip(h: &Harness, ip: &str, rpc: &str, params: &[(&str, &str)]) -> String {
-    let r = h
-        .client
-        .get(h.url(rpc))
-        .header("X-Forwarded-For", ip)
-        .query(params)
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(r.status(), 200);
-    r.text().await.expect("body")
-}
-
 /// An unknown account key: a failed login of `ip`.
 async fn guess(h: &Harness, ip: &str) -> String {
-    from_ip(h, ip, "am_get_info.php", &[("account_key", "no-such-key")]).await
+    h.call_from(ip, "am_get_info.php", &[("account_key", "no-such-key")])
+        .await
 }
 
 #[track_caller]
@@ -112,17 +99,17 @@ async fn rotating_64s_inside_one_48_gets_its_budget_of_accounts() {
     for i in 0..3 * block {
         let email = format!("rot{i}@example.com");
         let hash = passwd_hash("secret", &email);
-        let body = from_ip(
-            &h,
-            &format!("2001:db8:dd:{i:x}::1"),
-            "create_account.php",
-            &[
-                ("email_addr", email.as_str()),
-                ("passwd_hash", hash.as_str()),
-                ("user_name", &format!("Rot {i}")),
-            ],
-        )
-        .await;
+        let body = h
+            .call_from(
+                &format!("2001:db8:dd:{i:x}::1"),
+                "create_account.php",
+                &[
+                    ("email_addr", email.as_str()),
+                    ("passwd_hash", hash.as_str()),
+                    ("user_name", &format!("Rot {i}")),
+                ],
+            )
+            .await;
         if i < block {
             assert!(body.contains("<authenticator>"), "{i}: {body}");
             created += 1;
@@ -188,16 +175,16 @@ async fn successful_logins_leave_no_rows() {
     let hash = passwd_hash("secret", "ok@example.com");
     let base = rows(&h).await;
     for i in 0..40u32 {
-        let body = from_ip(
-            &h,
-            &format!("2001:db8:ee:{i:x}::1"),
-            "lookup_account.php",
-            &[
-                ("email_addr", "ok@example.com"),
-                ("passwd_hash", hash.as_str()),
-            ],
-        )
-        .await;
+        let body = h
+            .call_from(
+                &format!("2001:db8:ee:{i:x}::1"),
+                "lookup_account.php",
+                &[
+                    ("email_addr", "ok@example.com"),
+                    ("passwd_hash", hash.as_str()),
+                ],
+            )
+            .await;
         assert!(body.contains("<authenticator>"), "{body}");
     }
     assert_eq!(

@@ -11,9 +11,6 @@ use common::*;
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 
-/// Lookups from many addresses behind a trusted local proxy.
-const PROXIED: &str = "<rpc_trusted_proxies>127.0.0.1</rpc_trusted_proxies>";
-
 struct U {
     id: i64,
     name: &'static str,
@@ -145,7 +142,7 @@ async fn people(h: &Harness, founder: i64) {
 }
 
 fn cpid(id: i64) -> String {
-    boinc_db::cpid(&format!("xpid{id}"), &format!("u{id}@example.com"))
+    boinc_db::models::cpid_string(&format!("xpid{id}"), &format!("u{id}@example.com"))
 }
 
 /// What upstream's show_user_xml prints for users of `people`.
@@ -505,34 +502,25 @@ async fn lookups_are_budgeted_per_address() {
     )
     .await;
     people(&h, 1).await;
-    let from = |ip: &'static str, rpc: &'static str, p: Vec<(&'static str, &'static str)>| {
-        let h = &h;
-        async move {
-            let r = h
-                .client
-                .get(h.url(rpc))
-                .header("X-Forwarded-For", ip)
-                .query(&p)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-            r.text().await.unwrap()
-        }
-    };
     // Three lookups of any kind, found or not, then refusals.
-    let b = from("192.0.2.1", "show_user.php", vec![("userid", "1")]).await;
+    let b = h
+        .call_from("192.0.2.1", "show_user.php", &[("userid", "1")])
+        .await;
     assert!(b.contains("<user>"), "{b}");
-    let b = from("192.0.2.1", "show_user.php", vec![("userid", "999")]).await;
+    let b = h
+        .call_from("192.0.2.1", "show_user.php", &[("userid", "999")])
+        .await;
     assert_error(&b, -136);
-    let b = from("192.0.2.1", "team_lookup.php", vec![("team_id", "10")]).await;
+    let b = h
+        .call_from("192.0.2.1", "team_lookup.php", &[("team_id", "10")])
+        .await;
     assert!(b.contains("<team>"), "{b}");
     for (rpc, p) in [
         ("team_email_list.php", vec![("teamid", "10"), ("xml", "1")]),
         ("show_user.php", vec![("userid", "1")]),
         ("team_lookup.php", vec![("team_ids", "10")]),
     ] {
-        let b = from("192.0.2.1", rpc, p).await;
+        let b = h.call_from("192.0.2.1", rpc, &p).await;
         assert_error(&b, -1);
         assert!(
             b.contains("too many lookups from your address; try again in"),
@@ -540,12 +528,13 @@ async fn lookups_are_budgeted_per_address() {
         );
     }
     // Another address has its own budget.
-    let b = from(
-        "192.0.2.2",
-        "team_email_list.php",
-        vec![("teamid", "10"), ("xml", "1")],
-    )
-    .await;
+    let b = h
+        .call_from(
+            "192.0.2.2",
+            "team_email_list.php",
+            &[("teamid", "10"), ("xml", "1")],
+        )
+        .await;
     assert!(b.contains("<users>"), "{b}");
     // The refusals are counted for /metrics.
     let m = h.get("metrics").await;

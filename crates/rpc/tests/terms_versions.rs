@@ -91,14 +91,7 @@ const CONSENT: &[(&str, &str)] = &[("consent_flag", "1"), ("source", "client")];
 #[tokio::test]
 async fn terms_versions_follow_the_served_terms_file() {
     let h = Harness::consent_project("").await;
-    let enroll = {
-        let mut c = h.conn().await;
-        boinc_db::queries::consent_type_by_name(&mut c, "ENROLL")
-            .await
-            .unwrap()
-            .unwrap()
-            .id
-    };
+    let enroll = h.type_id("ENROLL").await;
     let terms_path = h.dir.path().join("terms_of_use.txt");
 
     // Version 1: the terms the project started with. The ops tools read the
@@ -254,11 +247,7 @@ async fn latest_consent_breaks_same_second_ties_by_id() {
     h.new_account("tie@example.org", "Tie", CONSENT).await;
     let u = h.user("tie@example.org").await.unwrap();
     let mut c = h.conn().await;
-    let stats: i64 = c
-        .query_first("SELECT id FROM consent_type WHERE shortname = 'STATSEXPORT'")
-        .await
-        .unwrap()
-        .unwrap();
+    let stats = h.type_id("STATSEXPORT").await;
     for flag in [1, 0, 1, 0] {
         c.exec_drop(
             "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
@@ -270,11 +259,7 @@ async fn latest_consent_breaks_same_second_ties_by_id() {
     }
     let mut rows = latest(&h, u.id).await;
     rows.sort();
-    let enroll_id: i64 = c
-        .query_first("SELECT id FROM consent_type WHERE shortname = 'ENROLL'")
-        .await
-        .unwrap()
-        .unwrap();
+    let enroll_id = h.type_id("ENROLL").await;
     let mut expected = vec![(u.id, enroll_id, 1), (u.id, stats, 0)];
     expected.sort();
     assert_eq!(rows, expected);

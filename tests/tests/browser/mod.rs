@@ -1,14 +1,44 @@
-//! Headless Chromium over chromedriver for the ops-page tests. Fails
-//! (never skips) when Chromium is missing.
+//! Headless Chromium over chromedriver for the ops-page tests, and the ops
+//! page they drive. Fails (never skips) when Chromium is missing.
 #![allow(dead_code)]
 
 use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use boinc_db::testing::TestDb;
+use boinc_ops::{ConsentOps, Credentials, ServeOptions};
 use fantoccini::{Client, ClientBuilder};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The ops page's admin in these tests.
+pub const USER: &str = "admin";
+pub const PASS: &str = "BrowserPass123";
+
+/// The ops page on `db`, served in-process on 127.0.0.1 (any port) to
+/// [`USER`]; its address and task (abort it at the end).
+pub async fn serve_ops(
+    db: &TestDb,
+    read_only: bool,
+) -> (
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<Result<(), boinc_ops::ServeError>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let creds = Credentials::new(USER, &bcrypt::hash(PASS, 4).unwrap()).unwrap();
+    let server = tokio::spawn(boinc_ops::serve(
+        listener,
+        ConsentOps::new(db.pool()),
+        ServeOptions {
+            read_only,
+            credentials: Some(creds),
+            ..Default::default()
+        },
+    ));
+    (addr, server)
+}
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// Kills the chromedriver we started (and only it) when dropped.

@@ -40,6 +40,11 @@ pub fn short_hostname() -> String {
     name.split('.').next().unwrap_or("localhost").to_owned()
 }
 
+/// What clients send as the password: md5(password . lower(email)).
+pub fn passwd_hash(pw: &str, email: &str) -> String {
+    boinc_db::password::md5_hex(&format!("{pw}{}", email.to_lowercase()))
+}
+
 pub fn no_proxy_env(cmd: &mut Command) {
     for v in [
         "http_proxy",

@@ -272,13 +272,7 @@ pub async fn fixture() -> Fixture {
     consent(&mut c, 5, se, tie, 1).await;
     consent(&mut c, 11, se, now - DAY, 0).await;
     // An ENROLL row must not count as statistics consent.
-    c.query_drop(format!(
-        "INSERT INTO consent (userid, consent_type_id, consent_time, consent_flag, \
-         consent_not_required, source) SELECT 3, id, {old}, 1, 0, 't' FROM consent_type \
-         WHERE shortname='ENROLL'"
-    ))
-    .await
-    .unwrap();
+    boinc_db::testing::fixtures::enroll(&mut c, 3, old, "t").await;
 
     add_host(&mut c, 101, 1, 10.0, Some("box1"), "").await;
     add_host(&mut c, 102, 1, 0.0, Some("box2"), "").await;
@@ -334,6 +328,17 @@ impl Fixture {
             "UPDATE consent_type SET enabled={} WHERE shortname='STATSEXPORT'",
             enabled as i32
         ))
+        .await
+        .unwrap();
+    }
+
+    /// A database without a STATSEXPORT type (types cannot be deleted, so
+    /// it is renamed away).
+    pub async fn rename_statsexport_away(&self) {
+        let mut c = self.db.conn().await;
+        c.query_drop(
+            "UPDATE consent_type SET shortname='OTHER', enabled=1 WHERE shortname='STATSEXPORT'",
+        )
         .await
         .unwrap();
     }
@@ -446,6 +451,14 @@ pub fn check_xml(name: &str, text: &str, wrapper: &str) {
     );
     assert!(text.ends_with(&format!("</{wrapper}>\n")), "{name}");
     assert!(!text.contains('\r'), "{name}: CR");
+}
+
+/// ids of the records of published file `name` (root element `wrapper`,
+/// checked strictly), in order.
+pub fn ids_of(f: &Fixture, name: &str, wrapper: &str) -> Vec<i64> {
+    let text = read_file(&f.stats_dir().join(name));
+    check_xml(name, &text, wrapper);
+    ids(&text)
 }
 
 /// ids of the records of a file, in order.

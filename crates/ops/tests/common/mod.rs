@@ -1,6 +1,10 @@
 //! Shared helpers for the ops tests: a private database, the ops page
-//! served in-process on 127.0.0.1:0, and direct DB reads to check results.
+//! served in-process on 127.0.0.1:0, direct DB reads to check results, and
+//! the CLI run for real (`cli`).
 #![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
 use boinc_db::consent_types::AuditEntry;
 use boinc_db::models::ConsentType;
@@ -140,4 +144,62 @@ pub async fn post(
         rb = rb.header("cookie", c);
     }
     rb.send().await.expect("POST")
+}
+
+// ---------------------------------------------------------------------
+// The `boinc-ops` binary run for real, off the runtime (it blocks), and
+// its output as text.
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_boinc-ops");
+
+/// A config.xml that is not there: the database comes from
+/// `BOINC_DATABASE_URL`.
+pub const NO_CONFIG: &str = "/nonexistent/config.xml";
+
+async fn output(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("run boinc-ops"))
+        .await
+        .unwrap()
+}
+
+/// boinc-ops `args` on `db` through `BOINC_DATABASE_URL`, without a
+/// config.xml.
+pub async fn cli(db: &TestDb, args: &[&str]) -> Output {
+    cli_with(db, Path::new(NO_CONFIG), args).await
+}
+
+/// [`cli`] with a project's config.xml (so the terms file is known); the
+/// database still comes from `BOINC_DATABASE_URL`.
+pub async fn cli_with(db: &TestDb, config: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--config")
+        .arg(config)
+        .args(args)
+        .env("BOINC_DATABASE_URL", db.url())
+        .env_remove("RUST_LOG");
+    output(cmd).await
+}
+
+/// boinc-ops `args` with the config.xml at `config` naming the database,
+/// run by the admin `actor` (`USER`; no `SUDO_USER`), stdin from
+/// /dev/null.
+pub async fn cli_as(actor: &str, config: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("BOINC_DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .env_remove("SUDO_USER")
+        .env("USER", actor)
+        .stdin(Stdio::null());
+    output(cmd).await
+}
+
+pub fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }

@@ -13,6 +13,20 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_boinc-ops");
 /// A uid/gid no account on the machine has: the project's (non-root) user.
 pub const PROJECT_UID: u32 = 4242;
 
+/// What install adds to a project's folder (and uninstall takes away).
+pub const INSTALLED: [&str; 5] = [
+    "bin/boinc-rpc",
+    "bin/boinc-ops",
+    "bin/boinc_consent_db_dump",
+    "boinc_consent_db_dump_spec.xml",
+    "boinc-consent-server.install.json",
+];
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 /// Stand-ins for the three binaries install copies from `--from`, each
 /// `pad` bytes long (big ones keep install's write window open for racers).
 pub fn fake_binaries(dir: &Path, version: &str, pad: usize) {

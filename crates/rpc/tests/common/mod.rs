@@ -12,12 +12,16 @@ pub mod real;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use boinc_db::testing::TestDb;
+use boinc_db::testing::{rows, TestDb};
 use boinc_db::ProjectConfig;
 use boinc_rpc::{AppState, Options, RunningServer};
 use mysql_async::prelude::*;
 
 pub const TERMS: &str = "These are the terms of use.\nBe nice & share <CPU> time.";
+
+/// Config XML trusting a local proxy, so a test's requests can come from
+/// many clients (`Harness::call_from`).
+pub const PROXIED: &str = "<rpc_trusted_proxies>127.0.0.1</rpc_trusted_proxies>";
 
 pub struct Harness {
     pub server: RunningServer,
@@ -130,6 +134,21 @@ impl Harness {
         r.text().await.expect("body")
     }
 
+    /// [`Harness::call`] as client `ip`, through a trusted proxy
+    /// ([`PROXIED`]) that names it in `X-Forwarded-For`.
+    pub async fn call_from(&self, ip: &str, rpc: &str, params: &[(&str, &str)]) -> String {
+        let r = self
+            .client
+            .get(self.url(rpc))
+            .header("X-Forwarded-For", ip)
+            .query(params)
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(r.status(), 200);
+        r.text().await.expect("body")
+    }
+
     pub async fn post(&self, path_and_query: &str, form: &[(&str, &str)]) -> String {
         let r = self
             .client
@@ -154,6 +173,11 @@ impl Harness {
         )
         .await
         .expect("update consent_type");
+    }
+
+    /// The id of the consent type named exactly `shortname`.
+    pub async fn type_id(&self, shortname: &str) -> i64 {
+        boinc_db::testing::fixtures::type_id(&mut self.conn().await, shortname).await
     }
 
     pub async fn add_type(&self, shortname: &str, enabled: bool) -> i64 {
@@ -228,30 +252,12 @@ impl Harness {
         skip: &[&str],
     ) -> std::collections::BTreeMap<String, Vec<String>> {
         let mut c = self.conn().await;
-        let tables: Vec<String> = c
-            .query(
-                "SELECT table_name FROM information_schema.tables \
-                 WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'",
-            )
-            .await
-            .unwrap();
         let mut out = std::collections::BTreeMap::new();
-        for t in tables.into_iter().filter(|t| !skip.contains(&t.as_str())) {
-            let rows: Vec<mysql_async::Row> =
-                c.query(format!("SELECT * FROM `{t}`")).await.unwrap();
-            // Whole values (a row's Debug text shortens long ones).
-            let mut rows: Vec<String> = rows
-                .into_iter()
-                .map(|r| {
-                    r.unwrap()
-                        .iter()
-                        .map(|v| v.as_sql(false))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .collect();
-            rows.sort();
-            out.insert(t, rows);
+        for t in rows::base_tables(&mut c).await {
+            if !skip.contains(&t.as_str()) {
+                let r = rows::table_rows(&mut c, &t).await;
+                out.insert(t, r);
+            }
         }
         out
     }
