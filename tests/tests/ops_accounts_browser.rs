@@ -26,7 +26,7 @@ async fn setup(db: &TestDb) {
     )
     .await
     .unwrap();
-    let v = boinc_db::terms::ensure_terms_version(&mut c, "Gina's terms <v1>", 1590000000)
+    let v = boinc_db::consent::terms::ensure_terms_version(&mut c, "Gina's terms <v1>", 1590000000)
         .await
         .unwrap();
     c.query_drop(
@@ -36,7 +36,7 @@ async fn setup(db: &TestDb) {
     )
     .await
     .unwrap();
-    boinc_db::terms::link_consent_terms(&mut c, 5, v)
+    boinc_db::consent::terms::link_consent_terms(&mut c, 5, v)
         .await
         .unwrap();
 }

@@ -91,7 +91,7 @@ async fn ops_browser_admin_adds_enables_and_toggles_privacypref() {
         .expect("type in DB");
     assert_eq!((t.enabled, t.project_specific, t.privacypref), (1, 1, 1));
     assert_eq!(t.description, "Added by <b>a browser</b>");
-    let audit = boinc_db::consent_types::audit_history(&mut conn, Some("BROWSER_TYPE"), 10)
+    let audit = boinc_db::consent::types::audit_history(&mut conn, Some("BROWSER_TYPE"), 10)
         .await
         .unwrap();
     let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();

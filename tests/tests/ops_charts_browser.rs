@@ -224,10 +224,10 @@ async fn setup(db: &TestDb, all: &[Row], now: i64) -> i64 {
         .unwrap();
     }
     // Terms: one version from before the window (no mark), one inside it.
-    boinc_db::terms::ensure_terms_version(&mut c, "Old terms", now - 86400 * 1300)
+    boinc_db::consent::terms::ensure_terms_version(&mut c, "Old terms", now - 86400 * 1300)
         .await
         .unwrap();
-    boinc_db::terms::ensure_terms_version(&mut c, "New terms", now - 86400 * 150)
+    boinc_db::consent::terms::ensure_terms_version(&mut c, "New terms", now - 86400 * 150)
         .await
         .unwrap()
 }

@@ -18,9 +18,9 @@ use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 
-use boinc_db::charset::Charset;
 use boinc_db::testing::releases::Release;
 use boinc_db::testing::{free_port, write_made_project, TestDb};
+use boinc_db::text::charset::Charset;
 use common::{bin_dir, no_proxy_env, passwd_hash, short_hostname, wait_http};
 use mysql_async::prelude::*;
 

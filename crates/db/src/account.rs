@@ -1,6 +1,12 @@
 //! Account writes of the web RPCs beyond `queries` (am_set_info's profile
 //! update and the row lock that serialises one account's changes).
 
+pub mod audit;
+pub mod erase;
+pub mod public_lookup;
+pub mod retention;
+pub mod subject;
+
 use mysql_async::prelude::*;
 use mysql_async::{Params, Value};
 
@@ -38,9 +44,6 @@ pub async fn lock_and_read_user<Q: Queryable>(
     )
     .await?)
 }
-
-// TEMP(renovation): old path while the bench binaries move.
-pub use crate::consent::latest::type_and_flag as consent_type_and_latest;
 
 /// An email change as BOINC records it.
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@
 //! and other sections (`<daemons>`, `<tasks>`) are ignored, as BOINC does.
 
 pub mod profile;
+pub mod values;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -145,10 +146,6 @@ impl ProjectConfig {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         }
-    }
-
-    pub fn set(&mut self, key: &str, value: &str) {
-        self.values.insert(key.to_owned(), value.to_owned());
     }
 
     pub fn str(&self, key: &str) -> Option<&str> {
@@ -384,7 +381,7 @@ impl DbSettings {
             .pass(Some(self.passwd.clone()))
             .db_name(db.map(str::to_owned))
             .prefer_socket(false)
-            .init(vec![crate::charset::SESSION_INIT])
+            .init(vec![crate::text::charset::SESSION_INIT])
     }
 }
 

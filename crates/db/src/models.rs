@@ -7,15 +7,15 @@ use mysql_async::prelude::FromRow;
 pub struct User {
     pub id: i64,
     pub create_time: i64,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub email_addr: String,
-    #[mysql(deserialize_with = "crate::charset::opt_string")]
+    #[mysql(deserialize_with = "crate::text::charset::opt_string")]
     pub name: Option<String>,
-    #[mysql(deserialize_with = "crate::charset::opt_string")]
+    #[mysql(deserialize_with = "crate::text::charset::opt_string")]
     pub authenticator: Option<String>,
-    #[mysql(deserialize_with = "crate::charset::opt_string")]
+    #[mysql(deserialize_with = "crate::text::charset::opt_string")]
     pub country: Option<String>,
-    #[mysql(deserialize_with = "crate::charset::opt_string")]
+    #[mysql(deserialize_with = "crate::text::charset::opt_string")]
     pub postal_code: Option<String>,
     pub total_credit: f64,
     pub expavg_credit: f64,
@@ -23,19 +23,19 @@ pub struct User {
     pub global_prefs: Option<Vec<u8>>,
     pub project_prefs: Option<Vec<u8>>,
     pub teamid: i64,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub venue: String,
-    #[mysql(deserialize_with = "crate::charset::opt_string")]
+    #[mysql(deserialize_with = "crate::text::charset::opt_string")]
     pub url: Option<String>,
     pub send_email: i64,
     pub show_hosts: i64,
     pub posts: i64,
     pub has_profile: i64,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub cross_project_id: String,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub passwd_hash: String,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub previous_email_addr: String,
     pub email_addr_change_time: f64,
 }
@@ -57,7 +57,7 @@ impl User {
 pub struct Team {
     pub id: i64,
     pub userid: i64,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub name: String,
     pub joinable: i64,
 }
@@ -65,9 +65,9 @@ pub struct Team {
 #[derive(Debug, Clone, PartialEq, Eq, FromRow, serde::Serialize)]
 pub struct ConsentType {
     pub id: i64,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub shortname: String,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub description: String,
     pub enabled: i64,
     pub project_specific: i64,
@@ -88,17 +88,17 @@ pub struct Consent {
     pub consent_time: i64,
     pub consent_flag: i64,
     pub consent_not_required: i64,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub source: String,
 }
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Platform {
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub name: String,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub user_friendly_name: String,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub plan_class: String,
 }
 

@@ -242,10 +242,6 @@ pub(crate) fn exact_type(rows: Vec<ConsentType>, shortname: &str) -> Option<Cons
     rows.into_iter().find(|t| t.shortname == shortname)
 }
 
-// TEMP(renovation): old paths while the bench binaries move.
-pub use crate::consent::latest::{history as consent_history, row as latest_consent};
-pub use crate::consent::{insert as insert_consent, NewConsent};
-
 /// Platforms with a current (non-deprecated) app version, as BOINC's
 /// get_project_config lists them.
 pub async fn platforms<Q: Queryable>(q: &mut Q) -> Result<Vec<Platform>, DbError> {

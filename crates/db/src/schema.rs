@@ -3,13 +3,17 @@
 //! Both run the same three files from `sql/`; running either twice changes
 //! nothing.
 
+pub mod predefined;
+pub mod shape;
+pub mod utf8mb4;
+
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 
 use crate::config::DbSettings;
-use crate::predefined::{self, Dangling, Restored};
-use crate::shape::Shape;
 use crate::DbError;
+use predefined::{Dangling, Restored};
+use shape::Shape;
 
 pub const SCHEMA_SQL: &str = include_str!("../../../sql/schema.sql");
 pub const CONSTRAINTS_SQL: &str = include_str!("../../../sql/constraints.sql");

@@ -2,14 +2,14 @@
 //! real MariaDB: the effect on user, host, team, consent, deletion-record
 //! and audit tables; all-or-nothing under an injected failure.
 
+use boinc_db::account::erase::{erase, EraseError, Mode};
 use boinc_db::consent::{self, NewConsent};
-use boinc_db::erase::{erase, EraseError, Mode};
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::mysql_async::Conn;
 use boinc_db::queries::{self, NewUser};
 use boinc_db::testing::fixtures::{self, new_user};
 use boinc_db::testing::TestDb;
-use boinc_db::{audit, retention, terms};
+use boinc_db::{account::audit, account::retention, consent::terms};
 
 const EMAIL: &str = "Erin@Example.org";
 
@@ -575,7 +575,12 @@ async fn forum_posts_go_and_thread_and_forum_counts_follow() {
         .unwrap();
     assert_eq!(
         threads,
-        vec![(10, 0, 20, boinc_db::erase::forum::REMOVED_TITLE.into())],
+        vec![(
+            10,
+            0,
+            20,
+            boinc_db::account::erase::forum::REMOVED_TITLE.into()
+        )],
         "thread 11 lost all its posts"
     );
     let forum: Option<(i64, i64)> = c

@@ -4,7 +4,7 @@
 //! nothing that identifies her, and everyone else's rows are exactly as
 //! they were.
 
-use boinc_db::erase::{erase, Mode};
+use boinc_db::account::erase::{erase, Mode};
 use boinc_db::models::cpid_string;
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::mysql_async::Conn;

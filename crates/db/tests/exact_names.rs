@@ -1,13 +1,13 @@
 //! Names and addresses select rows exactly, whatever the column's
 //! collation considers equal; the length table matches the live schema.
 
-use boinc_db::columns::{self, Unit};
-use boinc_db::consent_types::{self, NewAudit};
+use boinc_db::consent::types::{self as consent_types, NewAudit};
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::mysql_async::TxOpts;
 use boinc_db::queries::{self, NewUser};
 use boinc_db::testing::fixtures::new_user;
 use boinc_db::testing::{look_alikes, TestDb, NAME_COLLATIONS};
+use boinc_db::text::columns::{self, Unit};
 
 #[tokio::test]
 async fn column_limits_match_the_schema() {
@@ -31,7 +31,7 @@ async fn column_limits_match_the_schema() {
         assert_eq!(
             max,
             Some(col.max as i64),
-            "{}.{}: schema and boinc_db::columns disagree",
+            "{}.{}: schema and boinc_db::text::columns disagree",
             col.table,
             col.column
         );

@@ -2,10 +2,10 @@
 //! database, bytes pass through as BOINC's PHP stored them, and bytes that
 //! are not UTF-8 decode as the server's own latin1.
 
-use boinc_db::charset::{self, Charset};
 use boinc_db::queries;
 use boinc_db::testing::fixtures::new_user;
 use boinc_db::testing::TestDb;
+use boinc_db::text::charset::{self, Charset};
 use mysql_async::prelude::*;
 
 #[tokio::test]

@@ -4,11 +4,11 @@
 //! they are (a release before 1.6 may hold duplicate user names) and is
 //! idempotent. The binaries on these databases: tests/tests/releases.rs.
 
-use boinc_db::charset::Charset;
 use boinc_db::schema;
-use boinc_db::shape::{HostDetails, Shape};
+use boinc_db::schema::shape::{HostDetails, Shape};
 use boinc_db::testing::releases::Release;
 use boinc_db::testing::TestDb;
+use boinc_db::text::charset::Charset;
 use mysql_async::prelude::*;
 
 async fn check(release: Release, cs: Charset) {

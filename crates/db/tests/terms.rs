@@ -1,9 +1,9 @@
 //! Terms versioning and consent reports against real MariaDB.
 
+use boinc_db::consent::terms;
 use boinc_db::consent::NewConsent;
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::queries;
-use boinc_db::terms;
 use boinc_db::testing::fixtures::{new_user, type_id};
 use boinc_db::testing::TestDb;
 
@@ -109,7 +109,7 @@ async fn report_counts_latest_state_per_type_and_enroll_by_version() {
     .unwrap();
     consent(&mut conn, users[6], stats, 6, true, false).await;
 
-    let report = boinc_db::consent_report::consent_report(&mut conn)
+    let report = boinc_db::consent::report::consent_report(&mut conn)
         .await
         .unwrap();
     let e = &report[0];

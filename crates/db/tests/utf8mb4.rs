@@ -8,10 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use boinc_db::charset::{decode, Charset};
+use boinc_db::schema::utf8mb4::{self, Method};
 use boinc_db::testing::releases::Release;
 use boinc_db::testing::TestDb;
-use boinc_db::utf8mb4::{self, Method};
+use boinc_db::text::charset::{decode, Charset};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 
@@ -298,7 +298,7 @@ async fn every_name_reads_the_same_and_upstream_changes_nothing_after() {
     // And our binaries' sessions now talk utf8mb4.
     let mut fresh = db.conn().await;
     assert_eq!(
-        boinc_db::charset::session_charset(&mut fresh)
+        boinc_db::text::charset::session_charset(&mut fresh)
             .await
             .unwrap(),
         Charset::Utf8mb4

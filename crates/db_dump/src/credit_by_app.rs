@@ -71,9 +71,9 @@ pub async fn subprojects_from_apps(conn: &mut Conn) -> Result<Vec<SubProject>, D
         .into_iter()
         .map(|(id, friendly, name)| SubProject {
             name: friendly
-                .map(|f| boinc_db::charset::decode(&f).into_owned())
+                .map(|f| boinc_db::text::charset::decode(&f).into_owned())
                 .filter(|f| !f.trim().is_empty())
-                .or(name.map(|n| boinc_db::charset::decode(&n).into_owned()))
+                .or(name.map(|n| boinc_db::text::charset::decode(&n).into_owned()))
                 .unwrap_or_default(),
             appids: vec![id],
         })

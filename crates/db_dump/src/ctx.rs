@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use boinc_db::shape::HostDetails;
+use boinc_db::schema::shape::HostDetails;
 
 use crate::credit_by_app::SubProject;
 use crate::error::DumpError;
@@ -45,7 +45,7 @@ pub(crate) struct Ctx {
     pub(crate) consent: Option<i64>,
     pub(crate) fields: UserFields,
     /// What describes a host's GPUs, client and VirtualBox in this
-    /// database's release (`boinc_db::shape`).
+    /// database's release (`boinc_db::schema::shape`).
     pub(crate) host_details: HostDetails,
     /// Computed by the first optout enumeration.
     pub(crate) optout: tokio::sync::OnceCell<Optout>,

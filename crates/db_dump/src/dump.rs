@@ -14,7 +14,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use boinc_db::shape::{HostDetails, Shape};
+use boinc_db::schema::shape::{HostDetails, Shape};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use mysql_async::prelude::*;
 use mysql_async::Conn;

@@ -9,7 +9,7 @@ use mysql_async::{Row, Value};
 
 use crate::record::{Host, HostExtra, Team, User};
 use crate::spec::Sort;
-use boinc_db::shape::HostDetails;
+use boinc_db::schema::shape::HostDetails;
 
 use boinc_db::exportable;
 

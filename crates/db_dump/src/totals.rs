@@ -1,7 +1,7 @@
 //! tables.xml's inputs that no enumeration counts: table totals, the
 //! application list and the badges.
 
-use boinc_db::shape::Shape;
+use boinc_db::schema::shape::Shape;
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use boinc_db::shape::HostDetails;
+use boinc_db::schema::shape::HostDetails;
 use tokio::sync::mpsc;
 
 use crate::batch::Batch;

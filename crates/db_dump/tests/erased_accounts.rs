@@ -1,10 +1,10 @@
-//! An account erased with `boinc_db::erase` (either mode) leaves user.gz
+//! An account erased with `boinc_db::account::erase` (either mode) leaves user.gz
 //! and host.gz on the next dump and appears in user_deleted.gz /
 //! host_deleted.gz, so stats sites and account managers learn of it.
 
 mod common;
 
-use boinc_db::erase::{erase, Mode};
+use boinc_db::account::erase::{erase, Mode};
 use common::*;
 
 #[tokio::test]

@@ -2,12 +2,12 @@
 //! find an account, export everything held about the person (access
 //! request, `export`), erase the account (erasure request). Every export and
 //! erase is recorded in `account_audit`. The SQL lives in
-//! `boinc_db::{subject, erase, audit}`; this module picks the account.
+//! `boinc_db::{account::subject, account::erase, account::audit}`; this module picks the account.
 
-use boinc_db::audit::{self, Action, AuditRow};
-use boinc_db::erase::{self, Mode, Outcome};
+use boinc_db::account::audit::{self, Action, AuditRow};
+use boinc_db::account::erase::{self, Mode, Outcome};
+use boinc_db::account::subject::{self, Found};
 use boinc_db::mysql_async::Pool;
-use boinc_db::subject::{self, Found};
 
 mod export;
 mod resolve;
@@ -36,7 +36,7 @@ pub async fn find(pool: &Pool, q: &Query) -> Result<Vec<Found>, AccountError> {
     })
 }
 
-/// Erase account `userid` (see `boinc_db::erase`).
+/// Erase account `userid` (see `boinc_db::account::erase`).
 pub async fn delete(
     pool: &Pool,
     userid: i64,

@@ -1,13 +1,13 @@
 //! Consent as proof, for admins: per-type reports of users' current consent
 //! state (with ENROLL broken down by the terms-of-use version accepted), one
 //! user's full consent history for a data-subject request, and the stored
-//! terms texts. Read-only; the SQL lives in `boinc_db::terms`.
+//! terms texts. Read-only; the SQL lives in `boinc_db::consent::terms`.
 
 use boinc_db::cancel::Guarded;
-use boinc_db::consent_report::{consent_report_snapshot, Month, State};
+use boinc_db::consent::report::{consent_report_snapshot, Month, State};
+use boinc_db::consent::terms::{self, TermsVersion};
 use boinc_db::mysql_async::prelude::Queryable;
 use boinc_db::mysql_async::Pool;
-use boinc_db::terms::{self, TermsVersion};
 use boinc_db::DbError;
 use serde::Serialize;
 

@@ -4,7 +4,7 @@
 //! [`consent_records`] adds the read-only consent reports, per-user
 //! consent history (data-subject requests) and stored terms versions.
 //! Neither front end holds SQL: everything goes through [`ConsentOps`],
-//! which goes through `boinc_db::consent_types`. [`terminal`] is the one
+//! which goes through `boinc_db::consent::types`. [`terminal`] is the one
 //! sanitiser for everything the CLI prints.
 
 pub mod account;

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use boinc_db::consent_types::{self as q, AuditEntry, NewAudit};
+use boinc_db::consent::types::{self as q, AuditEntry, NewAudit};
 use boinc_db::models::ConsentType;
 use boinc_db::mysql_async::{self, Pool, TxOpts};
 use boinc_db::DbError;

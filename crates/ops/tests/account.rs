@@ -69,7 +69,7 @@ async fn setup(c: &mut Conn) {
     )
     .await
     .unwrap();
-    let v = boinc_db::terms::ensure_terms_version(c, TERMS, 1590000000)
+    let v = boinc_db::consent::terms::ensure_terms_version(c, TERMS, 1590000000)
         .await
         .unwrap();
     c.query_drop(
@@ -88,7 +88,9 @@ async fn setup(c: &mut Conn) {
     )
     .await
     .unwrap();
-    boinc_db::terms::link_consent_terms(c, 1, v).await.unwrap();
+    boinc_db::consent::terms::link_consent_terms(c, 1, v)
+        .await
+        .unwrap();
 }
 
 /// Only the exact current address finds the account; a look-alike finds

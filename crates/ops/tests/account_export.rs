@@ -268,9 +268,14 @@ async fn export_holds_what_every_table_holds_about_her_and_nothing_of_others() {
     assert_eq!(doc.userid, OLAF);
 
     // An obfuscated account's export: what is left, deletion records too.
-    boinc_db::erase::erase(&mut c, FIONA, boinc_db::erase::Mode::Obfuscate, "a")
-        .await
-        .unwrap();
+    boinc_db::account::erase::erase(
+        &mut c,
+        FIONA,
+        boinc_db::account::erase::Mode::Obfuscate,
+        "a",
+    )
+    .await
+    .unwrap();
     let doc = account::export(&pool, &UserRef::Id(FIONA), "export-admin", 1_700_000_002)
         .await
         .unwrap();

@@ -6,11 +6,11 @@ mod common;
 
 use std::process::Output;
 
+use boinc_db::consent::terms;
 use boinc_db::consent::NewConsent;
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::mysql_async::Conn;
 use boinc_db::queries;
-use boinc_db::terms;
 use boinc_db::testing::fixtures::{new_user, type_id};
 use boinc_db::testing::TestDb;
 use boinc_ops::{ConsentOps, UserRef};

@@ -6,11 +6,11 @@
 
 mod common;
 
+use boinc_db::consent::terms;
+use boinc_db::consent::types::{insert_audit, NewAudit};
 use boinc_db::consent::{self, NewConsent};
-use boinc_db::consent_types::{insert_audit, NewAudit};
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::queries;
-use boinc_db::terms;
 use boinc_db::testing::fixtures::new_user;
 use boinc_db::testing::TestDb;
 use common::cli;

@@ -4,9 +4,9 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use boinc_db::account::public_lookup::{OwnerHost, PublicTeam, PublicUser};
 use boinc_db::models::{Platform, User};
-use boinc_db::public_lookup::{OwnerHost, PublicTeam, PublicUser};
-use boinc_db::xml::{escape, escape_into};
+use boinc_db::text::xml::{escape, escape_into};
 
 use crate::error::RpcError;
 
@@ -141,7 +141,7 @@ fn prefs(raw: &Option<Vec<u8>>) -> String {
         .map(String::from_utf8_lossy)
         .unwrap_or_default();
     s.chars()
-        .filter(|c| boinc_db::xml::is_xml_char(*c))
+        .filter(|c| boinc_db::text::xml::is_xml_char(*c))
         .collect()
 }
 

@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use boinc_db::charset::Charset;
 use boinc_db::locking::LockSyntax;
 use boinc_db::models::Platform;
 use boinc_db::rate_limit::Key;
+use boinc_db::text::charset::Charset;
 use boinc_db::ProjectConfig;
 
 use crate::error::RpcError;
@@ -42,7 +42,7 @@ pub struct AppState {
     /// Path of master_url (e.g. "/myproject/"): RPCs are served below it
     /// as well as at the root.
     pub url_prefix: String,
-    /// The sessions' character set (`boinc_db::charset`), learnt from the
+    /// The sessions' character set (`boinc_db::text::charset`), learnt from the
     /// first connection: it follows the database, which does not change
     /// while we run.
     charset: OnceLock<Charset>,
@@ -128,7 +128,7 @@ impl AppState {
         if let Some(cs) = self.charset.get() {
             return Ok(*cs);
         }
-        let cs = boinc_db::charset::session_charset(conn).await?;
+        let cs = boinc_db::text::charset::session_charset(conn).await?;
         Ok(*self.charset.get_or_init(|| cs))
     }
 

@@ -1,8 +1,8 @@
 //! Input rules shared by the RPCs (lengths, user names, email syntax,
 //! countries, prefs).
 
-use boinc_db::charset::Charset;
-use boinc_db::columns::{self, Column};
+use boinc_db::text::charset::Charset;
+use boinc_db::text::columns::{self, Column};
 
 use crate::error::RpcError;
 use crate::params::Params;
@@ -22,7 +22,7 @@ enum TooLong {
 
 /// Every RPC parameter whose value is stored, with the column it is stored
 /// in: the one place the RPCs' length limits come from (the columns' sizes
-/// come from `boinc_db::columns`, checked against the schema).
+/// come from `boinc_db::text::columns`, checked against the schema).
 const STORED: &[(&str, Column, TooLong)] = &[
     ("email_addr", columns::USER_EMAIL_ADDR, TooLong::Email),
     ("user_name", columns::USER_NAME, TooLong::UserName),
@@ -97,7 +97,7 @@ pub fn stored_in(cs: Charset, values: &[(&str, Option<&str>)]) -> Result<(), Rpc
 
 /// A country from BOINC's list, or empty; else upstream's -1.
 pub fn country(name: &str) -> Result<(), RpcError> {
-    if boinc_db::countries::is_valid(name) {
+    if boinc_db::text::countries::is_valid(name) {
         Ok(())
     } else {
         Err(RpcError::generic("invalid country"))

@@ -46,7 +46,7 @@ async fn boinc_rpc_asks_for_a_restart_after_the_conversion() {
 
     let mut c = db.conn().await;
     let mut quiet = |_: &str| {};
-    let r = boinc_db::utf8mb4::convert(&mut c, false, &mut quiet)
+    let r = boinc_db::schema::utf8mb4::convert(&mut c, false, &mut quiet)
         .await
         .unwrap();
     assert!(!r.converted.is_empty());

@@ -1,10 +1,10 @@
-//! Accounts erased by `boinc-ops account delete` (boinc_db::erase) are
+//! Accounts erased by `boinc-ops account delete` (boinc_db::account::erase) are
 //! refused by every RPC exactly as an unknown account is: the old
 //! authenticator, the deletion marker and the old email find nothing.
 
 mod common;
 
-use boinc_db::erase::{erase, Mode};
+use boinc_db::account::erase::{erase, Mode};
 use common::*;
 
 #[tokio::test]
@@ -126,7 +126,7 @@ async fn consent_change_waiting_on_an_erase_is_refused() {
     assert!(h.consents(id).await.iter().all(|c| c.0 != "STATSEXPORT"));
 }
 
-/// Starts the real erase (`boinc_db::erase`, as `boinc-ops account
+/// Starts the real erase (`boinc_db::account::erase`, as `boinc-ops account
 /// delete` runs it) of a fresh account and holds it mid-transaction, after
 /// it has locked the row and replaced the key: `user_deleted`, which it
 /// writes next, is locked by another session. Sends am_set_info with

@@ -14,7 +14,7 @@ fn expected(h: &Harness, terms: Option<&str>) -> String {
         .map(|t| {
             format!(
                 "    <terms_of_use>\n{}\n</terms_of_use>\n",
-                boinc_db::xml::escape(t)
+                boinc_db::text::xml::escape(t)
             )
         })
         .unwrap_or_default();
@@ -550,7 +550,7 @@ async fn all_elements_in_upstream_order_and_file_edits_during_an_outage() {
          <platforms>\n    </platforms>\n    <terms_of_use>\n{}\n</terms_of_use>\n<ldap_auth/>\n\
          {KEYWORDS}    <account_ownership_public_key>aw==</account_ownership_public_key>\n\
          </project_config>",
-        boinc_db::xml::escape(TERMS)
+        boinc_db::text::xml::escape(TERMS)
     );
     assert_eq!(body, want);
 

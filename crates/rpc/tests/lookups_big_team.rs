@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Instant;
 
-use boinc_db::{exportable, public_lookup};
+use boinc_db::{account::public_lookup, exportable};
 use common::*;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row, Value};

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use boinc_db::terms;
+use boinc_db::consent::terms;
 use common::*;
 use mysql_async::prelude::*;
 
@@ -227,7 +227,7 @@ async fn terms_versions_follow_the_served_terms_file() {
     );
 
     // The report: ENROLL accepted once for v1, twice for v2.
-    let report = boinc_db::consent_report::consent_report(&mut c)
+    let report = boinc_db::consent::report::consent_report(&mut c)
         .await
         .unwrap();
     let e = report.iter().find(|t| t.shortname == "ENROLL").unwrap();

@@ -290,7 +290,9 @@ async fn lock<Q: Queryable>(
     for (id, auth) in rows {
         let Some(auth) = auth else { continue };
         // Erased since the lookup: the key names nothing.
-        if keys.binary_search(&auth.as_str()).is_err() || crate::erase::is_deleted_key(&auth) {
+        if keys.binary_search(&auth.as_str()).is_err()
+            || crate::account::erase::is_deleted_key(&auth)
+        {
             continue;
         }
         users.insert(auth, id);

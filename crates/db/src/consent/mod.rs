@@ -13,6 +13,9 @@
 pub mod group;
 pub mod insert;
 pub mod latest;
+pub mod report;
+pub mod terms;
+pub mod types;
 
 pub use insert::{insert, NewConsent};
 

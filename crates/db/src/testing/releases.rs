@@ -3,7 +3,7 @@
 //! release's db/schema.sql, constraints.sql and content.sql), described in
 //! our own words: master's tables (`tests/fixtures/upstream_tables.sql`)
 //! with each release's differences applied as ALTER statements. What
-//! differs, checked against the release tags (see `crate::shape`):
+//! differs, checked against the release tags (see `crate::schema::shape`):
 //!
 //! * 1.6.2 and master: the same tables (host.misc, 191-character names,
 //!   unique user names).
@@ -19,7 +19,7 @@
 //! Test-only: never loaded into a real database.
 
 use super::{run_sql, TestDb};
-use crate::charset::Charset;
+use crate::text::charset::Charset;
 
 /// master's tables (upstream's whole schema, restated).
 pub const MASTER_TABLES: &str = include_str!("../../tests/fixtures/upstream_tables.sql");

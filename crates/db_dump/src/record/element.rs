@@ -1,8 +1,8 @@
 //! The pieces every record is made of: a file's wrapper, one element per
 //! value, escaped text, attributes and CDATA (the escaping rule itself is
-//! `boinc_db::xml`'s; these pick its context).
+//! `boinc_db::text::xml`'s; these pick its context).
 
-use boinc_db::xml::{escape_bytes_into, Context};
+use boinc_db::text::xml::{escape_bytes_into, Context};
 
 use super::number::fixed6;
 use crate::spec::Table;
@@ -62,7 +62,7 @@ pub(super) fn attr(out: &mut Vec<u8>, raw: &[u8]) {
 
 /// Element text: escape `& < >`, TAB/LF/CR as character references, drop
 /// characters XML forbids, decode bytes that are not UTF-8 as latin1
-/// (`boinc_db::xml`'s rule for [`Context::Record`]).
+/// (`boinc_db::text::xml`'s rule for [`Context::Record`]).
 pub fn text(out: &mut Vec<u8>, raw: &[u8]) {
     escape_bytes_into(out, raw, Context::Record);
 }

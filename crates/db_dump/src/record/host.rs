@@ -36,7 +36,7 @@ pub struct Host<'a> {
 }
 
 /// A host's GPUs, client and VirtualBox, as the database's release
-/// stores them (`boinc_db::shape::HostDetails`).
+/// stores them (`boinc_db::schema::shape::HostDetails`).
 #[derive(Debug, Clone, Copy)]
 pub enum HostExtra<'a> {
     /// `host.misc`: written as `<misc>` CDATA (master).
@@ -69,7 +69,7 @@ pub fn host(out: &mut Vec<u8>, h: &Host, detail: bool) {
             out.extend_from_slice(b"</misc>\n");
         }
         HostExtra::Serialnum(s) => {
-            let p = boinc_db::shape::parse_serialnum(s);
+            let p = boinc_db::schema::shape::parse_serialnum(s);
             if !p.boinc.is_empty() {
                 text_el(out, I, b"boinc_version", p.boinc);
             }

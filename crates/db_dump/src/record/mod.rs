@@ -3,7 +3,7 @@
 //! per kind of record (`user.rs`, `host.rs`, `team.rs`, `credit.rs` for
 //! badge and credit_by_app records, `tables_xml.rs`), numbers as C and PHP
 //! print them in `number.rs`, the element helpers in `element.rs`. The
-//! escaping rule itself is `boinc_db::xml`'s; `element.rs` picks its
+//! escaping rule itself is `boinc_db::text::xml`'s; `element.rs` picks its
 //! context.
 //!
 //! Layout (element order, indentation, `%f` numbers, which elements are

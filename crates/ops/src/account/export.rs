@@ -1,5 +1,5 @@
 //! The access request: everything the database holds about one person as
-//! one self-describing document (the parts are `boinc_db::subject::PARTS`,
+//! one self-describing document (the parts are `boinc_db::account::subject::PARTS`,
 //! plus the consent record and the admin trail).
 //!
 //! All of it is read in one consistent snapshot (REPEATABLE READ, `START
@@ -15,10 +15,10 @@
 //! commit: if that fails the trail shows an export nobody received, never
 //! the reverse.
 
-use boinc_db::audit::{self, Action, AuditRow};
+use boinc_db::account::audit::{self, Action, AuditRow};
+use boinc_db::account::subject::{self, Row, TablePart};
 use boinc_db::mysql_async::{IsolationLevel, Pool, Transaction, TxOpts};
 use boinc_db::queries;
-use boinc_db::subject::{self, Row, TablePart};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::resolve::{resolve_on, AccountError};

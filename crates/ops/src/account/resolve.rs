@@ -1,10 +1,10 @@
 //! Who a request is about, and what can go wrong answering it: a leaf the
 //! account commands and the export share.
 
-use boinc_db::erase::EraseError;
+use boinc_db::account::erase::EraseError;
+use boinc_db::account::subject;
 use boinc_db::mysql_async::prelude::Queryable;
 use boinc_db::mysql_async::Pool;
-use boinc_db::subject;
 use boinc_db::{queries, DbError};
 
 use crate::consent_records::{RecordsError, UserRef};

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use boinc_db::erase::Mode;
+use boinc_db::account::erase::Mode;
 use boinc_ops::account::{self, AccountError, Query};
 use boinc_ops::consent_records::UserRef;
 use boinc_ops::time::utc;

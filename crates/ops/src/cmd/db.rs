@@ -88,7 +88,7 @@ pub async fn run(config: Option<&Path>, cmd: DbCmd) -> anyhow::Result<ExitCode> 
 }
 
 async fn convert(settings: &boinc_db::DbSettings, dry_run: bool) -> anyhow::Result<ExitCode> {
-    use boinc_db::utf8mb4::{self, Method};
+    use boinc_db::schema::utf8mb4::{self, Method};
     let mut conn = boinc_db::mysql_async::Conn::new(settings.opts())
         .await
         .with_context(|| format!("connecting to {settings:?}"))?;

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use boinc_db::retention::{self, DEFAULT_DAYS};
+use boinc_db::account::retention::{self, DEFAULT_DAYS};
 use clap::Subcommand;
 
 use super::load_config;

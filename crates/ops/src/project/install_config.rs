@@ -64,7 +64,10 @@ pub fn config_changes(
         }
         let lines = [
             (0, "<daemon>".to_owned()),
-            (1, format!("<cmd>{}</cmd>", boinc_db::xml::escape(&cmd))),
+            (
+                1,
+                format!("<cmd>{}</cmd>", boinc_db::text::xml::escape(&cmd)),
+            ),
             (0, "</daemon>".to_owned()),
         ];
         let (edit, created) = add_item(&new, &layout, "daemons", &lines);
@@ -113,7 +116,7 @@ pub fn config_changes(
                 parts.push(Edit {
                     start: s - t.start,
                     end: e - t.start,
-                    with: boinc_db::xml::escape(&cmd),
+                    with: boinc_db::text::xml::escape(&cmd),
                 });
                 said.push(format!(
                     "task `{}` runs ours: `{cmd}` (bin/{DB_DUMP_BIN} with ../{SPEC_FILE}; \

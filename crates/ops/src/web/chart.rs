@@ -31,7 +31,7 @@ pub use super::plot::{
 };
 pub use super::timeline::timeline;
 use crate::consent_records::{ConsentReport, TypeSummary};
-use boinc_db::consent_report::Month;
+use boinc_db::consent::report::Month;
 
 type Primary = Cartesian2d<SlotAxis, RangedCoordf64>;
 type Secondary = Cartesian2d<RangedCoordf64, RangedCoordf64>;
@@ -162,7 +162,7 @@ pub fn render(d: &ChartData) -> Result<String, ChartError> {
         keys: &keys,
     };
 
-    let name = boinc_db::xml::escape(&d.shortname);
+    let name = boinc_db::text::xml::escape(&d.shortname);
     let id = css_id(&d.shortname);
     let first = labels.first().map(String::as_str).unwrap_or("");
     let last = labels.last().map(String::as_str).unwrap_or("");
@@ -335,7 +335,7 @@ mod tests {
     use super::*;
 
     fn months(n: usize) -> Vec<Month> {
-        boinc_db::consent_report::month_starts(1_796_544_000)
+        boinc_db::consent::report::month_starts(1_796_544_000)
             .into_iter()
             .take(n)
             .enumerate()

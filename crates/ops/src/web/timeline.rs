@@ -159,7 +159,7 @@ pub fn timeline(h: &SubjectHistory) -> Result<Option<String>, ChartError> {
         let states: Vec<&str> = rows.iter().map(|r| r.state).collect();
         out.push_str(&format!(
             "<g class=\"lane\" data-type=\"{}\" data-states=\"{}\">{lane}</g>",
-            boinc_db::xml::escape(ty),
+            boinc_db::text::xml::escape(ty),
             states.join(",")
         ));
     }

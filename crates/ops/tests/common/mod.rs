@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use boinc_db::consent_types::AuditEntry;
+use boinc_db::consent::types::AuditEntry;
 use boinc_db::models::ConsentType;
 use boinc_db::mysql_async::prelude::*;
 use boinc_db::testing::TestDb;
@@ -34,7 +34,7 @@ pub async fn get_type(db: &TestDb, name: &str) -> Option<ConsentType> {
 
 pub async fn audit(db: &TestDb) -> Vec<AuditEntry> {
     let mut c = db.conn().await;
-    boinc_db::consent_types::audit_history(&mut c, None, 1000)
+    boinc_db::consent::types::audit_history(&mut c, None, 1000)
         .await
         .expect("audit")
 }

@@ -5,7 +5,7 @@ use boinc_db::commit::Trace;
 use boinc_db::consent::{self, NewConsent};
 use boinc_db::models::{User, CONSENT_ENROLL};
 use boinc_db::queries::{self, NewUser};
-use boinc_db::{terms, DbError};
+use boinc_db::{consent::terms, DbError};
 use mysql_async::TxOpts;
 
 use crate::error::{duplicate_key_name, RpcError};

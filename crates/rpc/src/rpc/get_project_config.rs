@@ -70,7 +70,7 @@ fn php_true(s: &str) -> bool {
 pub fn read_files(cfg: &boinc_db::ProjectConfig) -> ProjectFiles {
     let local_revision = std::fs::read(cfg.local_revision_path())
         .ok()
-        .map(|b| boinc_db::terms::php_trim(&String::from_utf8_lossy(&b)).to_owned())
+        .map(|b| boinc_db::consent::terms::php_trim(&String::from_utf8_lossy(&b)).to_owned())
         .filter(|s| php_true(s));
     let keywords = std::fs::read(cfg.project_keywords_path())
         .ok()
@@ -80,7 +80,7 @@ pub fn read_files(cfg: &boinc_db::ProjectConfig) -> ProjectFiles {
         .and_then(|p| std::fs::read(p).ok())
         .map(|b| base64::engine::general_purpose::STANDARD.encode(b));
     ProjectFiles {
-        terms: boinc_db::terms::read_terms_file(&cfg.terms_of_use_path()).map(Arc::from),
+        terms: boinc_db::consent::terms::read_terms_file(&cfg.terms_of_use_path()).map(Arc::from),
         local_revision,
         keywords,
         ownership_key,
@@ -123,7 +123,7 @@ pub fn render(state: &AppState) -> Xml {
     let files = state.project.files();
     // The consent design's rule (shared with create_account): terms only
     // while ENROLL is enabled and the file holds text.
-    let terms = boinc_db::terms::offered_terms(files.terms.clone(), facts.enroll_enabled);
+    let terms = boinc_db::consent::terms::offered_terms(files.terms.clone(), facts.enroll_enabled);
     reply::project_config(&ProjectConfigReply {
         long_name: cfg.long_name(),
         master_url: cfg.master_url(),
@@ -160,12 +160,14 @@ pub fn render(state: &AppState) -> Xml {
 async fn warn_if_converted(state: &AppState, conn: &mut mysql_async::Conn) {
     use std::sync::atomic::{AtomicBool, Ordering};
     static WARNED: AtomicBool = AtomicBool::new(false);
-    if state.known_charset() != Some(boinc_db::charset::Charset::Latin1)
+    if state.known_charset() != Some(boinc_db::text::charset::Charset::Latin1)
         || WARNED.load(Ordering::Relaxed)
     {
         return;
     }
-    if let Ok(boinc_db::charset::Charset::Utf8mb4) = boinc_db::charset::wanted(conn).await {
+    if let Ok(boinc_db::text::charset::Charset::Utf8mb4) =
+        boinc_db::text::charset::wanted(conn).await
+    {
         WARNED.store(true, Ordering::Relaxed);
         tracing::error!(
             "the database's tables are utf8mb4 now (converted while boinc-rpc runs), but this \

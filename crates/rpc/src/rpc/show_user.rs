@@ -5,7 +5,7 @@
 //! (-136, the same bytes). `auth=` is the owner asking: always shown, with
 //! the account's venue and hosts, as upstream.
 
-use boinc_db::{exportable, public_lookup};
+use boinc_db::{account::public_lookup, exportable};
 
 use crate::error::RpcError;
 use crate::reply::{self, UserFields, Xml};

@@ -11,7 +11,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use boinc_db::public_lookup::{self, PublicUser};
+use boinc_db::account::public_lookup::{self, PublicUser};
 use boinc_db::{exportable, DbError};
 use mysql_async::prelude::*;
 use tokio::sync::{mpsc, oneshot};

@@ -4,7 +4,7 @@
 //! only under the shared rule (`boinc_db::exportable::founder_shown`),
 //! else `<userid>0</userid>`, what upstream shows for a team without one.
 
-use boinc_db::{exportable, public_lookup};
+use boinc_db::{account::public_lookup, exportable};
 
 use crate::error::RpcError;
 use crate::reply::{self, Xml};

@@ -11,9 +11,9 @@ use axum::extract::State;
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use boinc_db::audit::AuditRow;
-use boinc_db::erase::Mode;
-use boinc_db::subject::Found;
+use boinc_db::account::audit::AuditRow;
+use boinc_db::account::erase::Mode;
+use boinc_db::account::subject::Found;
 
 use crate::account::{self, AccountError, Query};
 use crate::consent_records::{self, RecordsError, SubjectHistory, UserRef};

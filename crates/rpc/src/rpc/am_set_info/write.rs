@@ -94,7 +94,7 @@ async fn attempt(
     };
     // Erased (or key changed) since the lookup: the key no longer names
     // this account.
-    if cur.authenticator() != r.account_key || boinc_db::erase::is_deleted(&cur) {
+    if cur.authenticator() != r.account_key || boinc_db::account::erase::is_deleted(&cur) {
         return Err(NotWritten::Refused(RpcError::NotFound));
     }
     // The consent type, by its exact name; what may be done is decided on

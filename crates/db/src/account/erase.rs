@@ -27,9 +27,9 @@
 use mysql_async::prelude::*;
 use mysql_async::{Conn, IsolationLevel, Transaction, TxOpts};
 
-use crate::audit::{self, Action};
+use crate::account::audit::{self, Action};
+use crate::account::subject::existing_tables;
 use crate::models::User;
-use crate::subject::existing_tables;
 use crate::DbError;
 
 pub mod forum;

@@ -15,7 +15,7 @@
 use mysql_async::prelude::*;
 use mysql_async::{Conn, TxOpts};
 
-use crate::consent_types::{insert_audit, NewAudit};
+use crate::consent::types::{insert_audit, NewAudit};
 use crate::DbError;
 
 /// A consent type every installation has (sql/content.sql creates them).

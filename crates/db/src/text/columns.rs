@@ -4,7 +4,7 @@
 //! statement error (the whole change lost), otherwise it is cut silently.
 //! `tests/columns.rs` compares this table with the live schema.
 
-use crate::charset::Charset;
+use crate::text::charset::Charset;
 
 /// What a column's limit counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,7 +21,7 @@
 //! [`escape_into`] and [`escape`] take `str`s (always UTF-8). The dump's
 //! text comes from the database as bytes: [`escape_bytes_into`] writes
 //! bytes that are not UTF-8 (a latin1 client's text on a legacy database,
-//! see [`crate::charset`]) as the latin1 characters the server itself would
+//! see [`crate::text::charset`]) as the latin1 characters the server itself would
 //! have converted them to; those need escaping in no context.
 
 use std::ops::Range;
@@ -216,7 +216,7 @@ pub fn escape_bytes_into(out: &mut Vec<u8>, raw: &[u8], ctx: Context) {
         for &c in chunk.invalid() {
             let mut buf = [0u8; 4];
             out.extend_from_slice(
-                crate::charset::latin1_char(c)
+                crate::text::charset::latin1_char(c)
                     .encode_utf8(&mut buf)
                     .as_bytes(),
             );

@@ -23,28 +23,28 @@ use crate::DbError;
 pub struct PublicUser {
     pub id: i64,
     pub create_time: i64,
-    #[mysql(deserialize_with = "crate::charset::opt_string")]
+    #[mysql(deserialize_with = "crate::text::charset::opt_string")]
     pub name: Option<String>,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub total_credit: String,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub expavg_credit: String,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub expavg_time: String,
     pub teamid: i64,
     pub has_profile: i64,
-    #[mysql(deserialize_with = "crate::charset::opt_string")]
+    #[mysql(deserialize_with = "crate::text::charset::opt_string")]
     pub country: Option<String>,
-    #[mysql(deserialize_with = "crate::charset::opt_string")]
+    #[mysql(deserialize_with = "crate::text::charset::opt_string")]
     pub url: Option<String>,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub cross_project_id: String,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub email_addr: String,
     /// Shown only to the owner (`auth=`).
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub venue: String,
-    #[mysql(deserialize_with = "crate::charset::opt_string")]
+    #[mysql(deserialize_with = "crate::text::charset::opt_string")]
     pub authenticator: Option<String>,
 }
 
@@ -66,36 +66,36 @@ pub struct OwnerHost {
     pub create_time: i64,
     pub rpc_seqno: i64,
     pub rpc_time: i64,
-    #[mysql(deserialize_with = "crate::charset::opt_string")]
+    #[mysql(deserialize_with = "crate::text::charset::opt_string")]
     pub host_cpid: Option<String>,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub total_credit: String,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub expavg_credit: String,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub expavg_time: String,
-    #[mysql(deserialize_with = "crate::charset::opt_string")]
+    #[mysql(deserialize_with = "crate::text::charset::opt_string")]
     pub domain_name: Option<String>,
     pub p_ncpus: i64,
-    #[mysql(deserialize_with = "crate::charset::opt_string")]
+    #[mysql(deserialize_with = "crate::text::charset::opt_string")]
     pub p_vendor: Option<String>,
-    #[mysql(deserialize_with = "crate::charset::opt_string")]
+    #[mysql(deserialize_with = "crate::text::charset::opt_string")]
     pub p_model: Option<String>,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub p_fpops: String,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub p_iops: String,
-    #[mysql(deserialize_with = "crate::charset::opt_string")]
+    #[mysql(deserialize_with = "crate::text::charset::opt_string")]
     pub os_name: Option<String>,
-    #[mysql(deserialize_with = "crate::charset::opt_string")]
+    #[mysql(deserialize_with = "crate::text::charset::opt_string")]
     pub os_version: Option<String>,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub m_nbytes: String,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub d_free: String,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub d_total: String,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub venue: String,
 }
 
@@ -120,18 +120,18 @@ struct TeamRow {
     id: i64,
     create_time: i64,
     userid: i64,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     name: String,
-    #[mysql(deserialize_with = "crate::charset::opt_string")]
+    #[mysql(deserialize_with = "crate::text::charset::opt_string")]
     url: Option<String>,
     team_type: i64,
-    #[mysql(deserialize_with = "crate::charset::opt_string")]
+    #[mysql(deserialize_with = "crate::text::charset::opt_string")]
     country: Option<String>,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     total_credit: String,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     expavg_credit: String,
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     expavg_time: String,
     founder_is_shown: Option<i64>,
 }

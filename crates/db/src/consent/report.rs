@@ -22,7 +22,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, TxOpts};
 use serde::Serialize;
 
-use crate::terms::{self, TermsVersion};
+use crate::consent::terms::{self, TermsVersion};
 use crate::DbError;
 
 /// The state a user's latest row puts them in.

@@ -117,7 +117,7 @@ impl From<Value> for Cell {
             Value::UInt(u) => Cell::UInt(u),
             Value::Float(f) => Cell::Float(f64::from(f)),
             Value::Double(d) => Cell::Float(d),
-            Value::Bytes(b) => Cell::Text(crate::charset::decode(&b).into_owned()),
+            Value::Bytes(b) => Cell::Text(crate::text::charset::decode(&b).into_owned()),
             Value::Date(y, mo, d, h, mi, s, us) => Cell::Text(if us == 0 {
                 format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
             } else {

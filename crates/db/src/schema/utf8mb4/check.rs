@@ -39,10 +39,10 @@ pub(super) async fn check(
                 .await?;
             for (k, v) in rows {
                 let Some(b) = bytes_of(&v) else { continue };
-                let chars = crate::charset::decode(&b).chars().count();
+                let chars = crate::text::charset::decode(&b).chars().count();
                 if chars > *max as usize {
                     let row = match k {
-                        Value::NULL => crate::charset::decode(&b).chars().take(40).collect(),
+                        Value::NULL => crate::text::charset::decode(&b).chars().take(40).collect(),
                         other => other.as_sql(true).trim_matches('\'').to_owned(),
                     };
                     report.too_long.push(TooLong {
@@ -120,7 +120,7 @@ pub(super) async fn check(
                     index: index.clone(),
                     values: b
                         .split(|&x| x == b'\n')
-                        .map(|v| crate::charset::decode(v).into_owned())
+                        .map(|v| crate::text::charset::decode(v).into_owned())
                         .collect(),
                 });
             }
@@ -169,7 +169,7 @@ pub(super) async fn repair(
         let cq = quote_ident(&col.name);
         let mut n = 0u64;
         for b in values {
-            let fixed = crate::charset::decode(&b).into_owned().into_bytes();
+            let fixed = crate::text::charset::decode(&b).into_owned().into_bytes();
             if dry_run {
                 n += 1;
                 continue;

@@ -115,7 +115,7 @@ pub struct HistoryEntry {
     pub consent_flag: i64,
     pub consent_not_required: i64,
     /// BOINC's PHP writes it too (legacy bytes decode, see `charset`).
-    #[mysql(deserialize_with = "crate::charset::string")]
+    #[mysql(deserialize_with = "crate::text::charset::string")]
     pub source: String,
     pub consent_time: i64,
     pub terms_version_id: Option<i64>,
