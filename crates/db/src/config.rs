@@ -250,12 +250,14 @@ impl ProjectConfig {
     /// which wins over `replica_db_host`; the other `replica_*` keys still
     /// apply). None: as [`replica_database`](Self::replica_database).
     pub fn replica_database_at(&self, host: Option<&str>) -> Result<DbSettings, ConfigError> {
-        match host.filter(|h| !h.is_empty()) {
-            Some(h) => {
+        match host {
+            Some(h) if !h.is_empty() => {
                 let mut s = self.database_from_file(true)?;
                 (s.host, s.port) = split_host_port(h)?;
                 Ok(s)
             }
+            // An empty host given: no replica, whatever the file says.
+            Some(_) => self.database(),
             None if self.str("replica_db_host").is_some_and(|h| !h.is_empty()) => {
                 self.database_from_file(true)
             }
@@ -266,7 +268,7 @@ impl ProjectConfig {
     /// The replica host db_dump reads from, if any (`--db-host` or
     /// `replica_db_host`).
     pub fn replica_host<'a>(&'a self, host: Option<&'a str>) -> Option<&'a str> {
-        host.or(self.str("replica_db_host"))
+        host.or_else(|| self.str("replica_db_host"))
             .filter(|h| !h.is_empty())
     }
 
@@ -480,6 +482,28 @@ mod tests {
         let p = dir.path().join("config.xml");
         std::fs::write(&p, xml).unwrap();
         ProjectConfig::load(&p).unwrap()
+    }
+
+    #[test]
+    fn a_replica_host_given_wins_over_the_file() {
+        let c = ProjectConfig::from_pairs(
+            ".".into(),
+            &[
+                ("db_name", "p"),
+                ("db_host", "primary"),
+                ("replica_db_host", "replica:3307"),
+                ("replica_db_user", "reader"),
+            ],
+        );
+        let file = c.replica_database_at(None).unwrap();
+        assert_eq!((file.host.as_str(), file.port), ("replica", 3307));
+        let given = c.replica_database_at(Some("other:3310")).unwrap();
+        assert_eq!((given.host.as_str(), given.port), ("other", 3310));
+        assert_eq!((given.user.as_str(), given.name.as_str()), ("reader", "p"));
+        assert_eq!(c.replica_host(None), Some("replica:3307"));
+        assert_eq!(c.replica_host(Some("other:3310")), Some("other:3310"));
+        // An empty host given means no replica, as before the typed config.
+        assert_eq!(c.replica_host(Some("")), None);
     }
 
     #[test]
