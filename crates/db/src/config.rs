@@ -247,17 +247,13 @@ impl ProjectConfig {
     }
 
     /// The replica's settings with its host given (db_dump's `--db-host`,
-    /// which wins over `replica_db_host`; the other `replica_*` keys still
-    /// apply). None: as [`replica_database`](Self::replica_database).
+    /// which stands in for `replica_db_host`: the other `replica_*` keys
+    /// still apply; blank means no replica). None: as
+    /// [`replica_database`](Self::replica_database).
     pub fn replica_database_at(&self, host: Option<&str>) -> Result<DbSettings, ConfigError> {
-        match host {
-            Some(h) if !h.is_empty() => {
-                let mut s = self.database_from_file(true)?;
-                (s.host, s.port) = split_host_port(h)?;
-                Ok(s)
-            }
-            // An empty host given: no replica, whatever the file says.
-            Some(_) => self.database(),
+        match host.map(str::trim) {
+            Some("") => self.database(),
+            Some(h) => self.database_from_file_at(true, Some(h)),
             None if self.str("replica_db_host").is_some_and(|h| !h.is_empty()) => {
                 self.database_from_file(true)
             }
@@ -266,15 +262,27 @@ impl ProjectConfig {
     }
 
     /// The replica host db_dump reads from, if any (`--db-host` or
-    /// `replica_db_host`).
+    /// `replica_db_host`, trimmed; blank is none).
     pub fn replica_host<'a>(&'a self, host: Option<&'a str>) -> Option<&'a str> {
-        host.or_else(|| self.str("replica_db_host"))
+        host.map(str::trim)
+            .or_else(|| self.str("replica_db_host"))
             .filter(|h| !h.is_empty())
     }
 
     fn database_from_file(&self, replica: bool) -> Result<DbSettings, ConfigError> {
+        self.database_from_file_at(replica, None)
+    }
+
+    /// `replica_host`: stands in for `replica_db_host` (never empty).
+    fn database_from_file_at(
+        &self,
+        replica: bool,
+        replica_host: Option<&str>,
+    ) -> Result<DbSettings, ConfigError> {
         let key = |k: &str| {
-            if replica {
+            if replica && k == "db_host" && replica_host.is_some() {
+                replica_host
+            } else if replica {
                 self.str(&format!("replica_{k}"))
                     .filter(|v| !v.is_empty())
                     .or_else(|| self.str(k))
@@ -502,8 +510,19 @@ mod tests {
         assert_eq!((given.user.as_str(), given.name.as_str()), ("reader", "p"));
         assert_eq!(c.replica_host(None), Some("replica:3307"));
         assert_eq!(c.replica_host(Some("other:3310")), Some("other:3310"));
-        // An empty host given means no replica, as before the typed config.
+        // A blank host given means no replica; a given host is trimmed.
         assert_eq!(c.replica_host(Some("")), None);
+        assert_eq!(c.replica_host(Some("  ")), None);
+        assert_eq!(c.replica_host(Some(" r:3307 ")), Some("r:3307"));
+        let trimmed = c.replica_database_at(Some(" r:3307 ")).unwrap();
+        assert_eq!((trimmed.host.as_str(), trimmed.port), ("r", 3307));
+        // The file's own host is not read when one is given.
+        let bad = ProjectConfig::from_pairs(
+            ".".into(),
+            &[("db_name", "p"), ("db_host", "primary:notaport")],
+        );
+        let given = bad.replica_database_at(Some("replica:3307")).unwrap();
+        assert_eq!((given.host.as_str(), given.port), ("replica", 3307));
     }
 
     #[test]

@@ -217,13 +217,14 @@ fn real_main(cli: Cli, progress: Option<MultiProgress>) -> anyhow::Result<Option
     }
     // Before waiting for the database: a value it cannot mean is the
     // admin's to fix, said at once.
-    let dump_config = DumpConfig::new(&config, cli.db_host.as_deref())?;
+    boinc_db_dump::replica::max_lag(&config)?;
     let spec_path = cli
         .dump_spec
         .clone()
         .unwrap_or_else(|| config.project_dir.join("db_dump_spec.xml"));
     let spec =
         DumpSpec::load(&spec_path).with_context(|| format!("loading {}", spec_path.display()))?;
+    let dump_config = DumpConfig::new(&config, cli.db_host.as_deref())?;
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
