@@ -241,15 +241,10 @@ impl ProjectConfig {
         }
     }
 
-    /// Where db_dump reads: the replica when `replica_db_host` is set.
-    pub fn replica_database(&self) -> Result<DbSettings, ConfigError> {
-        self.replica_database_at(None)
-    }
-
-    /// The replica's settings with its host given (db_dump's `--db-host`,
-    /// which stands in for `replica_db_host`: the other `replica_*` keys
-    /// still apply; blank means no replica). None: as
-    /// [`replica_database`](Self::replica_database).
+    /// Where db_dump reads: the replica when `replica_db_host` is set, or
+    /// when `host` (db_dump's `--db-host`) is given, which stands in for
+    /// `replica_db_host` (the other `replica_*` keys still apply; blank
+    /// means no replica).
     pub fn replica_database_at(&self, host: Option<&str>) -> Result<DbSettings, ConfigError> {
         match host.map(str::trim) {
             Some("") => self.database(),

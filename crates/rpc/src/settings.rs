@@ -171,7 +171,7 @@ pub struct Project {
     pub am_set_info_allow_credentials: bool,
     /// `account_manager`: get_project_config says `<account_manager/>`.
     pub account_manager: bool,
-    /// `min_core_client_version` as written.
+    /// `min_core_client_version` (trimmed, as every value read).
     pub min_core_client_version: Option<String>,
     /// `ldap_host` set: get_project_config says `<ldap_auth/>`.
     pub ldap_auth: bool,

@@ -22,20 +22,15 @@ const NEWEST_FIRST: &str = "c.consent_time DESC, c.id DESC";
 const CONSENT_COLUMNS: &str =
     "id, userid, consent_type_id, consent_time, consent_flag, consent_not_required, source";
 
-/// SQL: a scalar subquery, the latest row's `column` (e.g. `consent_flag`)
-/// of type `type_expr` for the user `user_expr` (NULL without a row). One
-/// index lookup (`consent(userid, consent_type_id, consent_time)`).
-pub fn column_sql(column: &str, user_expr: &str, type_expr: &str) -> String {
+/// SQL: a scalar subquery, the flag of the latest row of type `type_expr`
+/// for the user `user_expr` (NULL without a row). One index lookup
+/// (`consent(userid, consent_type_id, consent_time)`).
+pub fn flag_sql(user_expr: &str, type_expr: &str) -> String {
     format!(
-        "(SELECT c.{column} FROM consent c \
+        "(SELECT c.consent_flag FROM consent c \
            WHERE c.userid = {user_expr} AND c.consent_type_id = {type_expr} \
            ORDER BY {NEWEST_FIRST} LIMIT 1)"
     )
-}
-
-/// SQL: the latest row's flag (see [`column_sql`]).
-pub fn flag_sql(user_expr: &str, type_expr: &str) -> String {
-    column_sql("consent_flag", user_expr, type_expr)
 }
 
 /// SQL: the time of the latest row, from the index alone (no row lookup):
@@ -59,18 +54,6 @@ pub async fn row<Q: Queryable>(
              WHERE userid = ? AND consent_type_id = ? ORDER BY {NEWEST_FIRST} LIMIT 1"
         ),
         (userid, consent_type_id),
-    )
-    .await?)
-}
-
-/// A user's whole consent history, oldest first.
-pub async fn history<Q: Queryable>(q: &mut Q, userid: i64) -> Result<Vec<Consent>, DbError> {
-    Ok(q.exec(
-        format!(
-            "SELECT {CONSENT_COLUMNS} FROM consent WHERE userid = ? ORDER BY {}",
-            oldest_first("")
-        ),
-        (userid,),
     )
     .await?)
 }

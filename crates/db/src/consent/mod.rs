@@ -68,7 +68,7 @@ pub fn decide(found: Option<FoundType<'_>>, flag: bool, latest: Option<i64>) -> 
 /// Whether asking for `flag` changes the consent state whose latest stored
 /// flag is `latest` (None: no row yet), i.e. whether a row is appended.
 /// Consented means flag 1: an odd stored flag is not consent.
-pub fn changes_latest(latest: Option<i64>, flag: bool) -> bool {
+fn changes_latest(latest: Option<i64>, flag: bool) -> bool {
     latest.is_none_or(|stored| (stored == 1) != flag)
 }
 

@@ -144,7 +144,6 @@ pub fn render(state: &AppState) -> Xml {
             .rules
             .min_core_client_version
             .as_deref()
-            .map(str::trim)
             .filter(|v| php_true(v)),
         terms_of_use: terms.as_deref(),
         // upstream: LDAP_HOST in project.inc.

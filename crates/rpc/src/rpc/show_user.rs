@@ -8,7 +8,7 @@
 use boinc_db::{account::public_lookup, exportable};
 
 use crate::error::RpcError;
-use crate::reply::{self, UserFields, Xml};
+use crate::reply::{self, Xml};
 use crate::request::RpcRequest;
 use crate::state::AppState;
 
@@ -29,11 +29,6 @@ impl ShowUser {
     }
 }
 
-/// Upstream's USER_COUNTRY / USER_URL (on unless config.xml says 0).
-pub(crate) fn user_fields(state: &AppState) -> UserFields {
-    state.rules.profile
-}
-
 pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError> {
     state.check_web_running()?;
     let asked = ShowUser::parse(&req.params())?;
@@ -41,7 +36,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Xml, RpcError>
     budget.check_local()?;
     let mut conn = state.conn().await?;
     budget.count(&mut conn).await?;
-    let fields = user_fields(state);
+    let fields = state.rules.profile;
     match asked {
         ShowUser::Id(id) => {
             let filter = exportable::consent_filter(&mut conn).await?;

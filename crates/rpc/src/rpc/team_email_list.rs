@@ -69,7 +69,7 @@ pub async fn handle(state: &AppState, req: &RpcRequest) -> Result<Reply, RpcErro
         return Err(RpcError::NotFound);
     }
     let filter = exportable::consent_filter(&mut conn).await?;
-    let fields = crate::rpc::show_user::user_fields(state);
+    let fields = state.rules.profile;
     let stall = state.options.request_timeout;
     let (tx, rx) = mpsc::channel::<Bytes>(QUEUED);
     let (started_tx, started_rx) = oneshot::channel();
